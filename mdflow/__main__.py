@@ -1,0 +1,3 @@
+from mdflow.cli import main
+
+raise SystemExit(main())

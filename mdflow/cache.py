@@ -1,0 +1,146 @@
+"""The content-addressed object store under `.mdflow/cache` (see docs/cache-layout.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mdflow.hashing import PREFIX, hash_bytes, hash_stream, hex_of, is_hash
+
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+BATCH_SYNC_MIN = 8
+
+
+class Cache:
+    """Maps hashes to object paths; writes objects once, atomically, read-only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def path(self, oid: str) -> Path:
+        h = hex_of(oid)
+        return self.root / h[:2] / h[2:]
+
+    def has(self, oid: str) -> bool:
+        return self.path(oid).is_file()
+
+    def open(self, oid: str) -> BinaryIO:
+        return self.path(oid).open("rb")
+
+    def oids(self) -> Iterator[str]:
+        """Every object name in the cache (stray files that are not objects are skipped)."""
+        if not self.root.is_dir():
+            return
+        for fan in os.scandir(self.root):
+            if len(fan.name) != 2 or not fan.is_dir():
+                continue
+            for entry in os.scandir(fan.path):
+                oid = PREFIX + fan.name + entry.name
+                if is_hash(oid):
+                    yield oid
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        if not self.has(oid):
+            with self.batch() as batch:
+                batch.write_bytes(data)
+        return oid
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Stage objects, flush them to disk together, then give them their names."""
+        batch = Batch(self)
+        try:
+            yield batch
+            batch.commit()
+        finally:
+            batch.discard()
+
+
+class Batch:
+    """Objects written to temporary files, renamed into place only by `commit()`."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.staged: dict[str, Path] = {}
+        self._mutex = threading.Lock()
+
+    def write_bytes(self, data: bytes) -> str:
+        return self.ingest(io.BytesIO(data))[0]
+
+    def ingest(self, source: BinaryIO, *sinks: Callable[[bytes], object]) -> tuple[str, int]:
+        """Copy a stream into a staged object, hashing exactly the bytes written."""
+        tmp = self._temp()
+        with tmp.open("wb") as out:
+            oid, size = hash_stream(source, out.write, *sinks)
+        return self._stage(tmp, oid), size
+
+    def _temp(self) -> Path:
+        self.cache.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.cache.tmp, prefix="obj-")
+        os.close(fd)
+        return Path(name)
+
+    def _stage(self, tmp: Path, oid: str) -> str:
+        with self._mutex:
+            duplicate = oid in self.staged or self.cache.has(oid)
+            if not duplicate:
+                self.staged[oid] = tmp
+        if duplicate:
+            tmp.unlink()
+        return oid
+
+    def commit(self) -> None:
+        if not self.staged:
+            return
+        sync_paths(list(self.staged.values()))
+        folders = set()
+        for oid, tmp in self.staged.items():
+            final = self.cache.path(oid)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, READ_ONLY)
+            os.replace(tmp, final)
+            folders.add(final.parent)
+        sync_paths(sorted(folders))
+        self.staged.clear()
+
+    def discard(self) -> None:
+        for tmp in self.staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self.staged.clear()
+
+
+def sync_paths(paths: list[Path]) -> None:
+    """Make written data durable: fsync a few files, or one syncfs for many."""
+    if len(paths) >= BATCH_SYNC_MIN and _syncfs(paths[0]):
+        return
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs(path: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return False
+    try:
+        return bool(libc.syncfs(fd) == 0)
+    except AttributeError:
+        return False
+    finally:
+        os.close(fd)

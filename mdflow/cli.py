@@ -1,0 +1,319 @@
+"""The `mdflow` command line. Commands parse arguments, call mdflow.commands, print results.
+
+Imports of the command modules happen inside the handlers, so `mdflow --help` and
+`mdflow --version` stay fast and never import mlflow, pandas or pyarrow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mdflow import __version__
+from mdflow.errors import MdflowError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.directory:
+        import os
+
+        os.chdir(args.directory)
+    try:
+        handler: Handler = args.handler
+        return handler(args)
+    except MdflowError as e:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"mdflow: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("mdflow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, or an OS error we did not foresee: one line unless -v
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"mdflow: error: {type(e).__name__}: {e} — rerun with -v for details",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mdflow",
+        description="Version datasets next to your code: pointers in Git, data in a cache.",
+    )
+    parser.add_argument("--version", action="version", version=f"mdflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show error details")
+    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
+    parser.set_defaults(handler=lambda _a: _usage(parser))
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("init", cmd_init, "set up mdflow in the current Git repository")
+
+    p = command("add", cmd_add, "track files or folders: cache their content, write pointers")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = command("status", cmd_status, "compare the workspace with the pointers")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when anything is not clean")
+
+    p = command("checkout", cmd_checkout, "make the workspace match the pointers")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="overwrite or remove files even when their content is not cached",
+    )
+
+    p = command("gc", cmd_gc, "delete cache objects that no pointer in any ref needs")
+    p.add_argument("-n", "--dry-run", action="store_true", help="only show what would go")
+    p.add_argument(
+        "--prune",
+        default="14d",
+        metavar="AGE",
+        help="delete unreferenced objects older than AGE (now, 14d, 12h; default 14d)",
+    )
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("fsck", cmd_fsck, "re-hash every cache object; quarantine corrupt ones")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("list", cmd_list, "list tracked datasets")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("remove", cmd_remove, "stop tracking datasets (the data stays)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = command("move", cmd_move, "move a dataset and its pointer")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST")
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _repo() -> Any:
+    from mdflow.repo import Repo
+
+    return Repo.find()
+
+
+def _json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def human(n: int | float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mdflow.commands.init import init
+
+    repo, created = init()
+    print(f"{'initialized' if created else 'already initialized'} mdflow in {repo.root}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from mdflow.commands.add import add
+
+    results = add(_repo(), args.paths)
+    stage = []
+    for r in results:
+        p = r.pointer
+        detail = human(p.size)
+        if p.files is not None:
+            detail += f", {p.files} files"
+        if p.rows is not None:
+            detail += f", {p.rows} rows, {p.columns} columns"
+        print(f"{'added' if r.changed else 'unchanged'} {r.path} ({detail})")
+        if r.changed:
+            folder = r.path.rpartition("/")[0]
+            stage += [f"{r.path}.mdflow", f"{folder}/.gitignore" if folder else ".gitignore"]
+    if stage:
+        note(f"next: git add {' '.join(dict.fromkeys(stage))}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from mdflow.commands.status import CLEAN, MISSING_WORKSPACE, MODIFIED, status
+
+    results = status(_repo(), args.paths)
+    if args.json:
+        _json([s.to_json() for s in results])
+    else:
+        hints = {
+            MODIFIED: "mdflow add to record it, mdflow checkout -f to discard",
+            MISSING_WORKSPACE: "mdflow checkout",
+        }
+        for s in results:
+            if s.state == CLEAN:
+                continue
+            extra = ", ".join(f"{v} {k}" for k, v in s.changes.items() if v)
+            where = f"{s.path}{'/' if s.kind == 'dir' else ''}"
+            cache_note = "" if s.cached else " (not in cache)"
+            hint = hints.get(s.state, "the data is not in the cache: re-add it")
+            print(
+                f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}"
+                f"  — {hint}"
+            )
+        dirty = sum(1 for s in results if s.state != CLEAN)
+        if not dirty:
+            print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean")
+    not_clean = any(s.state != CLEAN for s in results)
+    return 1 if args.exit_code and not_clean else 0
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    from mdflow.commands.checkout import checkout
+
+    r = checkout(_repo(), args.paths, force=args.force)
+    print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
+    for key in r.kept_modified:
+        note(
+            f"kept {key}: it differs and its content is not in the cache "
+            "(mdflow add it, or checkout --force to discard it)"
+        )
+    for key in r.missing_cache:
+        note(f"missing from cache: {key} (re-add it where it exists, or fetch it from a remote)")
+    return 0 if r.ok else 1
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from mdflow.commands import gc
+
+    repo = _repo()
+    expiry = gc.parse_expiry(args.prune)
+    with repo.lock():
+        plan = gc.plan(repo, expiry)
+        if args.json:
+            _json(
+                {
+                    "referenced": plan.referenced,
+                    "delete": plan.unreachable,
+                    "kept_young": plan.young,
+                    "missing_manifests": plan.missing_manifests,
+                    "bytes": plan.freed_bytes,
+                    "dry_run": args.dry_run,
+                }
+            )
+        for oid in plan.missing_manifests:
+            note(f"warning: manifest {oid} is referenced but not in the cache")
+        verb = "would delete" if args.dry_run else "deleting"
+        if not args.json:
+            print(
+                f"{plan.referenced} objects referenced; {verb} {len(plan.unreachable)} "
+                f"unreferenced ({human(plan.freed_bytes)}); keeping {plan.young} "
+                f"younger than --prune={args.prune}"
+            )
+        if args.dry_run or not (plan.unreachable or plan.stale_tmp):
+            return 0
+        if not args.force:
+            if not sys.stdin.isatty():
+                raise MdflowError(
+                    f"gc would delete {len(plan.unreachable)} objects",
+                    "rerun with --force, or --dry-run to list them",
+                )
+            answer = input(f"delete {len(plan.unreachable)} objects? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 1
+        gc.execute(repo, plan)
+    return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    from mdflow.commands.fsck import fsck
+
+    r = fsck(_repo())
+    if args.json:
+        _json({"checked": r.checked, "corrupt": r.corrupt})
+    else:
+        print(f"checked {r.checked} objects, {len(r.corrupt)} corrupt")
+        for oid in r.corrupt:
+            print(f"corrupt: {oid} moved to .mdflow/quarantine/")
+    return 1 if r.corrupt else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mdflow.commands.manage import list_datasets
+
+    items = list_datasets(_repo())
+    if args.json:
+        _json(
+            [
+                {
+                    **i.status.to_json(),
+                    "size": i.size,
+                    "files": i.files,
+                    "rows": i.rows,
+                    "columns": i.columns,
+                }
+                for i in items
+            ]
+        )
+        return 0
+    if not items:
+        print("no datasets tracked yet — add one with mdflow add PATH")
+        return 0
+    print(f"{'PATH':40} {'KIND':4} {'SIZE':>9} {'FILES':>7} {'ROWS':>9} {'COLS':>5}  STATUS")
+    for i in items:
+        print(
+            f"{i.status.path:40} {i.status.kind:4} {human(i.size):>9} "
+            f"{_dash(i.files):>7} {_dash(i.rows):>9} {_dash(i.columns):>5}  {i.status.state}"
+        )
+    return 0
+
+
+def _dash(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from mdflow.commands.manage import remove
+
+    repo = _repo()
+    for arg in args.paths:
+        d = remove(repo, arg)
+        print(
+            f"untracked {repo.rel(d.data)} (data kept; pointer {repo.rel(d.pointer_file)} removed)"
+        )
+    return 0
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    from mdflow.commands.manage import move
+
+    repo = _repo()
+    data, pointer_file = move(repo, args.src, args.dst)
+    print(f"moved {args.src} to {repo.rel(data)} (pointer {repo.rel(pointer_file)})")
+    return 0

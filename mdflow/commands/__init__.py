@@ -1,0 +1,1 @@
+"""Library functions behind the CLI commands; each returns records the CLI prints."""

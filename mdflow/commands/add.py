@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mdflow import gitignore, gitrepo
+from mdflow import pointer as ptr
+from mdflow.cache import Batch
+from mdflow.config import LinkType
+from mdflow.errors import MdflowError
+from mdflow.hashing import hash_bytes, hash_stream
+from mdflow.manifest import Manifest
+from mdflow.pointer import Pointer
+from mdflow.repo import Repo
+from mdflow.state import StatCache
+from mdflow.tables import PARQUET, TableShape, counter_for, parquet_shape
+from mdflow.workspace import (
+    WorkspaceFile,
+    entries_of,
+    materialize,
+    parallel,
+    scan_dir,
+    stat_file,
+)
+
+
+@dataclass(frozen=True)
+class Added:
+    path: str
+    pointer: Pointer
+    changed: bool
+
+
+def add(repo: Repo, args: list[str]) -> list[Added]:
+    """Track files or folders: store their content in the cache and write their pointers."""
+    with repo.lock():
+        targets = [_check_target(repo, a) for a in args]
+        _refuse_git_tracked(repo, targets)
+        state = StatCache(repo.dot, repo.config.core.lock_timeout)
+        try:
+            return [_add_one(repo, state, path) for path in targets]
+        finally:
+            state.close()
+
+
+def _check_target(repo: Repo, arg: str) -> Path:
+    path = repo.resolve_user_path(arg)
+    if not path.exists():
+        raise MdflowError(f"{arg}: no such file or folder", "check the path")
+    if path.name.endswith(ptr.SUFFIX):
+        raise MdflowError(f"{arg} is a pointer file", f"add the data: mdflow add {arg[:-7]}")
+    rel = repo.rel(path)
+    for parent in path.parents:
+        if parent == repo.root:
+            break
+        if ptr.pointer_path_for(parent).exists():
+            raise MdflowError(
+                f"{rel} is inside the tracked folder {repo.rel(parent)}",
+                f"re-add the folder: mdflow add {repo.rel(parent)}",
+            )
+    if path.is_dir():
+        inner = [p for p in gitrepo.pointer_files(repo.root) if p.startswith(rel + "/")]
+        if inner:
+            raise MdflowError(
+                f"{rel} contains tracked datasets ({inner[0]})",
+                f"remove them first (mdflow remove {inner[0]}) or add them one by one",
+            )
+    return path
+
+
+def _refuse_git_tracked(repo: Repo, targets: list[Path]) -> None:
+    tracked = gitrepo.tracked_files(repo.root, [repo.rel(p) for p in targets])
+    if tracked:
+        first = next(repo.rel(p) for p in targets if any(_under(t, repo.rel(p)) for t in tracked))
+        raise MdflowError(
+            f"{first} is tracked by Git",
+            f"stop tracking it first: git rm -r --cached {first}",
+        )
+
+
+def _under(tracked: str, rel: str) -> bool:
+    return tracked == rel or tracked.startswith(rel + "/")
+
+
+def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
+    pointer_file = ptr.pointer_path_for(path)
+    old = ptr.load(pointer_file, repo.rel(pointer_file)) if pointer_file.exists() else None
+    if path.is_dir():
+        fields = _ingest_dir(repo, state, path, old)
+    else:
+        fields = _ingest_file(repo, state, path, old)
+    extra = dict(old.model_extra or {}) if old else {}
+    new = Pointer.model_validate({**extra, "path": path.name, **fields})
+    changed = ptr.save(pointer_file, new)
+    gitignore.add(path.parent, path.name)
+    if gitrepo.is_ignored(repo.root, repo.rel(pointer_file)):
+        raise MdflowError(
+            f"{repo.rel(pointer_file)} is ignored by a .gitignore rule",
+            f"add the exception !{pointer_file.name} to that .gitignore",
+        )
+    return Added(repo.rel(path), new, changed)
+
+
+def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> dict[str, Any]:
+    f = stat_file(repo, path, path.name)
+    oid = state.get(f.key, f.stamp)
+    if old and old.kind == "file" and oid == old.hash and repo.cache.has(oid):
+        return {
+            "kind": "file",
+            "hash": oid,
+            "size": f.stamp.size,
+            "rows": old.rows,
+            "columns": old.columns,
+        }
+    counter = counter_for(path.name)
+    sinks = [counter] if counter else []
+    with path.open("rb") as src:
+        if oid and repo.cache.has(oid):
+            if sinks:
+                hash_stream(src, *sinks)
+        else:
+            with repo.cache.batch() as batch:
+                oid, _ = batch.ingest(src, *sinks)
+    state.put([(f.key, f.stamp, oid)])
+    _link_back(repo, [(f, oid)])
+    shape: TableShape | None = counter.shape() if counter else None
+    if path.suffix.lower() in PARQUET:
+        shape = parquet_shape(str(path))
+    table = {"rows": shape.rows, "columns": shape.columns} if shape else {}
+    return {"kind": "file", "hash": oid, "size": f.stamp.size, **table}
+
+
+def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> dict[str, Any]:
+    files = scan_dir(repo, path)
+    known = state.under(repo.rel(path))
+    hashes = {
+        f.key: known[f.key][1] for f in files if f.key in known and known[f.key][0] == f.stamp
+    }
+    if len(hashes) == len(files):
+        manifest = Manifest.of(entries_of(files, hashes))
+        oid = hash_bytes(manifest.to_bytes())
+        if old and old.hash == oid and state.is_complete(oid):
+            return _dir_fields(oid, manifest)
+    todo = [f for f in files if f.key not in hashes or not repo.cache.has(hashes[f.key])]
+    with repo.cache.batch() as batch:
+        for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
+            hashes[f.key] = oid
+        manifest = Manifest.of(entries_of(files, hashes))
+        moid = batch.write_bytes(manifest.to_bytes())
+    state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
+    state.mark_complete(moid)
+    _link_back(repo, [(f, hashes[f.key]) for f in files])
+    return _dir_fields(moid, manifest)
+
+
+def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:
+    with f.path.open("rb") as src:
+        return batch.ingest(src)[0]
+
+
+def _dir_fields(oid: str, manifest: Manifest) -> dict[str, Any]:
+    return {"kind": "dir", "hash": oid, "size": manifest.size, "files": len(manifest.files)}
+
+
+def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
+    """With hardlink/symlink chosen, replace workspace copies by links to the cache."""
+    links = repo.config.cache.link
+    if links[0] not in (LinkType.hardlink, LinkType.symlink):
+        return
+    for f, oid in pairs:
+        with contextlib.suppress(FileNotFoundError):
+            if f.path.is_symlink() or f.path.stat().st_ino == repo.cache.path(oid).stat().st_ino:
+                continue
+        materialize(repo.cache, oid, f.path, links, f.exec)

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from mdflow import datasets
+from mdflow.commands.status import load_manifest
+from mdflow.datasets import Dataset
+from mdflow.manifest import ManifestEntry
+from mdflow.repo import Repo
+from mdflow.state import StatCache
+from mdflow.workspace import (
+    EXEC_BITS,
+    Hasher,
+    WorkspaceFile,
+    materialize,
+    parallel,
+    prune_empty_dirs,
+    remove_file,
+    stat_file,
+)
+
+
+@dataclass
+class CheckoutReport:
+    restored: list[str] = field(default_factory=list)  # files written
+    removed: list[str] = field(default_factory=list)  # files removed from folders
+    unchanged: int = 0
+    kept_modified: list[str] = field(default_factory=list)  # not in cache: kept, no --force
+    missing_cache: list[str] = field(default_factory=list)  # object not in the cache
+
+    @property
+    def ok(self) -> bool:
+        return not self.kept_modified and not self.missing_cache
+
+
+def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport:
+    """Make the workspace match the pointers, never losing data that is not in the cache."""
+    report = CheckoutReport()
+    with repo.lock():
+        chosen = datasets.select(repo, args)
+        state = StatCache(repo.dot, repo.config.core.lock_timeout)
+        try:
+            job = _Checkout(repo, Hasher(state), force, report)
+            for d in chosen:
+                job.dataset(d)
+            job.record()
+        finally:
+            state.close()
+    return report
+
+
+class _Checkout:
+    def __init__(self, repo: Repo, hasher: Hasher, force: bool, report: CheckoutReport) -> None:
+        self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
+        self.written: list[Path] = []
+        self.written_oids: dict[Path, str] = {}
+
+    def dataset(self, d: Dataset) -> None:
+        if d.kind == "file":
+            self._file(d)
+        else:
+            self._dir(d)
+
+    def _replaceable(self, key: str, oid: str) -> bool:
+        """A workspace file may be overwritten when its content is in the cache."""
+        if self.force or self.repo.cache.has(oid):
+            return True
+        self.report.kept_modified.append(key)
+        return False
+
+    def _clear_other_kind(self, d: Dataset, want_dir: bool) -> bool:
+        """Remove a file where a folder belongs or a folder where a file belongs."""
+        path = d.data
+        if want_dir and path.is_file() and not path.is_symlink():
+            f = stat_file(self.repo, path, path.name)
+            if not self._replaceable(f.key, self.hasher.hash_files([f])[f.key]):
+                return False
+            path.unlink()
+        elif not want_dir and path.is_dir():
+            ws = datasets.inspect(self.repo, self.hasher, path)
+            kept = [f.key for f in ws.files if not self._replaceable(f.key, ws.hashes[f.key])]
+            if kept:
+                return False
+            shutil.rmtree(path)
+        return True
+
+    def _file(self, d: Dataset) -> None:
+        if not self._clear_other_kind(d, want_dir=False):
+            return
+        ws = datasets.inspect(self.repo, self.hasher, d.data)
+        key = self.repo.rel(d.data)
+        if ws.oid == d.pointer.hash:
+            self.report.unchanged += 1
+        elif not self.repo.cache.has(d.pointer.hash):
+            self.report.missing_cache.append(key)
+        elif ws.oid is None or self._replaceable(key, ws.oid):
+            self._write(d.pointer.hash, d.data, executable=False)
+
+    def _dir(self, d: Dataset) -> None:
+        key = self.repo.rel(d.data)
+        if not self.repo.cache.has(d.pointer.hash):
+            self.report.missing_cache.append(key)
+            return
+        if not self._clear_other_kind(d, want_dir=True):
+            return
+        manifest = load_manifest(self.repo, d)
+        ws = datasets.inspect(self.repo, self.hasher, d.data)
+        present = {f.rel: f for f in ws.files}
+        todo: list[ManifestEntry] = []
+        for entry in manifest.files:
+            f = present.pop(entry.path, None)
+            have = ws.hashes[f.key] if f else None
+            if have == entry.hash:
+                self._fix_exec(f, entry)
+            elif not self.repo.cache.has(entry.hash):
+                self.report.missing_cache.append(f"{key}/{entry.path}")
+            elif f is None or self._replaceable(f.key, ws.hashes[f.key]):
+                todo.append(entry)
+        for f in present.values():  # files the manifest does not list
+            if self._replaceable(f.key, ws.hashes[f.key]):
+                remove_file(f.path)
+                self.report.removed.append(f.key)
+        prune_empty_dirs(d.data)
+        todo = [e for e in todo if self._free(d.data, e.path, key)]
+        for _ in parallel(lambda e: self._write(e.hash, d.data / e.path, e.exec), todo):
+            pass
+
+    def _free(self, top: Path, rel: str, key: str) -> bool:
+        """Whether a file can be written at `top/rel`: no folder there, no file as a parent."""
+        parents = PurePosixPath(rel).parents
+        blocked = (top / rel).is_dir() or any((top / p).is_file() for p in parents)
+        if blocked:
+            self.report.kept_modified.append(f"{key}/{rel}")
+        return not blocked
+
+    def _fix_exec(self, f: WorkspaceFile | None, entry: ManifestEntry) -> None:
+        self.report.unchanged += 1
+        if f is not None and f.exec != entry.exec:
+            mode = f.path.stat().st_mode
+            f.path.chmod(mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
+
+    def _write(self, oid: str, dest: Path, executable: bool) -> None:
+        materialize(self.repo.cache, oid, dest, self.repo.config.cache.link, executable)
+        self.written_oids[dest] = oid
+        self.report.restored.append(self.repo.rel(dest))
+
+    def record(self) -> None:
+        """Remember the hashes of the files just written (Git records its checkouts too)."""
+        state = self.hasher.state
+        state.refresh_clock()
+        state.put(
+            (self.repo.rel(p), stat_file(self.repo, p, p.name).stamp, oid)
+            for p, oid in self.written_oids.items()
+        )

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from mdflow.hashing import hash_file
+from mdflow.repo import Repo
+from mdflow.state import StatCache
+from mdflow.workspace import parallel
+
+
+@dataclass
+class FsckReport:
+    checked: int = 0
+    corrupt: list[str] = field(default_factory=list)  # oids moved to quarantine
+
+
+def fsck(repo: Repo) -> FsckReport:
+    """Re-hash every cache object; move the ones whose content does not match aside."""
+    report = FsckReport()
+    with repo.lock():
+        oids = list(repo.cache.oids())
+        report.checked = len(oids)
+        for oid, actual in parallel(lambda o: hash_file(str(repo.cache.path(o)))[0], oids):
+            if actual != oid:
+                report.corrupt.append(oid)
+        if report.corrupt:
+            _quarantine(repo, report.corrupt)
+    return report
+
+
+def _quarantine(repo: Repo, oids: list[str]) -> None:
+    folder = repo.dot / "quarantine"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    state = StatCache(repo.dot, repo.config.core.lock_timeout)
+    try:
+        state.forget_complete()
+    finally:
+        state.close()
+    for oid in oids:
+        os.replace(repo.cache.path(oid), folder / f"{oid.split(':')[1]}.{stamp}")

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mdflow import datasets
+from mdflow.datasets import Dataset, WorkspaceData
+from mdflow.errors import MdflowError
+from mdflow.manifest import Manifest
+from mdflow.repo import Repo
+from mdflow.state import StatCache
+from mdflow.workspace import Hasher
+
+CLEAN = "clean"
+MODIFIED = "modified"
+MISSING_WORKSPACE = "missing-workspace"
+MISSING_CACHE = "missing-cache"
+
+
+@dataclass
+class Status:
+    path: str
+    pointer: str
+    kind: str
+    state: str
+    cached: bool
+    changes: dict[str, int] = field(default_factory=dict)  # folders: added/removed/modified
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(repo: Repo, args: list[str]) -> list[Status]:
+    chosen = datasets.select(repo, args)
+    state = StatCache(repo.dot, repo.config.core.lock_timeout)
+    try:
+        hasher = Hasher(state)
+        return [status_of(repo, hasher, d) for d in chosen]
+    finally:
+        state.close()
+
+
+def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
+    ws = datasets.inspect(repo, hasher, d.data)
+    cached = in_cache(repo, hasher.state, d)
+    out = Status(repo.rel(d.data), repo.rel(d.pointer_file), d.kind, CLEAN, cached)
+    if ws.kind is None:
+        out.state = MISSING_WORKSPACE
+    elif ws.oid != d.pointer.hash:
+        out.state = MODIFIED
+        if d.kind == "dir" and ws.kind == "dir" and repo.cache.has(d.pointer.hash):
+            out.changes = dir_changes(repo, d, ws)
+    elif not cached:
+        out.state = MISSING_CACHE
+    return out
+
+
+def in_cache(repo: Repo, state: StatCache, d: Dataset) -> bool:
+    """The pointer's object is in the cache (for a folder: the manifest and every file)."""
+    oid = d.pointer.hash
+    if d.kind == "file" or state.is_complete(oid):
+        return repo.cache.has(oid)
+    if not repo.cache.has(oid):
+        return False
+    manifest = load_manifest(repo, d)
+    if all(repo.cache.has(f.hash) for f in manifest.files):
+        state.mark_complete(oid)
+        return True
+    return False
+
+
+def load_manifest(repo: Repo, d: Dataset) -> Manifest:
+    oid = d.pointer.hash
+    try:
+        data = repo.cache.path(oid).read_bytes()
+    except FileNotFoundError:
+        raise MdflowError(
+            f"the manifest of {repo.rel(d.data)} ({oid}) is not in the cache",
+            "fetch it from a remote, or re-add the folder",
+        ) from None
+    return Manifest.from_bytes(data, f"{oid} ({repo.rel(d.data)})")
+
+
+def dir_changes(repo: Repo, d: Dataset, ws: WorkspaceData) -> dict[str, int]:
+    recorded = {f.path: f.hash for f in load_manifest(repo, d).files}
+    current = {f.rel: ws.hashes[f.key] for f in ws.files}
+    return {
+        "added": len(current.keys() - recorded.keys()),
+        "removed": len(recorded.keys() - current.keys()),
+        "modified": sum(1 for p, h in current.items() if p in recorded and recorded[p] != h),
+    }

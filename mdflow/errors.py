@@ -1,0 +1,29 @@
+"""One error type for everything a user can fix; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+
+class MdflowError(Exception):
+    """An expected failure: `what` went wrong, `hint` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, hint: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.what} — {self.hint}" if self.hint else self.what
+
+
+class NotARepoError(MdflowError):
+    pass
+
+
+class LockTimeoutError(MdflowError):
+    pass
+
+
+class FormatError(MdflowError):
+    """A file mdflow reads (pointer, manifest, config) is malformed or unsupported."""

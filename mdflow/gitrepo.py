@@ -1,0 +1,97 @@
+"""Git access. Reading many blobs goes through GitPython's long-lived `git cat-file --batch`;
+the few plumbing calls on the hot path of status/add run `git` directly, because importing
+GitPython costs ~50 ms that a no-op `mdflow status` cannot afford.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mdflow.errors import MdflowError
+
+if TYPE_CHECKING:
+    import git
+
+POINTER_GLOB = "*.mdflow"
+
+
+def run(root: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+    if proc.returncode not in ok_codes:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise MdflowError(
+            f"git {args[0]} failed: {err[-1] if err else proc.returncode}",
+            "check the repository with git status",
+        )
+    return proc.stdout
+
+
+def _z(data: bytes) -> list[str]:
+    return [p for p in data.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def pointer_files(root: Path) -> list[str]:
+    """Pointer files in the index or untracked-but-not-ignored, relative to the root."""
+    out = run(
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", POINTER_GLOB
+    )
+    return sorted(set(_z(out)))
+
+
+def tracked_files(root: Path, rels: Iterable[str]) -> list[str]:
+    """Files of the index at or below the given paths."""
+    specs = [f":(literal){r}" for r in rels]
+    return _z(run(root, "ls-files", "-z", "--cached", "--", *specs)) if specs else []
+
+
+def is_ignored(root: Path, rel: str) -> bool:
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "--", rel],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def open_repo(root: Path) -> git.Repo:
+    import git
+
+    try:
+        return git.Repo(root)
+    except git.exc.GitError as e:  # pragma: no cover - root was found by looking for .git
+        raise MdflowError(f"cannot open Git repository {root}: {e}", "check it with git") from e
+
+
+def reachable_pointer_blobs(root: Path) -> dict[str, str]:
+    """Blob id -> path of every pointer reachable from any ref, reflog, stash or the index."""
+    out = run(root, "rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
+    blobs: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, path = line.partition(" ")
+        if path.endswith(".mdflow"):
+            blobs[sha] = path
+    return blobs
+
+
+class BlobReader:
+    """Reads many blobs through one `git cat-file --batch` process."""
+
+    def __init__(self, root: Path) -> None:
+        self.repo = open_repo(root)
+
+    def read(self, sha: str) -> bytes:
+        _, kind, _, data = self.repo.git.get_object_data(sha)
+        if kind not in ("blob", b"blob"):
+            raise MdflowError(f"git object {sha} is a {kind!r}, not a blob", "")
+        return bytes(data)
+
+    def read_many(self, shas: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        for sha in shas:
+            yield sha, self.read(sha)
+
+    def close(self) -> None:
+        self.repo.close()

@@ -1,0 +1,52 @@
+"""Content hashes: XXH3-128 written as `xxh3-128:<32 lowercase hex digits>`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
+
+import xxhash
+
+PREFIX = "xxh3-128:"
+HASH_PATTERN = r"^xxh3-128:[0-9a-f]{32}$"
+_HASH_RE = re.compile(HASH_PATTERN)
+CHUNK = 1 << 20
+
+
+def is_hash(value: str) -> bool:
+    return _HASH_RE.match(value) is not None
+
+
+def hex_of(oid: str) -> str:
+    """The 32 hex digits of a full hash string."""
+    if not is_hash(oid):
+        raise ValueError(f"not an mdflow hash: {oid!r}")
+    return oid[len(PREFIX) :]
+
+
+def hash_bytes(data: bytes) -> str:
+    return PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_stream(
+    stream: BinaryIO, *sinks: Callable[[bytes], object], chunk: int = CHUNK
+) -> tuple[str, int]:
+    """Hash a stream to its end, feeding every chunk to `sinks` too; return (hash, size)."""
+    return hash_chunks(iter(lambda: stream.read(chunk), b""), *sinks)
+
+
+def hash_chunks(chunks: Iterable[bytes], *sinks: Callable[[bytes], object]) -> tuple[str, int]:
+    hasher = xxhash.xxh3_128()
+    size = 0
+    for block in chunks:
+        hasher.update(block)
+        size += len(block)
+        for sink in sinks:
+            sink(block)
+    return PREFIX + hasher.hexdigest(), size
+
+
+def hash_file(path: str) -> tuple[str, int]:
+    with open(path, "rb") as f:
+        return hash_stream(f)

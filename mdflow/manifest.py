@@ -1,0 +1,79 @@
+"""Directory manifests: the cache object listing every file of a directory dataset.
+
+Canonical JSON, one file per line, sorted by path: identical content gives an identical
+manifest hash, and two manifests diff line by line (docs/cache-layout.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mdflow.errors import FormatError
+from mdflow.hashing import HASH_PATTERN
+from mdflow.paths import check_relpath
+
+
+class ManifestEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="Relative POSIX path inside the directory.")
+    hash: str = Field(pattern=HASH_PATTERN)
+    size: int = Field(ge=0)
+    exec: bool = False
+
+    _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
+
+    def line(self) -> str:
+        return (
+            f'{{"path": {json.dumps(self.path, ensure_ascii=False)}, "hash": "{self.hash}", '
+            f'"size": {self.size}, "exec": {"true" if self.exec else "false"}}}'
+        )
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="mdflow directory manifest")
+
+    mdflow: Literal[1] = 1
+    files: list[ManifestEntry]
+
+    @field_validator("files")
+    @classmethod
+    def _sorted_unique(cls, files: list[ManifestEntry]) -> list[ManifestEntry]:
+        paths = [f.path for f in files]
+        if any(a >= b for a, b in itertools.pairwise(paths)):
+            raise ValueError("files must be sorted by path and unique")
+        return files
+
+    @classmethod
+    def of(cls, entries: Iterable[ManifestEntry]) -> Manifest:
+        return cls(files=sorted(entries, key=lambda e: e.path))
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_bytes(self) -> bytes:
+        return canonical_bytes(self.files)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str) -> Manifest:
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise FormatError(
+                f"manifest {origin} is invalid at {where}: {err['msg']}",
+                "run mdflow fsck, then restore the object (mdflow add or pull)",
+            ) from None
+
+
+def canonical_bytes(entries: Iterable[ManifestEntry]) -> bytes:
+    lines = ",\n".join(e.line() for e in entries)
+    body = f"\n{lines}\n" if lines else ""
+    return f'{{"mdflow": 1, "files": [{body}]}}\n'.encode()

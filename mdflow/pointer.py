@@ -1,0 +1,123 @@
+"""Pointer files (`<data>.mdflow`): the YAML that stands in Git for a dataset.
+
+See docs/pointer-spec.md. Known keys are written in a fixed order; unknown keys survive a
+rewrite after them, so pointers written by newer mdflow versions are not damaged.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mdflow.errors import FormatError
+from mdflow.hashing import HASH_PATTERN
+from mdflow.paths import UMASK, check_relpath
+
+FORMAT_VERSION = 1
+SUFFIX = ".mdflow"
+KEY_ORDER = ("mdflow", "path", "kind", "hash", "size", "files", "rows", "columns")
+
+
+class Pointer(BaseModel):
+    """One dataset version as recorded in Git."""
+
+    model_config = ConfigDict(extra="allow", title="mdflow pointer")
+
+    mdflow: Literal[1] = Field(1, description="Pointer format version.")
+    path: str = Field(description="Data path relative to the pointer's folder (POSIX).")
+    kind: Literal["file", "dir"] = "file"
+    hash: str = Field(pattern=HASH_PATTERN, description="xxh3-128 of the file or manifest.")
+    size: int = Field(ge=0, description="Bytes (sum over files for a directory).")
+    files: int | None = Field(None, ge=0, description="Directories: number of files.")
+    rows: int | None = Field(None, ge=0, description="Tables: data rows.")
+    columns: int | None = Field(None, ge=0, description="Tables: columns.")
+
+    _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
+
+    def to_yaml(self) -> str:
+        data: dict[str, Any] = {}
+        for key in KEY_ORDER:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data.update(self.model_extra or {})
+        return yaml.safe_dump(
+            data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 30
+        )
+
+    @classmethod
+    def from_yaml(cls, text: str | bytes, origin: str) -> Pointer:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise FormatError(f"{origin}: not valid YAML ({_first_line(e)})", _FIX) from None
+        if not isinstance(data, dict):
+            raise FormatError(f"{origin}: not a pointer (expected a YAML mapping)", _FIX)
+        version = data.get("mdflow")
+        if version != FORMAT_VERSION:
+            if isinstance(version, int) and version > FORMAT_VERSION:
+                raise FormatError(
+                    f"{origin}: pointer format {version} is newer than this mdflow reads",
+                    "upgrade mdflow (pip install -U mdflow-data)",
+                )
+            raise FormatError(f"{origin}: unknown pointer format version {version!r}", _FIX)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise FormatError(f"{origin}: {_describe(e)}", _FIX) from None
+
+
+_FIX = "fix or restore the file (git checkout -- <pointer>), or re-add the data with mdflow add"
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0]
+
+
+def _describe(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "pointer"
+    return f"invalid {where}: {err['msg']}"
+
+
+def pointer_path_for(data: Path) -> Path:
+    return data.with_name(data.name + SUFFIX)
+
+
+def data_path_for(pointer_file: Path, pointer: Pointer) -> Path:
+    return pointer_file.parent / pointer.path
+
+
+def load(pointer_file: Path, origin: str | None = None) -> Pointer:
+    return Pointer.from_yaml(pointer_file.read_bytes(), origin or str(pointer_file))
+
+
+def save(pointer_file: Path, pointer: Pointer) -> bool:
+    """Write atomically; return False (and write nothing) when the bytes would not change."""
+    text = pointer.to_yaml().encode()
+    try:
+        if pointer_file.read_bytes() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    write_atomic(pointer_file, text)
+    return True
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,81 @@
+"""A repository as mdflow sees it: its root, its `.mdflow/` folder and its paths."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+from mdflow import config as config_mod
+from mdflow.cache import Cache
+from mdflow.errors import MdflowError, NotARepoError
+from mdflow.lock import locked
+
+DOT = ".mdflow"
+
+
+class Repo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dot = root / DOT
+        self.cache = Cache(self.dot / "cache")
+
+    @classmethod
+    def find(cls, start: Path | None = None, *, initialized: bool = True) -> Repo:
+        """The Git working tree containing `start` (default: the current directory)."""
+        here = Path(os.path.abspath(start or Path.cwd()))
+        for folder in (here, *here.parents):
+            if (folder / ".git").exists():
+                repo = cls(folder)
+                if initialized and not (folder / config_mod.FILE_NAME).is_file():
+                    raise NotARepoError(
+                        f"{folder} is not an mdflow repository (no {config_mod.FILE_NAME})",
+                        "run mdflow init",
+                    )
+                return repo
+        raise NotARepoError(
+            f"{here} is not inside a Git repository", "run git init, then mdflow init"
+        )
+
+    @cached_property
+    def config(self) -> config_mod.Config:
+        return config_mod.load(self.root)
+
+    @cached_property
+    def real_root(self) -> Path:
+        return self.root.resolve()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with locked(self.dot / "lock", self.config.core.lock_timeout):
+            yield
+
+    def rel(self, path: Path) -> str:
+        """POSIX path of `path` relative to the root (`path` must be absolute, inside)."""
+        return Path(os.path.relpath(path, self.root)).as_posix()
+
+    def resolve_user_path(self, arg: str | os.PathLike[str]) -> Path:
+        """An absolute path for a path given by the user, refused when it leaves the repo."""
+        path = Path(os.path.abspath(arg))
+        self.check_inside(path, str(arg))
+        return path
+
+    def check_inside(self, path: Path, shown: str) -> None:
+        """Refuse paths outside the working tree (also through symlinks) or in .git/.mdflow."""
+        try:
+            rel = path.relative_to(self.root)
+            real = path.resolve().relative_to(self.real_root)
+        except ValueError:
+            raise MdflowError(
+                f"{shown} is outside the repository {self.root}",
+                "give a path inside the repository",
+            ) from None
+        for parts in (rel.parts, real.parts):
+            if parts and parts[0] in (".git", DOT):
+                raise MdflowError(
+                    f"{shown} is inside {parts[0]}/", "give a path in the working tree"
+                )
+        if not rel.parts:
+            raise MdflowError(f"{shown} is the repository root", "name a file or folder in it")

@@ -1,0 +1,98 @@
+"""The stat cache: hashes of workspace files keyed by (inode, size, mtime_ns).
+
+An accelerator only (deleting `.mdflow/state.db` loses nothing). Entries are recorded only
+when a file's mtime is older than a marker touched before hashing began (Git's racy-clean
+rule), so a file changed within one timestamp tick of being hashed is never trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, hash TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StatCache:
+    def __init__(self, dot: Path, timeout: float = 30.0) -> None:
+        self.dot = dot
+        dot.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(dot / "state.db", timeout=timeout, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.clock = self._touch_clock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def refresh_clock(self) -> None:
+        """Move the clock forward, after this process wrote files it knows the hashes of."""
+        self.clock = self._touch_clock()
+
+    def _touch_clock(self) -> int:
+        """Filesystem time (ns), taken on open, before this process hashes anything."""
+        marker = self.dot / "clock"
+        with marker.open("wb") as f:
+            f.write(b"mdflow")
+        return marker.stat().st_mtime_ns
+
+    def get(self, rel: str, stamp: Stamp) -> str | None:
+        row = self.db.execute(
+            "SELECT ino, size, mtime_ns, hash FROM files WHERE path = ?", (rel,)
+        ).fetchone()
+        if row and Stamp(row[0], row[1], row[2]) == stamp:
+            return str(row[3])
+        return None
+
+    def under(self, prefix: str) -> dict[str, tuple[Stamp, str]]:
+        """Every entry below the folder `prefix` (relative to the repo), by path."""
+        low, high = prefix + "/", prefix + "0"  # '0' sorts right after '/'
+        rows = self.db.execute(
+            "SELECT path, ino, size, mtime_ns, hash FROM files WHERE path >= ? AND path < ?",
+            (low, high),
+        )
+        return {r[0]: (Stamp(r[1], r[2], r[3]), r[4]) for r in rows}
+
+    def put(self, entries: Iterable[tuple[str, Stamp, str]]) -> None:
+        """Record hashes, skipping files too recent to be trusted."""
+        rows = [
+            (rel, s.ino, s.size, s.mtime_ns, oid)
+            for rel, s, oid in entries
+            if s.mtime_ns < self.clock
+        ]
+        if rows:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+
+    def is_complete(self, oid: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM complete WHERE oid = ?", (oid,)).fetchone()
+        return row is not None
+
+    def mark_complete(self, oid: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO complete VALUES (?)", (oid,))
+
+    def forget_complete(self) -> None:
+        """Called whenever objects leave the cache (gc, fsck)."""
+        with self.db:
+            self.db.execute("DELETE FROM complete")

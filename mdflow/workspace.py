@@ -1,0 +1,208 @@
+"""Workspace files: scanning dataset folders, hashing through the stat cache, and writing
+files from the cache with the configured link type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from mdflow.cache import Cache
+from mdflow.config import LinkType
+from mdflow.errors import MdflowError
+from mdflow.hashing import hash_file
+from mdflow.manifest import ManifestEntry
+from mdflow.paths import UMASK
+from mdflow.repo import Repo
+from mdflow.state import Stamp, StatCache
+
+FICLONE = 0x40049409
+EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+T = TypeVar("T")
+R = TypeVar("R")
+WORKERS = min(16, 4 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class WorkspaceFile:
+    """A file of the workspace, named relative to its dataset folder (`rel`) and repo (`key`)."""
+
+    rel: str
+    key: str
+    path: Path
+    stamp: Stamp
+    exec: bool
+
+
+def stat_file(repo: Repo, path: Path, rel: str) -> WorkspaceFile:
+    st = path.stat()
+    return WorkspaceFile(rel, repo.rel(path), path, Stamp.of(st), bool(st.st_mode & stat.S_IXUSR))
+
+
+def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
+    """Every file below `top`, sorted by relative path; symlinks leaving the repo are refused."""
+    found: list[WorkspaceFile] = []
+    top_key = repo.rel(top)
+    stack = [(top, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    _check_link(repo, Path(entry.path), f"{top_key}/{rel}")
+                if entry.is_dir():
+                    if entry.is_symlink():
+                        raise MdflowError(
+                            f"{top_key}/{rel} is a symlink to a folder",
+                            "replace it with a real folder or add its target on its own",
+                        )
+                    stack.append((Path(entry.path), rel + "/"))
+                elif entry.is_file():
+                    st = entry.stat()
+                    found.append(
+                        WorkspaceFile(
+                            rel,
+                            f"{top_key}/{rel}",
+                            Path(entry.path),
+                            Stamp.of(st),
+                            bool(st.st_mode & stat.S_IXUSR),
+                        )
+                    )
+    found.sort(key=lambda f: f.rel)
+    return found
+
+
+def _check_link(repo: Repo, link: Path, shown: str) -> None:
+    target = link.resolve()
+    try:
+        target.relative_to(repo.real_root)
+    except ValueError:
+        raise MdflowError(
+            f"{shown} is a symlink to {target}, outside the repository",
+            "copy the data into the repository or add it where it lives",
+        ) from None
+
+
+class Hasher:
+    """Hashes workspace files, reading only those the stat cache cannot vouch for."""
+
+    def __init__(self, state: StatCache) -> None:
+        self.state = state
+
+    def hash_files(
+        self, files: list[WorkspaceFile], known: dict[str, tuple[Stamp, str]] | None = None
+    ) -> dict[str, str]:
+        """Hash by `key`; `known` is a prefetched slice of the stat cache."""
+        out: dict[str, str] = {}
+        todo: list[WorkspaceFile] = []
+        for f in files:
+            hit = known.get(f.key) if known is not None else None
+            if hit is not None and hit[0] == f.stamp:
+                out[f.key] = hit[1]
+            elif known is None and (oid := self.state.get(f.key, f.stamp)):
+                out[f.key] = oid
+            else:
+                todo.append(f)
+        for f, oid in parallel(lambda f: hash_file(str(f.path))[0], todo):
+            out[f.key] = oid
+        self.state.put((f.key, f.stamp, out[f.key]) for f in todo)
+        return out
+
+
+def parallel(fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
+    """Apply `fn` to items, in threads when there are several (I/O releases the GIL)."""
+    if len(items) <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    with ThreadPoolExecutor(WORKERS) as pool:
+        yield from zip(items, pool.map(fn, items), strict=True)
+
+
+def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[ManifestEntry]:
+    return [
+        ManifestEntry(path=f.rel, hash=hashes[f.key], size=f.stamp.size, exec=f.exec) for f in files
+    ]
+
+
+def materialize(
+    cache: Cache, oid: str, dest: Path, links: list[LinkType], executable: bool = False
+) -> None:
+    """Write the object `oid` at `dest` atomically, with the first link type that works."""
+    source = cache.path(oid)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=".mdflow-tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        _link(source, tmp, links)
+        if not tmp.is_symlink():
+            mode = 0o444 if _shares_object(tmp, source) else 0o666 & ~UMASK
+            os.chmod(tmp, mode | (EXEC_BITS & ~UMASK if executable else 0))
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _link(source: Path, tmp: Path, links: list[LinkType]) -> None:
+    for link in links:
+        if link is LinkType.reflink and _reflink(source, tmp):
+            return
+        if link is LinkType.copy:
+            shutil.copyfile(source, tmp)
+            return
+        if link in (LinkType.hardlink, LinkType.symlink):
+            tmp.unlink()
+            try:
+                if link is LinkType.hardlink:
+                    os.link(source, tmp)
+                else:
+                    os.symlink(source, tmp)
+                return
+            except OSError:
+                tmp.touch()
+    raise MdflowError(
+        f"none of the link types {[li.value for li in links]} works for {tmp.parent}",
+        "add copy to cache.link in mdflow.yaml",
+    )
+
+
+def _reflink(source: Path, tmp: Path) -> bool:
+    with source.open("rb") as src, tmp.open("wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            return True
+        except OSError as e:
+            if e.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY):
+                return False
+            raise
+
+
+def _shares_object(path: Path, source: Path) -> bool:
+    return path.stat().st_ino == source.stat().st_ino
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def prune_empty_dirs(top: Path) -> None:
+    """Remove folders left empty below `top` (not `top` itself)."""
+    for folder, _dirs, _files in os.walk(top, topdown=False):
+        if Path(folder) != top:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
