@@ -1,0 +1,116 @@
+"""Fixtures: real Git repositories in tmp_path, the CLI in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mdflow.cli import main
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@mdflow.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@mdflow.invalid")
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+def mdflow(repo: Path, *args: str) -> Result:
+    """Run the CLI in-process with `repo` as the working directory."""
+    out, err = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    os.chdir(repo)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(old)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def mdflow_proc(repo: Path, *args: str, stdin: str | None = None) -> Result:
+    """Run the CLI as a real subprocess (`python -m mdflow`)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mdflow", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    """A fresh Git repository with mdflow initialized and one commit."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    assert mdflow(root, "init").code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    yield root
+
+
+def write_csv(path: Path, rows: int, extra_column: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "id,name,score" + (",note" if extra_column else "")
+    lines = [header]
+    for i in range(rows):
+        line = f'{i},"name {i}, with comma",{i * 0.5}'
+        lines.append(line + (f",n{i}" if extra_column else ""))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_tree(top: Path) -> dict[str, bytes]:
+    """A folder with nested, empty, binary, unicode, space-containing and executable files."""
+    files = {
+        "a.txt": b"hello\n",
+        "nested/deeper/b.bin": bytes(range(256)) * 40,
+        "nested/empty.dat": b"",
+        "unicod\u00e9 \u6570\u636e/file with spaces.txt": "d\u00e9j\u00e0 vu\n".encode(),
+        "tools/run.sh": b"#!/bin/sh\necho hi\n",
+        "dup1.txt": b"same content\n",
+        "dup2.txt": b"same content\n",
+    }
+    for rel, data in files.items():
+        p = top / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (top / "tools/run.sh").chmod(0o755)
+    return files
+
+
+def read_tree(top: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(top).as_posix(): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()
+    }

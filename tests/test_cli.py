@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import mdflow, mdflow_proc
+
+import mdflow as package
+
+HEAVY = ("mlflow", "pandas", "pyarrow")
+PROBE = (
+    "import sys, runpy\n"
+    "sys.argv = ['mdflow'] + sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_module('mdflow', run_name='__main__')\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "print('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n"
+)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["status"], ["list"], ["add", "-h"]])
+def test_light_commands_do_not_import_heavy_packages(repo: Path, args: list[str]) -> None:
+    (repo / "f.txt").write_text("x\n")
+    mdflow(repo, "add", "f.txt")
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "HEAVY=\n" in proc.stderr, proc.stderr
+
+
+def test_version_matches_package(tmp_path: Path) -> None:
+    r = mdflow_proc(tmp_path, "--version")
+    assert r.code == 0 and r.out.strip() == f"mdflow {package.__version__}"
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "mdflow"
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "checkout" in proc.stdout
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for cmd in ("init", "add", "status", "checkout", "gc", "fsck", "list", "remove", "move"):
+        r = mdflow_proc(tmp_path, cmd, "--help")
+        assert r.code == 0 and f"usage: mdflow {cmd}" in r.out
+
+
+def test_init_outside_git_is_one_line_error(tmp_path: Path) -> None:
+    r = mdflow_proc(tmp_path, "init")
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and r.err.startswith("mdflow: error: ")
+    assert "git init" in r.err
+
+
+def test_init_is_idempotent(repo: Path) -> None:
+    before = {p: p.read_bytes() for p in (repo / "mdflow.yaml", repo / ".gitignore")}
+    r = mdflow(repo, "init")
+    assert r.code == 0 and "already initialized" in r.out
+    assert {p: p.read_bytes() for p in before} == before
+    assert (repo / ".gitignore").read_text().splitlines().count("/.mdflow") == 1
+
+
+def test_no_command_prints_usage(tmp_path: Path) -> None:
+    r = mdflow_proc(tmp_path)
+    assert r.code == 2 and "usage: mdflow" in r.err
+
+
+def test_verbose_shows_traceback(tmp_path: Path) -> None:
+    r = mdflow_proc(tmp_path, "-v", "status")
+    assert r.code == 1 and "Traceback" in r.err and "mdflow: error:" in r.err

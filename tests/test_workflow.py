@@ -1,0 +1,193 @@
+"""The daily loop in real Git repositories: add, commit, modify, checkout old and back."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from conftest import git, make_tree, mdflow, mdflow_proc, read_tree, write_csv
+
+from mdflow.pointer import Pointer
+
+
+def status(repo: Path) -> dict[str, str]:
+    r = mdflow(repo, "status", "--json")
+    assert r.code == 0, r.err
+    return {s["path"]: s["state"] for s in json.loads(r.out)}
+
+
+def test_round_trip_restores_byte_identical_data(repo: Path) -> None:
+    write_csv(repo / "data/train.csv", 100)
+    v1_tree = make_tree(repo / "data/images")
+    v1_csv = (repo / "data/train.csv").read_bytes()
+    r = mdflow_proc(repo, "add", "data/train.csv", "data/images")
+    assert r.code == 0, r.err
+    assert "git add data/train.csv.mdflow data/.gitignore data/images.mdflow" in r.err
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    assert git(repo, "ls-files", "data").split() == [
+        "data/.gitignore",
+        "data/images.mdflow",
+        "data/train.csv.mdflow",
+    ]
+
+    write_csv(repo / "data/train.csv", 150, extra_column=True)
+    (repo / "data/images/a.txt").write_bytes(b"changed\n")
+    (repo / "data/images/nested/empty.dat").unlink()
+    (repo / "data/images/new.bin").write_bytes(b"\x00" * 10)
+    assert status(repo) == {"data/images": "modified", "data/train.csv": "modified"}
+    assert mdflow(repo, "add", "data/train.csv", "data/images").code == 0
+    git(repo, "commit", "-qam", "v2")
+    v2_tree = read_tree(repo / "data/images")
+    v2_csv = (repo / "data/train.csv").read_bytes()
+
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert status(repo) == {"data/images": "modified", "data/train.csv": "modified"}
+    r = mdflow_proc(repo, "checkout")
+    assert r.code == 0, r.err
+    assert (repo / "data/train.csv").read_bytes() == v1_csv
+    assert read_tree(repo / "data/images") == v1_tree
+    assert stat.S_IMODE((repo / "data/images/tools/run.sh").stat().st_mode) & 0o100
+    assert status(repo) == {"data/images": "clean", "data/train.csv": "clean"}
+
+    git(repo, "checkout", "-q", "main")
+    assert mdflow(repo, "checkout").code == 0
+    assert (repo / "data/train.csv").read_bytes() == v2_csv
+    assert read_tree(repo / "data/images") == v2_tree
+    assert not (repo / "data/images/nested/empty.dat").exists()
+
+
+def test_pointer_contents_for_table_and_folder(repo: Path) -> None:
+    write_csv(repo / "t.csv", 10)
+    make_tree(repo / "d")
+    assert mdflow(repo, "add", "t.csv", "d").code == 0
+    table = Pointer.from_yaml((repo / "t.csv.mdflow").read_text(), "t")
+    assert (table.kind, table.rows, table.columns, table.path) == ("file", 10, 3, "t.csv")
+    assert table.size == (repo / "t.csv").stat().st_size
+    folder = Pointer.from_yaml((repo / "d.mdflow").read_text(), "d")
+    assert (folder.kind, folder.files, folder.path) == ("dir", 7, "d")
+    assert folder.size == sum(len(v) for v in read_tree(repo / "d").values())
+    assert (repo / ".gitignore").read_text().splitlines()[-2:] == ["/t.csv", "/d"]
+
+
+def test_readd_unchanged_is_a_noop_and_changed_updates(repo: Path) -> None:
+    write_csv(repo / "t.csv", 5)
+    assert mdflow(repo, "add", "t.csv").code == 0
+    before = (repo / "t.csv.mdflow").read_bytes()
+    r = mdflow(repo, "add", "t.csv")
+    assert r.out.startswith("unchanged t.csv")
+    assert (repo / "t.csv.mdflow").read_bytes() == before
+    write_csv(repo / "t.csv", 6)
+    assert mdflow(repo, "add", "t.csv").out.startswith("added t.csv")
+    assert "rows: 6" in (repo / "t.csv.mdflow").read_text()
+
+
+def test_unknown_pointer_keys_survive_re_add(repo: Path) -> None:
+    write_csv(repo / "t.csv", 5)
+    mdflow(repo, "add", "t.csv")
+    pointer = repo / "t.csv.mdflow"
+    pointer.write_text(pointer.read_text() + "reviewed_by: alice\n")
+    write_csv(repo / "t.csv", 7)
+    assert mdflow(repo, "add", "t.csv").code == 0
+    assert pointer.read_text().endswith("rows: 7\ncolumns: 3\nreviewed_by: alice\n")
+
+
+def test_workspace_edit_never_reaches_the_cache(repo: Path) -> None:
+    data = repo / "f.bin"
+    data.write_bytes(b"original")
+    mdflow(repo, "add", "f.bin")
+    data.unlink()
+    assert mdflow(repo, "checkout").code == 0
+    with data.open("r+b") as f:  # edit in place, as an editor or a script would
+        f.write(b"EDITED")
+    assert mdflow(repo, "fsck").code == 0
+    assert status(repo) == {"f.bin": "modified"}
+
+
+def test_checkout_keeps_uncached_modifications_without_force(repo: Path) -> None:
+    data = repo / "f.txt"
+    data.write_text("v1\n")
+    mdflow(repo, "add", "f.txt")
+    data.write_text("precious unsaved work\n")
+    r = mdflow(repo, "checkout")
+    assert r.code == 1 and "kept f.txt" in r.err
+    assert data.read_text() == "precious unsaved work\n"
+    assert mdflow(repo, "checkout", "--force").code == 0
+    assert data.read_text() == "v1\n"
+
+
+def test_directory_checkout_removes_only_cached_extras(repo: Path) -> None:
+    top = repo / "d"
+    make_tree(top)
+    mdflow(repo, "add", "d")
+    (top / "dup1.txt").unlink()
+    (top / "stray.txt").write_text("not cached\n")
+    (top / "copy_of_a.txt").write_bytes(b"hello\n")  # same content as a cached object
+    r = mdflow(repo, "checkout")
+    assert r.code == 1, r.err
+    assert (top / "dup1.txt").read_bytes() == b"same content\n"
+    assert not (top / "copy_of_a.txt").exists()
+    assert (top / "stray.txt").read_text() == "not cached\n"
+    assert mdflow(repo, "checkout", "-f").code == 0
+    assert not (top / "stray.txt").exists()
+
+
+def test_checkout_skips_files_that_already_match(repo: Path) -> None:
+    top = repo / "d"
+    make_tree(top)
+    mdflow(repo, "add", "d")
+    inode = (top / "a.txt").stat().st_ino
+    (top / "dup2.txt").unlink()
+    r = mdflow(repo, "checkout")
+    assert r.out.startswith("1 restored, 0 removed")
+    assert (top / "a.txt").stat().st_ino == inode
+
+
+def test_status_missing_from_workspace_and_exit_code(repo: Path) -> None:
+    (repo / "f.txt").write_text("x\n")
+    mdflow(repo, "add", "f.txt")
+    assert mdflow(repo, "status", "--exit-code").code == 0
+    (repo / "f.txt").unlink()
+    assert status(repo) == {"f.txt": "missing-workspace"}
+    r = mdflow(repo, "status", "--exit-code")
+    assert r.code == 1 and "missing-workspace" in r.out
+
+
+def test_status_on_a_subset_of_paths(repo: Path) -> None:
+    (repo / "a.txt").write_text("a\n")
+    (repo / "b.txt").write_text("b\n")
+    mdflow(repo, "add", "a.txt", "b.txt")
+    r = mdflow(repo, "status", "--json", "b.txt")
+    assert [s["path"] for s in json.loads(r.out)] == ["b.txt"]
+
+
+def test_list_remove_and_move(repo: Path) -> None:
+    write_csv(repo / "data/t.csv", 3)
+    mdflow(repo, "add", "data/t.csv")
+    listed = json.loads(mdflow(repo, "list", "--json").out)
+    assert [(i["path"], i["rows"], i["state"]) for i in listed] == [("data/t.csv", 3, "clean")]
+
+    assert mdflow(repo, "move", "data/t.csv", "other/renamed.csv").code == 0
+    assert (repo / "other/renamed.csv").exists() and not (repo / "data/t.csv").exists()
+    assert "path: renamed.csv" in (repo / "other/renamed.csv.mdflow").read_text()
+    assert not (repo / "data/t.csv.mdflow").exists()
+    assert (repo / "other/.gitignore").read_text() == "/renamed.csv\n"
+    assert (
+        "/t.csv" not in (repo / "data/.gitignore").read_text()
+        if (repo / "data/.gitignore").exists()
+        else True
+    )
+    assert status(repo) == {"other/renamed.csv": "clean"}
+
+    assert mdflow(repo, "remove", "other/renamed.csv").code == 0
+    assert (repo / "other/renamed.csv").exists()
+    assert not (repo / "other/renamed.csv.mdflow").exists()
+    assert json.loads(mdflow(repo, "list", "--json").out) == []
+
+
+def test_add_inside_tracked_folder_is_refused(repo: Path) -> None:
+    make_tree(repo / "d")
+    mdflow(repo, "add", "d")
+    r = mdflow(repo, "add", "d/a.txt")
+    assert r.code == 1 and "inside the tracked folder d" in r.err
