@@ -165,23 +165,19 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mdflow.commands.status import CLEAN, MISSING_WORKSPACE, MODIFIED, status
+    from mdflow.commands.status import CLEAN, status
 
     results = status(_repo(), args.paths)
     if args.json:
         _json([s.to_json() for s in results])
     else:
-        hints = {
-            MODIFIED: "mdflow add to record it, mdflow checkout -f to discard",
-            MISSING_WORKSPACE: "mdflow checkout",
-        }
         for s in results:
             if s.state == CLEAN:
                 continue
             extra = ", ".join(f"{v} {k}" for k, v in s.changes.items() if v)
             where = f"{s.path}{'/' if s.kind == 'dir' else ''}"
             cache_note = "" if s.cached else " (not in cache)"
-            hint = hints.get(s.state, "the data is not in the cache: re-add it")
+            hint = _status_hint(s.state, s.workspace_cached, s.cached)
             print(
                 f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}"
                 f"  — {hint}"
@@ -191,6 +187,20 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean")
     not_clean = any(s.state != CLEAN for s in results)
     return 1 if args.exit_code and not_clean else 0
+
+
+def _status_hint(state: str, workspace_cached: bool, cached: bool) -> str:
+    from mdflow.commands.status import MISSING_CACHE, MODIFIED
+
+    if state == MODIFIED and workspace_cached:
+        return "another cached version: mdflow checkout to switch to the pointer's"
+    if state == MODIFIED:
+        return "new content: mdflow add to record it, mdflow checkout -f to discard it"
+    if state == MISSING_CACHE:
+        return "re-add it (mdflow add) to store it in the cache"
+    if not cached:
+        return "not in the cache either: restore it from where it was added"
+    return "mdflow checkout to restore it"
 
 
 def cmd_checkout(args: argparse.Namespace) -> int:

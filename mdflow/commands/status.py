@@ -23,7 +23,8 @@ class Status:
     pointer: str
     kind: str
     state: str
-    cached: bool
+    cached: bool  # the pointer's version is in the cache (checkout can restore it)
+    workspace_cached: bool = True  # what the workspace holds is in the cache (nothing to lose)
     changes: dict[str, int] = field(default_factory=dict)  # folders: added/removed/modified
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
         out.state = MISSING_WORKSPACE
     elif ws.oid != d.pointer.hash:
         out.state = MODIFIED
+        out.workspace_cached = all(repo.cache.has(h) for h in ws.hashes.values())
         if d.kind == "dir" and ws.kind == "dir" and repo.cache.has(d.pointer.hash):
             out.changes = dir_changes(repo, d, ws)
     elif not cached:
