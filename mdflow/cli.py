@@ -22,11 +22,9 @@ Handler = Callable[[argparse.Namespace], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.directory:
-        import os
-
-        os.chdir(args.directory)
     try:
+        if args.directory:
+            _chdir(args.directory)
         handler: Handler = args.handler
         return handler(args)
     except MdflowError as e:
@@ -45,6 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _chdir(directory: str) -> None:
+    import os
+
+    try:
+        os.chdir(directory)
+    except OSError as e:
+        raise MdflowError(
+            f"cannot change to -C {directory}: {e.strerror}", "check the path"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,9 @@ from pathlib import Path
 from mdflow import gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError
-from mdflow.hashing import hash_bytes
-from mdflow.manifest import canonical_bytes
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
-from mdflow.workspace import Hasher, WorkspaceFile, entries_of, scan_dir, stat_file
+from mdflow.workspace import Hasher, WorkspaceFile, manifest_oid, scan_dir, stat_file
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,7 @@ def inspect(repo: Repo, hasher: Hasher, data: Path) -> WorkspaceData:
     if data.is_dir():
         files = scan_dir(repo, data)
         hashes = hasher.hash_files(files, hasher.state.under(repo.rel(data)))
-        return WorkspaceData(
-            "dir", hash_bytes(canonical_bytes(entries_of(files, hashes))), files, hashes
-        )
+        return WorkspaceData("dir", manifest_oid(files, hashes), files, hashes)
     if data.is_file():
         f = stat_file(repo, data, data.name)
         hashes = hasher.hash_files([f])

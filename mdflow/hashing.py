@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
@@ -33,7 +34,16 @@ def hash_stream(
     stream: BinaryIO, *sinks: Callable[[bytes], object], chunk: int = CHUNK
 ) -> tuple[str, int]:
     """Hash a stream to its end, feeding every chunk to `sinks` too; return (hash, size)."""
+    chunk = min(chunk, _size_hint(stream))
     return hash_chunks(iter(lambda: stream.read(chunk), b""), *sinks)
+
+
+def _size_hint(stream: BinaryIO) -> int:
+    """Small files are read with a small buffer: a 1 MiB read costs an mmap per call."""
+    try:
+        return max(os.fstat(stream.fileno()).st_size + 1, 4096)
+    except (OSError, AttributeError, ValueError):
+        return CHUNK
 
 
 def hash_chunks(chunks: Iterable[bytes], *sinks: Callable[[bytes], object]) -> tuple[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterable
 from typing import Literal
 
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mdflow.errors import FormatError
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import check_relpath
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \: JSON needs no escapes
 
 
 class ManifestEntry(BaseModel):
@@ -29,10 +32,7 @@ class ManifestEntry(BaseModel):
     _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
 
     def line(self) -> str:
-        return (
-            f'{{"path": {json.dumps(self.path, ensure_ascii=False)}, "hash": "{self.hash}", '
-            f'"size": {self.size}, "exec": {"true" if self.exec else "false"}}}'
-        )
+        return line(self.path, self.hash, self.size, self.exec)
 
 
 class Manifest(BaseModel):
@@ -73,7 +73,21 @@ class Manifest(BaseModel):
             ) from None
 
 
+def line(path: str, oid: str, size: int, executable: bool) -> str:
+    """One file's line of the canonical manifest."""
+    quoted = f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path, ensure_ascii=False)
+    return (
+        f'{{"path": {quoted}, "hash": "{oid}", '
+        f'"size": {size}, "exec": {"true" if executable else "false"}}}'
+    )
+
+
 def canonical_bytes(entries: Iterable[ManifestEntry]) -> bytes:
-    lines = ",\n".join(e.line() for e in entries)
-    body = f"\n{lines}\n" if lines else ""
+    return join_lines(e.line() for e in entries)
+
+
+def join_lines(lines: Iterable[str]) -> bytes:
+    """The manifest document made of file lines already in path order."""
+    body = ",\n".join(lines)
+    body = f"\n{body}\n" if body else ""
     return f'{{"mdflow": 1, "files": [{body}]}}\n'.encode()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -21,8 +21,9 @@ CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
-@dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):
+    """What a file looked like when it was hashed (a tuple: cheap to build 10,000 of)."""
+
     ino: int
     size: int
     mtime_ns: int
@@ -30,6 +31,9 @@ class Stamp:
     @classmethod
     def of(cls, st: os.stat_result) -> Stamp:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+StatRow = tuple[int, int, int, str]  # ino, size, mtime_ns, hash
 
 
 class StatCache:
@@ -56,22 +60,24 @@ class StatCache:
             f.write(b"mdflow")
         return marker.stat().st_mtime_ns
 
-    def get(self, rel: str, stamp: Stamp) -> str | None:
+    def row(self, rel: str) -> StatRow | None:
         row = self.db.execute(
             "SELECT ino, size, mtime_ns, hash FROM files WHERE path = ?", (rel,)
         ).fetchone()
-        if row and Stamp(row[0], row[1], row[2]) == stamp:
-            return str(row[3])
-        return None
+        return (row[0], row[1], row[2], row[3]) if row else None
 
-    def under(self, prefix: str) -> dict[str, tuple[Stamp, str]]:
-        """Every entry below the folder `prefix` (relative to the repo), by path."""
+    def get(self, rel: str, stamp: Stamp) -> str | None:
+        row = self.row(rel)
+        return row[3] if row and row[:3] == stamp else None
+
+    def under(self, prefix: str) -> dict[str, StatRow]:
+        """Every entry below the folder `prefix`, by path: (ino, size, mtime_ns, hash)."""
         low, high = prefix + "/", prefix + "0"  # '0' sorts right after '/'
         rows = self.db.execute(
             "SELECT path, ino, size, mtime_ns, hash FROM files WHERE path >= ? AND path < ?",
             (low, high),
         )
-        return {r[0]: (Stamp(r[1], r[2], r[3]), r[4]) for r in rows}
+        return {r[0]: r[1:] for r in rows}
 
     def put(self, entries: Iterable[tuple[str, Stamp, str]]) -> None:
         """Record hashes, skipping files too recent to be trusted."""

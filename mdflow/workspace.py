@@ -13,18 +13,17 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from mdflow.cache import Cache
 from mdflow.config import LinkType
 from mdflow.errors import MdflowError
-from mdflow.hashing import hash_file
-from mdflow.manifest import ManifestEntry
+from mdflow.hashing import hash_bytes, hash_file
+from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK
 from mdflow.repo import Repo
-from mdflow.state import Stamp, StatCache
+from mdflow.state import Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
@@ -33,27 +32,28 @@ R = TypeVar("R")
 WORKERS = min(16, 4 * (os.cpu_count() or 1))
 
 
-@dataclass(frozen=True)
-class WorkspaceFile:
+class WorkspaceFile(NamedTuple):
     """A file of the workspace, named relative to its dataset folder (`rel`) and repo (`key`)."""
 
     rel: str
     key: str
-    path: Path
+    path: str  # absolute; a str, since scanning 10,000 files must not build 10,000 Paths
     stamp: Stamp
     exec: bool
 
 
 def stat_file(repo: Repo, path: Path, rel: str) -> WorkspaceFile:
     st = path.stat()
-    return WorkspaceFile(rel, repo.rel(path), path, Stamp.of(st), bool(st.st_mode & stat.S_IXUSR))
+    return WorkspaceFile(
+        rel, repo.rel(path), str(path), Stamp.of(st), bool(st.st_mode & stat.S_IXUSR)
+    )
 
 
 def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
     """Every file below `top`, sorted by relative path; symlinks leaving the repo are refused."""
     found: list[WorkspaceFile] = []
     top_key = repo.rel(top)
-    stack = [(top, "")]
+    stack = [(str(top), "")]
     while stack:
         folder, prefix = stack.pop()
         with os.scandir(folder) as it:
@@ -67,17 +67,13 @@ def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
                             f"{top_key}/{rel} is a symlink to a folder",
                             "replace it with a real folder or add its target on its own",
                         )
-                    stack.append((Path(entry.path), rel + "/"))
+                    stack.append((entry.path, rel + "/"))
                 elif entry.is_file():
                     st = entry.stat()
+                    stamp = Stamp(st.st_ino, st.st_size, st.st_mtime_ns)
+                    executable = bool(st.st_mode & stat.S_IXUSR)
                     found.append(
-                        WorkspaceFile(
-                            rel,
-                            f"{top_key}/{rel}",
-                            Path(entry.path),
-                            Stamp.of(st),
-                            bool(st.st_mode & stat.S_IXUSR),
-                        )
+                        WorkspaceFile(rel, f"{top_key}/{rel}", entry.path, stamp, executable)
                     )
     found.sort(key=lambda f: f.rel)
     return found
@@ -100,21 +96,24 @@ class Hasher:
     def __init__(self, state: StatCache) -> None:
         self.state = state
 
-    def hash_files(
-        self, files: list[WorkspaceFile], known: dict[str, tuple[Stamp, str]] | None = None
-    ) -> dict[str, str]:
-        """Hash by `key`; `known` is a prefetched slice of the stat cache."""
-        out: dict[str, str] = {}
-        todo: list[WorkspaceFile] = []
+    def vouched(self, files: list[WorkspaceFile], known: dict[str, StatRow]) -> dict[str, str]:
+        """Hashes the stat cache vouches for, from a prefetched slice of it (`under`)."""
+        out = {}
         for f in files:
-            hit = known.get(f.key) if known is not None else None
-            if hit is not None and hit[0] == f.stamp:
-                out[f.key] = hit[1]
-            elif known is None and (oid := self.state.get(f.key, f.stamp)):
-                out[f.key] = oid
-            else:
-                todo.append(f)
-        for f, oid in parallel(lambda f: hash_file(str(f.path))[0], todo):
+            hit = known.get(f.key)
+            if hit is not None and hit[:3] == f.stamp:
+                out[f.key] = hit[3]
+        return out
+
+    def hash_files(
+        self, files: list[WorkspaceFile], known: dict[str, StatRow] | None = None
+    ) -> dict[str, str]:
+        """Hashes by `key`, reading only files the stat cache cannot vouch for."""
+        if known is None:
+            known = {f.key: row for f in files if (row := self.state.row(f.key))}
+        out = self.vouched(files, known)
+        todo = [f for f in files if f.key not in out]
+        for f, oid in parallel(lambda f: hash_file(f.path)[0], todo):
             out[f.key] = oid
         self.state.put((f.key, f.stamp, out[f.key]) for f in todo)
         return out
@@ -131,9 +130,18 @@ def parallel(fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
 
 
 def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[ManifestEntry]:
+    """Manifest entries of scanned files (built without validation: scan_dir made them)."""
     return [
-        ManifestEntry(path=f.rel, hash=hashes[f.key], size=f.stamp.size, exec=f.exec) for f in files
+        ManifestEntry.model_construct(
+            path=f.rel, hash=hashes[f.key], size=f.stamp.size, exec=f.exec
+        )
+        for f in files
     ]
+
+
+def manifest_oid(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> str:
+    """The hash of the manifest these files would have, without building it."""
+    return hash_bytes(join_lines(line(f.rel, hashes[f.key], f.stamp.size, f.exec) for f in files))
 
 
 def materialize(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,17 @@ from mdflow import pointer as ptr
 from mdflow.cache import Batch
 from mdflow.config import LinkType
 from mdflow.errors import MdflowError
-from mdflow.hashing import hash_bytes, hash_stream
+from mdflow.hashing import hash_stream
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.tables import PARQUET, TableShape, counter_for, parquet_shape
 from mdflow.workspace import (
+    Hasher,
     WorkspaceFile,
     entries_of,
+    manifest_oid,
     materialize,
     parallel,
     scan_dir,
@@ -134,15 +137,11 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
 
 def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> dict[str, Any]:
     files = scan_dir(repo, path)
-    known = state.under(repo.rel(path))
-    hashes = {
-        f.key: known[f.key][1] for f in files if f.key in known and known[f.key][0] == f.stamp
-    }
-    if len(hashes) == len(files):
-        manifest = Manifest.of(entries_of(files, hashes))
-        oid = hash_bytes(manifest.to_bytes())
-        if old and old.hash == oid and state.is_complete(oid):
-            return _dir_fields(oid, manifest)
+    hashes = Hasher(state).vouched(files, state.under(repo.rel(path)))
+    if old and len(hashes) == len(files):
+        oid = manifest_oid(files, hashes)
+        if old.hash == oid and state.is_complete(oid):
+            return _dir_fields(oid, sum(f.stamp.size for f in files), len(files))
     todo = [f for f in files if f.key not in hashes or not repo.cache.has(hashes[f.key])]
     with repo.cache.batch() as batch:
         for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
@@ -152,16 +151,16 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
     _link_back(repo, [(f, hashes[f.key]) for f in files])
-    return _dir_fields(moid, manifest)
+    return _dir_fields(moid, manifest.size, len(manifest.files))
 
 
 def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:
-    with f.path.open("rb") as src:
+    with open(f.path, "rb") as src:
         return batch.ingest(src)[0]
 
 
-def _dir_fields(oid: str, manifest: Manifest) -> dict[str, Any]:
-    return {"kind": "dir", "hash": oid, "size": manifest.size, "files": len(manifest.files)}
+def _dir_fields(oid: str, size: int, files: int) -> dict[str, Any]:
+    return {"kind": "dir", "hash": oid, "size": size, "files": files}
 
 
 def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
@@ -171,6 +170,9 @@ def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
         return
     for f, oid in pairs:
         with contextlib.suppress(FileNotFoundError):
-            if f.path.is_symlink() or f.path.stat().st_ino == repo.cache.path(oid).stat().st_ino:
+            if (
+                os.path.islink(f.path)
+                or os.stat(f.path).st_ino == repo.cache.path(oid).stat().st_ino
+            ):
                 continue
-        materialize(repo.cache, oid, f.path, links, f.exec)
+        materialize(repo.cache, oid, Path(f.path), links, f.exec)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -120,7 +121,7 @@ class _Checkout:
                 todo.append(entry)
         for f in present.values():  # files the manifest does not list
             if self._replaceable(f.key, ws.hashes[f.key]):
-                remove_file(f.path)
+                remove_file(Path(f.path))
                 self.report.removed.append(f.key)
         prune_empty_dirs(d.data)
         todo = [e for e in todo if self._free(d.data, e.path, key)]
@@ -138,8 +139,8 @@ class _Checkout:
     def _fix_exec(self, f: WorkspaceFile | None, entry: ManifestEntry) -> None:
         self.report.unchanged += 1
         if f is not None and f.exec != entry.exec:
-            mode = f.path.stat().st_mode
-            f.path.chmod(mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
+            mode = os.stat(f.path).st_mode
+            os.chmod(f.path, mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
 
     def _write(self, oid: str, dest: Path, executable: bool) -> None:
         materialize(self.repo.cache, oid, dest, self.repo.config.cache.link, executable)
