@@ -22,6 +22,7 @@ from mdflow.errors import MdflowError
 from mdflow.hashing import hash_bytes, hash_file
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK
+from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import Stamp, StatCache, StatRow
 
@@ -113,8 +114,11 @@ class Hasher:
             known = {f.key: row for f in files if (row := self.state.row(f.key))}
         out = self.vouched(files, known)
         todo = [f for f in files if f.key not in out]
-        for f, oid in parallel(lambda f: hash_file(f.path)[0], todo):
-            out[f.key] = oid
+        total = sum(f.stamp.size for f in todo)
+        with Progress("hashing", total, len(todo)) as bar:
+            for f, oid in parallel(lambda f: hash_file(f.path)[0], todo):
+                out[f.key] = oid
+                bar.advance(f.stamp.size, 1)
         self.state.put((f.key, f.stamp, out[f.key]) for f in todo)
         return out
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from mdflow.errors import MdflowError
 from mdflow.hashing import hash_stream
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
+from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.tables import PARQUET, TableShape, counter_for, parquet_shape
@@ -118,8 +120,9 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
             "columns": old.columns,
         }
     counter = counter_for(path.name)
-    sinks = [counter] if counter else []
-    with path.open("rb") as src:
+    bar = Progress(f"add {f.key}", f.stamp.size)
+    sinks: list[Callable[[bytes], object]] = [counter, bar.chunk] if counter else [bar.chunk]
+    with bar, path.open("rb") as src:
         if oid and repo.cache.has(oid):
             if sinks:
                 hash_stream(src, *sinks)
@@ -143,9 +146,11 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
         if old.hash == oid and state.is_complete(oid):
             return _dir_fields(oid, sum(f.stamp.size for f in files), len(files))
     todo = [f for f in files if f.key not in hashes or not repo.cache.has(hashes[f.key])]
-    with repo.cache.batch() as batch:
+    total = sum(f.stamp.size for f in todo)
+    with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
         for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
             hashes[f.key] = oid
+            bar.advance(f.stamp.size, 1)
         manifest = Manifest.of(entries_of(files, hashes))
         moid = batch.write_bytes(manifest.to_bytes())
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)

@@ -9,6 +9,7 @@ from mdflow import datasets
 from mdflow.commands.status import load_manifest
 from mdflow.datasets import Dataset
 from mdflow.manifest import ManifestEntry
+from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import (
@@ -125,8 +126,9 @@ class _Checkout:
                 self.report.removed.append(f.key)
         prune_empty_dirs(d.data)
         todo = [e for e in todo if self._free(d.data, e.path, key)]
-        for _ in parallel(lambda e: self._write(e.hash, d.data / e.path, e.exec), todo):
-            pass
+        with Progress(f"checkout {key}", sum(e.size for e in todo), len(todo)) as bar:
+            for e, _ in parallel(lambda e: self._write(e.hash, d.data / e.path, e.exec), todo):
+                bar.advance(e.size, 1)
 
     def _free(self, top: Path, rel: str, key: str) -> bool:
         """Whether a file can be written at `top/rel`: no folder there, no file as a parent."""

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 
 from mdflow.hashing import hash_file
+from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import parallel
@@ -22,9 +23,12 @@ def fsck(repo: Repo) -> FsckReport:
     with repo.lock():
         oids = list(repo.cache.oids())
         report.checked = len(oids)
-        for oid, actual in parallel(lambda o: hash_file(str(repo.cache.path(o)))[0], oids):
-            if actual != oid:
-                report.corrupt.append(oid)
+        sizes = {oid: repo.cache.path(oid).stat().st_size for oid in oids}
+        with Progress("fsck", sum(sizes.values()), len(oids)) as bar:
+            for oid, actual in parallel(lambda o: hash_file(str(repo.cache.path(o)))[0], oids):
+                bar.advance(sizes[oid], 1)
+                if actual != oid:
+                    report.corrupt.append(oid)
         if report.corrupt:
             _quarantine(repo, report.corrupt)
     return report
