@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mdflow.errors import FormatError
+from mdflow.errors import FormatError, describe
 
 FILE_NAME = "mdflow.yaml"
 LOCAL_NAME = "config.local.yaml"
@@ -57,10 +57,8 @@ def load(root: Path) -> Config:
     try:
         return Config.model_validate(merged)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
         raise FormatError(
-            f"configuration invalid at {where}: {err['msg']}",
+            f"configuration {describe(e)}",
             f"fix {FILE_NAME} or .mdflow/{LOCAL_NAME}",
         ) from None
 

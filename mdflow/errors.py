@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class MdflowError(Exception):
     """An expected failure: `what` went wrong, `hint` says what to do next."""
@@ -27,3 +32,10 @@ class LockTimeoutError(MdflowError):
 
 class FormatError(MdflowError):
     """A file mdflow reads (pointer, manifest, config) is malformed or unsupported."""
+
+
+def describe(e: ValidationError) -> str:
+    """The first problem pydantic found, as `invalid <where>: <message>`."""
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    return f"invalid {where}: {err['msg']}"

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mdflow.errors import FormatError
+from mdflow.errors import FormatError, describe
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import check_relpath
 
@@ -65,10 +65,8 @@ class Manifest(BaseModel):
         try:
             return cls.model_validate_json(data)
         except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
             raise FormatError(
-                f"manifest {origin} is invalid at {where}: {err['msg']}",
+                f"manifest {origin}: {describe(e)}",
                 "run mdflow fsck, then restore the object (mdflow add or pull)",
             ) from None
 

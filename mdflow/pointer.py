@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mdflow.errors import FormatError
+from mdflow.errors import FormatError, describe
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import UMASK, check_relpath
 
@@ -69,7 +69,7 @@ class Pointer(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise FormatError(f"{origin}: {_describe(e)}", _FIX) from None
+            raise FormatError(f"{origin}: {describe(e)}", _FIX) from None
 
 
 _FIX = "fix or restore the file (git checkout -- <pointer>), or re-add the data with mdflow add"
@@ -77,12 +77,6 @@ _FIX = "fix or restore the file (git checkout -- <pointer>), or re-add the data 
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0]
-
-
-def _describe(e: ValidationError) -> str:
-    err = e.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "pointer"
-    return f"invalid {where}: {err['msg']}"
 
 
 def pointer_path_for(data: Path) -> Path:

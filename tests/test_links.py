@@ -69,4 +69,4 @@ def test_reflink_falls_back_to_copy(repo: Path) -> None:
 def test_bad_link_type_is_a_config_error(repo: Path) -> None:
     set_links(repo, "teleport")
     r = mdflow(repo, "status")
-    assert r.code == 1 and "configuration invalid at cache.link" in r.err
+    assert r.code == 1 and "configuration invalid cache.link" in r.err
