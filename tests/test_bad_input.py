@@ -56,7 +56,7 @@ def assert_one_line_error(r: Result, *needles: str) -> str:
     return hint
 
 
-def refused(top: Path, args: list[str], *needles: str, run: Callable = mdflow) -> str:
+def refused(top: Path, args: list[str], *needles: str, run: Callable[..., Result] = mdflow) -> str:
     """Run mdflow in `top`; assert a one-line error naming `needles` and no change at all."""
     before = snapshot(top)
     hint = assert_one_line_error(run(top, *args), *needles)
@@ -128,6 +128,27 @@ def test_add_pointer_file(repo: Path) -> None:
     assert "mdflow add data.csv" in hint
 
 
+@pytest.mark.parametrize("target", [".", ".git", ".git/config", ".mdflow", ".mdflow/cache"])
+def test_add_repository_internals(repo: Path, target: str) -> None:
+    refused(repo, ["add", target], target)
+
+
+def test_add_file_inside_a_tracked_folder(repo: Path) -> None:
+    make_tree(repo / "d")
+    assert mdflow(repo, "add", "d").code == 0
+    (repo / "d/new.txt").write_text("new\n")
+    hint = refused(repo, ["add", "d/new.txt"], "d/new.txt")
+    assert "mdflow add d" in hint
+
+
+def test_add_folder_holding_a_tracked_dataset(repo: Path) -> None:
+    write_csv(repo / "d/inner.csv", 3)
+    assert mdflow(repo, "add", "d/inner.csv").code == 0
+    (repo / "d/other.txt").write_text("x\n")
+    hint = refused(repo, ["add", "d"], "d/inner.csv.mdflow")
+    assert "mdflow remove d/inner.csv.mdflow" in hint
+
+
 # --- malformed pointers, read by status, checkout and list ---------------------------------
 
 
@@ -145,6 +166,8 @@ BAD_POINTERS: dict[str, tuple[Callable[[Path, Path], str], str]] = {
     "dotdot": (lambda r, o: valid_pointer("../escape"), "../escape"),
     "absolute": (lambda r, o: valid_pointer(str(o / "abs.csv")), "absolute"),
     "symlinked-folder": (_symlinked_folder, "sub/x.csv"),
+    "into-git-dir": (lambda r, o: valid_pointer(".git/config"), ".git"),
+    "into-mdflow-dir": (lambda r, o: valid_pointer(".mdflow/state.db"), ".mdflow"),
     "malformed-yaml": (lambda r, o: "mdflow: 1\npath: [unclosed\nhash: {\n", "YAML"),
     "version-99": (lambda r, o: valid_pointer("bad.csv").replace("mdflow: 1", "mdflow: 99"), "99"),
     "non-hex-hash": (
@@ -173,10 +196,46 @@ def test_malformed_pointer(repo: Path, tmp_path: Path, case: str, command: str) 
     assert not (repo / "good.csv").exists()
 
 
+# --- malformed configuration -----------------------------------------------------------
+
+BAD_CONFIGS = {
+    "yaml-list": ("- mdflow: 1\n", "mapping"),
+    "link-type": ("mdflow: 1\ncache:\n  link: [teleport]\n", "cache.link"),
+    "lock-timeout": ("mdflow: 1\ncore:\n  lock_timeout: -1\n", "core.lock_timeout"),
+    "malformed-yaml": ("mdflow: 1\ncore: [unclosed\n", "YAML"),
+}
+
+
+@pytest.mark.parametrize("command", [["status"], ["add", "x.csv"]])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            marks=pytest.mark.xfail(
+                reason="BUG: config._read puts the whole multi-line YAMLError in the message",
+                strict=True,
+            ),
+        )
+        if case == "malformed-yaml"
+        else case
+        for case in sorted(BAD_CONFIGS)
+    ],
+)
+def test_malformed_configuration(repo: Path, case: str, command: list[str]) -> None:
+    text, needle = BAD_CONFIGS[case]
+    (repo / "mdflow.yaml").write_text(text)
+    write_csv(repo / "x.csv", 3)
+    hint = refused(repo, command, needle)
+    assert "mdflow.yaml" in hint
+
+
 # --- wrong place, wrong state, wrong option ----------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["status"], ["add", "x.csv"], ["checkout"], ["gc"], ["list"]])
+@pytest.mark.parametrize(
+    "args", [["status"], ["add", "x.csv"], ["checkout"], ["gc"], ["fsck"], ["list"]]
+)
 def test_outside_a_git_repository(tmp_path: Path, args: list[str]) -> None:
     top = tmp_path / "plain"
     write_csv(top / "x.csv", 3)
