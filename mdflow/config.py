@@ -54,6 +54,12 @@ def load(root: Path) -> Config:
     data = _read(root / FILE_NAME)
     local = _read(root / ".mdflow" / LOCAL_NAME)
     merged = _merge(data, local)
+    version = merged.get("mdflow", 1)
+    if isinstance(version, int) and version > 1:
+        raise FormatError(
+            f"{FILE_NAME} has format {version}, newer than this mdflow reads",
+            f"upgrade mdflow (pip install -U mdflow-data), or fix {FILE_NAME}",
+        )
     try:
         return Config.model_validate(merged)
     except ValidationError as e:
@@ -81,7 +87,8 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise FormatError(f"{path.name}: not valid YAML ({e})", f"fix {path}") from None
+        first = str(e).strip().splitlines()[0]
+        raise FormatError(f"{path.name}: not valid YAML ({first})", f"fix {path}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

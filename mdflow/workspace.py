@@ -31,6 +31,7 @@ EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 T = TypeVar("T")
 R = TypeVar("R")
 WORKERS = min(16, 4 * (os.cpu_count() or 1))
+CHUNK_MAX = 64
 
 
 class WorkspaceFile(NamedTuple):
@@ -124,13 +125,19 @@ class Hasher:
 
 
 def parallel(fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
-    """Apply `fn` to items, in threads when there are several (I/O releases the GIL)."""
+    """Apply `fn` to items in threads (file I/O releases the GIL), yielding in order.
+
+    Items go to the pool in chunks: a hand-off per small file costs more than reading it.
+    """
     if len(items) <= 1:
         for item in items:
             yield item, fn(item)
         return
-    with ThreadPoolExecutor(WORKERS) as pool:
-        yield from zip(items, pool.map(fn, items), strict=True)
+    size = max(1, min(CHUNK_MAX, len(items) // (WORKERS * 4)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(min(WORKERS, len(chunks))) as pool:
+        for chunk in pool.map(lambda c: [(item, fn(item)) for item in c], chunks):
+            yield from chunk
 
 
 def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[ManifestEntry]:

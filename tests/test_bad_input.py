@@ -203,24 +203,14 @@ BAD_CONFIGS = {
     "link-type": ("mdflow: 1\ncache:\n  link: [teleport]\n", "cache.link"),
     "lock-timeout": ("mdflow: 1\ncore:\n  lock_timeout: -1\n", "core.lock_timeout"),
     "malformed-yaml": ("mdflow: 1\ncore: [unclosed\n", "YAML"),
+    "newer-format": ("mdflow: 2\n", "upgrade mdflow"),
 }
 
 
 @pytest.mark.parametrize("command", [["status"], ["add", "x.csv"]])
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                reason="BUG: config._read puts the whole multi-line YAMLError in the message",
-                strict=True,
-            ),
-        )
-        if case == "malformed-yaml"
-        else case
-        for case in sorted(BAD_CONFIGS)
-    ],
+    sorted(BAD_CONFIGS),
 )
 def test_malformed_configuration(repo: Path, case: str, command: list[str]) -> None:
     text, needle = BAD_CONFIGS[case]

@@ -119,11 +119,6 @@ def test_readding_the_data_repairs_the_cache(repo: Path) -> None:
     assert states(repo) == {"t.csv": "clean"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: fsck names quarantined copies <hex>.<second> and os.replace()s onto an "
-    "existing copy, so two quarantines of one object within a second lose the first",
-    strict=True,
-)
 def test_quarantine_never_overwrites_an_earlier_copy(repo: Path) -> None:
     write_csv(repo / "t.csv", 30)
     add_commit(repo, "t.csv")

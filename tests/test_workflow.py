@@ -191,3 +191,22 @@ def test_add_inside_tracked_folder_is_refused(repo: Path) -> None:
     mdflow(repo, "add", "d")
     r = mdflow(repo, "add", "d/a.txt")
     assert r.code == 1 and "inside the tracked folder d" in r.err
+
+
+def test_checkout_refuses_a_pointer_onto_git_tracked_files(repo: Path) -> None:
+    (repo / "README.md").write_text("code, tracked by Git\n")
+    git(repo, "add", "README.md")
+    (repo / "data.bin").write_bytes(b"data")
+    mdflow(repo, "add", "data.bin")
+    pointer = (repo / "data.bin.mdflow").read_text().replace("path: data.bin", "path: README.md")
+    (repo / "data.bin.mdflow").write_text(pointer)
+    r = mdflow(repo, "checkout", "--force")
+    assert r.code == 1 and "tracked by Git (README.md)" in r.err
+    assert (repo / "README.md").read_text() == "code, tracked by Git\n"
+
+
+def test_add_refuses_names_with_line_breaks(repo: Path) -> None:
+    (repo / "a\nb.csv").write_text("x\n")
+    r = mdflow(repo, "add", "a\nb.csv")
+    assert r.code == 1 and "line break" in r.err
+    assert not (repo / "a\nb.csv.mdflow").exists()

@@ -54,6 +54,8 @@ def _check_target(repo: Repo, arg: str) -> Path:
     path = repo.resolve_user_path(arg)
     if not path.exists():
         raise MdflowError(f"{arg}: no such file or folder", "check the path")
+    if "\n" in arg or "\r" in arg:
+        raise MdflowError(f"{arg!r} has a line break in its name", "rename it first")
     if path.name.endswith(ptr.SUFFIX):
         raise MdflowError(f"{arg} is a pointer file", f"add the data: mdflow add {arg[:-7]}")
     rel = repo.rel(path)

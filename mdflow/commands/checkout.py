@@ -5,9 +5,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from mdflow import datasets
+from mdflow import datasets, gitrepo
 from mdflow.commands.status import load_manifest
 from mdflow.datasets import Dataset
+from mdflow.errors import MdflowError
 from mdflow.manifest import ManifestEntry
 from mdflow.progress import Progress
 from mdflow.repo import Repo
@@ -42,6 +43,7 @@ def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport
     report = CheckoutReport()
     with repo.lock():
         chosen = datasets.select(repo, args)
+        _refuse_git_tracked(repo, chosen)
         state = StatCache(repo.dot, repo.config.core.lock_timeout)
         try:
             job = _Checkout(repo, Hasher(state), force, report)
@@ -51,6 +53,16 @@ def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport
         finally:
             state.close()
     return report
+
+
+def _refuse_git_tracked(repo: Repo, chosen: list[Dataset]) -> None:
+    """A pointer must never make checkout overwrite files that Git tracks."""
+    tracked = gitrepo.tracked_files(repo.root, [repo.rel(d.data) for d in chosen])
+    if tracked:
+        raise MdflowError(
+            f"a pointer's data path holds files tracked by Git ({tracked[0]})",
+            "fix the pointer's path, or untrack the files with git rm -r --cached",
+        )
 
 
 class _Checkout:

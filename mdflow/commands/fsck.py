@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -44,4 +45,6 @@ def _quarantine(repo: Repo, oids: list[str]) -> None:
     finally:
         state.close()
     for oid in oids:
-        os.replace(repo.cache.path(oid), folder / f"{oid.split(':')[1]}.{stamp}")
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f"{oid.split(':')[1]}.{stamp}.")
+        os.close(fd)
+        os.replace(repo.cache.path(oid), name)  # a fresh name: earlier copies are kept
