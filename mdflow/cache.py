@@ -55,6 +55,13 @@ class Cache:
                 batch.write_bytes(data)
         return oid
 
+    def temp(self) -> Path:
+        """A new empty file in `tmp/` (same filesystem as the objects: renames are atomic)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        os.close(fd)
+        return Path(name)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[Batch]:
         """Stage objects, flush them to disk together, then give them their names."""
@@ -84,11 +91,22 @@ class Batch:
             oid, size = hash_stream(source, out.write, *sinks)
         return self._stage(tmp, oid), size
 
+    def adopt(self, tmp: Path, expected: str) -> bool:
+        """Stage a downloaded file (in `cache.tmp`) as `expected` if its content hashes to it.
+
+        A file that does not match is deleted and False is returned: nothing unverified
+        ever enters the cache.
+        """
+        with tmp.open("rb") as f:
+            actual, _ = hash_stream(f)
+        if actual != expected:
+            tmp.unlink()
+            return False
+        self._stage(tmp, actual)
+        return True
+
     def _temp(self) -> Path:
-        self.cache.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.cache.tmp, prefix="obj-")
-        os.close(fd)
-        return Path(name)
+        return self.cache.temp()
 
     def _stage(self, tmp: Path, oid: str) -> str:
         with self._mutex:

@@ -111,6 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("remove", cmd_remove, "stop tracking datasets (the data stays)")
     p.add_argument("paths", nargs="+", metavar="PATH")
 
+    p = command("remote", lambda a: cmd_remote_list(a), "manage remotes (MLflow servers)")
+    rsub = p.add_subparsers(title="remote commands", metavar="ACTION")
+    r = rsub.add_parser("add", help="add a remote", description="add a remote")
+    r.add_argument("name", metavar="NAME")
+    r.add_argument(
+        "url", metavar="URL", help="http(s)://host:port of an MLflow server, or a folder"
+    )
+    r.add_argument("-d", "--default", action="store_true", help="make it the default remote")
+    r.set_defaults(handler=cmd_remote_add)
+    r = rsub.add_parser("list", help="list remotes", description="list remotes")
+    r.set_defaults(handler=cmd_remote_list)
+    r = rsub.add_parser("remove", help="remove a remote", description="remove a remote")
+    r.add_argument("name", metavar="NAME")
+    r.set_defaults(handler=cmd_remote_remove)
+
+    for name, handler, text in (
+        ("push", cmd_push, "upload the objects of datasets that the remote lacks"),
+        ("pull", cmd_pull, "download what datasets need from the remote, then check out"),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("paths", nargs="*", metavar="PATH")
+        p.add_argument("-r", "--remote", metavar="NAME", help="remote name (default: the default)")
+        p.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel transfers")
+
     p = command("move", cmd_move, "move a dataset and its pointer")
     p.add_argument("src", metavar="SRC")
     p.add_argument("dst", metavar="DST")
@@ -336,3 +360,57 @@ def cmd_move(args: argparse.Namespace) -> int:
     data, pointer_file = move(repo, args.src, args.dst)
     print(f"moved {args.src} to {repo.rel(data)} (pointer {repo.rel(pointer_file)})")
     return 0
+
+
+def cmd_remote_add(args: argparse.Namespace) -> int:
+    from mdflow.commands import remote
+
+    remote.add(_repo(), args.name, args.url, args.default)
+    print(f"added remote {args.name} ({args.url})")
+    return 0
+
+
+def cmd_remote_remove(args: argparse.Namespace) -> int:
+    from mdflow.commands import remote
+
+    remote.remove(_repo(), args.name)
+    print(f"removed remote {args.name}")
+    return 0
+
+
+def cmd_remote_list(args: argparse.Namespace) -> int:
+    section = _repo().config.remote
+    if not section.remotes:
+        print("no remotes; the embedded store .mdflow/mlflow is used (mdflow remote add NAME URL)")
+    for name, cfg in section.remotes.items():
+        mark = " (default)" if name == section.default else ""
+        print(f"{name}\t{cfg.url}{mark}")
+    return 0
+
+
+def _report_sync(report: Any, verb: str) -> int:
+    t = report.transfer
+    print(
+        f"{verb} {len(t.transferred)} objects ({human(t.bytes)}); "
+        f"{report.wanted - len(t.transferred) - len(t.failed)} already there"
+    )
+    for oid, why in sorted(t.failed.items()):
+        note(f"failed: {oid}: {why}")
+    for path, why in sorted(report.missing.items()):
+        note(f"skipped {path}: {why}")
+    if report.checkout is not None:
+        c = report.checkout
+        print(f"{len(c.restored)} restored, {len(c.removed)} removed, {c.unchanged} unchanged")
+    return 0 if report.ok else 1
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from mdflow.commands.sync import push
+
+    return _report_sync(push(_repo(), args.paths, args.remote, args.jobs), "pushed")
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from mdflow.commands.sync import pull
+
+    return _report_sync(pull(_repo(), args.paths, args.remote, args.jobs), "pulled")

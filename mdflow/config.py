@@ -40,6 +40,28 @@ class CacheConfig(BaseModel):
     )
 
 
+class AuthConfig(BaseModel):
+    """Credentials: only in .mdflow/config.local.yaml or the environment, never committed."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+class RemoteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(description="http(s)://host:port of an MLflow server, or a folder.")
+    experiment: str | None = Field(None, description="Default: mdflow/<repository folder>.")
+    auth: AuthConfig | None = Field(None, description="Local config only.")
+
+
+class RemoteSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default: str | None = None
+    remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
+
+
 class Config(BaseModel):
     """Unknown top-level sections are kept so newer configs still load."""
 
@@ -48,10 +70,12 @@ class Config(BaseModel):
     mdflow: Literal[1] = 1
     core: CoreConfig = Field(default_factory=CoreConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    remote: RemoteSection = Field(default_factory=RemoteSection)
 
 
 def load(root: Path) -> Config:
-    data = _read(root / FILE_NAME)
+    data = read_committed(root)
+    _refuse_secrets(data)
     local = _read(root / ".mdflow" / LOCAL_NAME)
     merged = _merge(data, local)
     version = merged.get("mdflow", 1)
@@ -77,6 +101,28 @@ def default_text() -> str:
         "cache:\n"
         "  link: [reflink, copy]\n"
     )
+
+
+def read_committed(root: Path) -> dict[str, Any]:
+    return _read(root / FILE_NAME)
+
+
+def write_committed(root: Path, data: dict[str, Any]) -> None:
+    """Rewrite mdflow.yaml (validated first; comments in it are not kept)."""
+    _refuse_secrets(data)
+    Config.model_validate(data)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    (root / FILE_NAME).write_text(text)
+
+
+def _refuse_secrets(data: dict[str, Any]) -> None:
+    remotes = (data.get("remote") or {}).get("remotes") or {}
+    for name, remote in remotes.items() if isinstance(remotes, dict) else ():
+        if isinstance(remote, dict) and "auth" in remote:
+            raise FormatError(
+                f"{FILE_NAME} holds credentials for remote {name!r} (remote.remotes.{name}.auth)",
+                f"move them to .mdflow/{LOCAL_NAME} or environment variables",
+            )
 
 
 def _read(path: Path) -> dict[str, Any]:

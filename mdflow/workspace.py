@@ -11,10 +11,9 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from mdflow.cache import Cache
 from mdflow.config import LinkType
@@ -22,16 +21,13 @@ from mdflow.errors import MdflowError
 from mdflow.hashing import hash_bytes, hash_file
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK
+from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
-T = TypeVar("T")
-R = TypeVar("R")
-WORKERS = min(16, 4 * (os.cpu_count() or 1))
-CHUNK_MAX = 64
 
 
 class WorkspaceFile(NamedTuple):
@@ -122,22 +118,6 @@ class Hasher:
                 bar.advance(f.stamp.size, 1)
         self.state.put((f.key, f.stamp, out[f.key]) for f in todo)
         return out
-
-
-def parallel(fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
-    """Apply `fn` to items in threads (file I/O releases the GIL), yielding in order.
-
-    Items go to the pool in chunks: a hand-off per small file costs more than reading it.
-    """
-    if len(items) <= 1:
-        for item in items:
-            yield item, fn(item)
-        return
-    size = max(1, min(CHUNK_MAX, len(items) // (WORKERS * 4)))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    with ThreadPoolExecutor(min(WORKERS, len(chunks))) as pool:
-        for chunk in pool.map(lambda c: [(item, fn(item)) for item in c], chunks):
-            yield from chunk
 
 
 def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[ManifestEntry]:

@@ -15,6 +15,7 @@ from mdflow.errors import MdflowError
 from mdflow.hashing import hash_stream
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
+from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
@@ -25,7 +26,6 @@ from mdflow.workspace import (
     entries_of,
     manifest_oid,
     materialize,
-    parallel,
     scan_dir,
     stat_file,
 )

@@ -10,6 +10,7 @@ from mdflow.commands.status import load_manifest
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.manifest import ManifestEntry
+from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
@@ -18,7 +19,6 @@ from mdflow.workspace import (
     Hasher,
     WorkspaceFile,
     materialize,
-    parallel,
     prune_empty_dirs,
     remove_file,
     stat_file,

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 from mdflow.hashing import hash_file
+from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
-from mdflow.workspace import parallel
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""`mdflow remote add/list/remove`: named remotes committed in mdflow.yaml."""
+
+from __future__ import annotations
+
+from mdflow import config
+from mdflow.errors import MdflowError
+from mdflow.remote import scheme_of
+from mdflow.repo import Repo
+
+SCHEMES = ("http", "https", "file")
+
+
+def add(repo: Repo, name: str, url: str, default: bool = False) -> None:
+    if scheme_of(url) not in SCHEMES:
+        raise MdflowError(
+            f"unsupported remote URL {url!r}",
+            "use http(s)://host:port for an MLflow server or a folder path",
+        )
+    data = config.read_committed(repo.root)
+    section = data.setdefault("remote", {}) or {}
+    data["remote"] = section
+    remotes = section.setdefault("remotes", {}) or {}
+    section["remotes"] = remotes
+    if name in remotes:
+        raise MdflowError(
+            f"remote {name!r} exists", f"remove it first: mdflow remote remove {name}"
+        )
+    # The experiment is fixed now, so that every clone (whatever its folder) shares it.
+    remotes[name] = {"url": url, "experiment": f"mdflow/{repo.root.name}"}
+    if default or not section.get("default"):
+        section["default"] = name
+    config.write_committed(repo.root, data)
+
+
+def remove(repo: Repo, name: str) -> None:
+    data = config.read_committed(repo.root)
+    section = data.get("remote") or {}
+    remotes = section.get("remotes") or {}
+    if name not in remotes:
+        raise MdflowError(f"no remote named {name!r}", "see mdflow remote list")
+    del remotes[name]
+    if section.get("default") == name:
+        section["default"] = next(iter(remotes), None)
+    config.write_committed(repo.root, data)

@@ -1,0 +1,33 @@
+"""The interface every remote implements: a flat store of named files (docs/remote-layout.md).
+
+Paths are POSIX paths relative to the remote's root (the store run's artifacts for MLflow).
+What the remote *holds* is known from inventory files, never by asking it (see transfer.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class RemoteError(Exception):
+    """A remote operation failed; `str()` says what, for the user."""
+
+
+class Remote(Protocol):
+    name: str
+    url: str
+
+    def list(self, folder: str) -> list[str]:
+        """Names of the files directly in `folder` ([] when it does not exist)."""
+        ...
+
+    def put(self, local: Path, dest: str) -> None:
+        """Upload the file `local` to `dest` (a path ending with the remote file's name)."""
+        ...
+
+    def get(self, src: str, local: Path) -> None:
+        """Download `src` to the path `local` (whose folder exists)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,152 @@
+"""The MLflow adapter: the only module of mdflow that imports mlflow.
+
+A remote is the artifact folder of one "store run" in the repository's experiment, on an
+MLflow tracking server or in an embedded store (sqlite + artifact folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mdflow.remote import RemoteSpec, register
+from mdflow.remote.base import RemoteError
+from mdflow.repo import Repo
+
+STORE_TAG = "mdflow.role"
+STORE_RUN_NAME = "mdflow-store"
+_ENV_DEFAULTS = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",  # MLflow's default (7, with backoff) hides outages
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # mdflow draws its own
+}
+
+
+class MlflowRemote:
+    def __init__(self, spec: RemoteSpec, repo: Repo) -> None:
+        self.name = spec.name
+        self.url = spec.url
+        self._configure_env(spec)
+        import mlflow
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        for logger in ("mlflow", "alembic"):  # after import: mlflow sets its level then
+            logging.getLogger(logger).setLevel(logging.WARNING)
+        self.tracking_uri, artifact_location = _locations(spec.url, repo.root)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        self.client = mlflow.MlflowClient(self.tracking_uri)
+        try:
+            self.experiment_id = self._experiment(spec.experiment, artifact_location)
+            self.run_id = self._store_run()
+            uri = self.client.get_run(self.run_id).info.artifact_uri
+            self.artifacts: Any = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+        except Exception as e:
+            raise RemoteError(f"cannot open remote {self.name} ({self.url}): {_short(e)}") from e
+        self._staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
+
+    @staticmethod
+    def _configure_env(spec: RemoteSpec) -> None:
+        for key, value in _ENV_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+
+        auth = spec.auth
+        if auth and auth.token:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = auth.token
+        if auth and auth.username:
+            os.environ["MLFLOW_TRACKING_USERNAME"] = auth.username
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = auth.password or ""
+
+    def _experiment(self, name: str, artifact_location: str | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                return str(self.client.create_experiment(name, artifact_location))
+            except Exception:  # created concurrently by another clone: use theirs
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        return str(found.experiment_id)
+
+    def _store_runs(self) -> list[Any]:
+        return list(
+            self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{STORE_TAG}` = 'store'",
+                order_by=["attributes.start_time ASC"],
+            )
+        )
+
+    def _store_run(self) -> str:
+        runs = self._store_runs()
+        if runs:
+            return str(runs[0].info.run_id)
+        mine = self.client.create_run(
+            self.experiment_id, tags={STORE_TAG: "store"}, run_name=STORE_RUN_NAME
+        )
+        self.client.set_terminated(mine.info.run_id)
+        oldest = self._store_runs()[0].info.run_id
+        if oldest != mine.info.run_id:  # another clone created one at the same time
+            self.client.delete_run(mine.info.run_id)
+        return str(oldest)
+
+    def list(self, folder: str) -> list[str]:
+        try:
+            infos = self.artifacts.list_artifacts(folder)
+        except Exception as e:
+            raise RemoteError(f"listing {folder}/ on {self.url} failed: {_short(e)}") from e
+        return sorted(posixpath.basename(i.path) for i in infos if not i.is_dir)
+
+    def put(self, local: Path, dest: str) -> None:
+        folder, name = posixpath.split(dest)
+        source = local
+        if local.name != name:  # MLflow names the artifact after the local file
+            link_dir = Path(tempfile.mkdtemp(dir=self._staging))
+            source = link_dir / name
+            source.symlink_to(local.resolve())
+        try:
+            self.artifacts.log_artifact(str(source), folder or None)
+        except Exception as e:
+            raise RemoteError(f"uploading {dest} to {self.url} failed: {_short(e)}") from e
+        finally:
+            if source != local:
+                shutil.rmtree(source.parent, ignore_errors=True)
+
+    def get(self, src: str, local: Path) -> None:
+        tmp = Path(tempfile.mkdtemp(dir=local.parent, prefix=".mdflow-download-"))
+        try:
+            got = self.artifacts.download_artifacts(src, dst_path=str(tmp))
+            os.replace(got, local)
+        except Exception as e:
+            raise RemoteError(f"downloading {src} from {self.url} failed: {_short(e)}") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _locations(url: str, root: Path) -> tuple[str, str | None]:
+    """(tracking URI, artifact location for new experiments) of a remote URL."""
+    if url.startswith(("http://", "https://")):
+        return url.rstrip("/"), None
+    folder = Path(url.removeprefix("file://"))
+    folder = folder if folder.is_absolute() else root / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0] if text else type(e).__name__
+    return first[:300]
+
+
+register("http", MlflowRemote)
+register("https", MlflowRemote)
+register("file", MlflowRemote)

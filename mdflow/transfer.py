@@ -1,0 +1,259 @@
+"""Moving cache objects to and from a remote (docs/remote-layout.md).
+
+Small objects travel in packs, large ones alone, both in parallel. What the remote holds is
+read from its inventory files; each push writes one last, so an interrupted push only leaves
+unreferenced artifacts and the next push resumes. Everything pulled is verified by its hash
+before it enters the cache. Transfers report what failed instead of stopping at the first error.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from mdflow.cache import Batch
+from mdflow.hashing import hash_bytes, hash_file, hex_of
+from mdflow.pool import parallel
+from mdflow.progress import Progress
+from mdflow.remote.base import Remote, RemoteError
+from mdflow.remote.formats import Inventory, PackEntry, PackIndex, parse
+from mdflow.repo import Repo
+
+SMALL = 1 << 20
+PACK_MAX = 64 << 20
+
+
+@dataclass
+class TransferResult:
+    transferred: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)  # oid -> why
+    bytes: int = 0
+
+    def merged(self, other: TransferResult) -> TransferResult:
+        return TransferResult(
+            self.transferred | other.transferred,
+            {**self.failed, **other.failed},
+            self.bytes + other.bytes,
+        )
+
+
+class RemoteIndex:
+    """Which objects a remote holds, and where: the union of its inventory files."""
+
+    def __init__(self, repo: Repo, remote: Remote) -> None:
+        self.remote = remote
+        self.folder = repo.dot / "remotes" / remote.name / "inventory"
+        self.loose: set[str] = set()
+        self.packed: dict[str, str] = {}  # oid -> pack id
+        self.seen: set[str] = set()  # inventory files loaded
+
+    def load(self) -> RemoteIndex:
+        """What the inventories read before say (no remote access)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in sorted(os.listdir(self.folder)):
+            if name.endswith(".json") and name not in self.seen:
+                self.add(parse(Inventory, (self.folder / name).read_bytes(), name))
+                self.seen.add(name)
+        return self
+
+    def sync(self) -> RemoteIndex:
+        """Download inventory files not seen before (one listing), then load them."""
+        self.load()
+        for name in self.remote.list("inventory"):
+            if name not in self.seen and name.endswith(".json"):
+                tmp = self.folder / f".{name}.tmp"
+                self.remote.get(f"inventory/{name}", tmp)
+                parse(Inventory, tmp.read_bytes(), f"inventory/{name}")
+                os.replace(tmp, self.folder / name)
+        return self.load()
+
+    def add(self, inv: Inventory) -> None:
+        self.loose.update(inv.loose)
+        for pack, oids in inv.packs.items():
+            for oid in oids:
+                self.packed[oid] = pack
+
+    def has(self, oid: str) -> bool:
+        return oid in self.loose or oid in self.packed
+
+    def record(self, inv: Inventory) -> None:
+        """Publish an inventory (the last write of a push) and remember it locally."""
+        if not inv.loose and not inv.packs:
+            return
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}.json"
+        local = self.folder / name
+        local.write_bytes(inv.to_bytes())
+        try:
+            self.remote.put(local, f"inventory/{name}")
+        except BaseException:
+            local.unlink()
+            raise
+        self.add(inv)
+        self.seen.add(name)
+
+
+def object_path(oid: str) -> str:
+    h = hex_of(oid)
+    return f"objects/{h[:2]}/{h[2:]}"
+
+
+def push(repo: Repo, remote: Remote, oids: set[str], jobs: int | None = None) -> TransferResult:
+    """Upload what the remote lacks. Inventories already read settle a no-op push offline."""
+    index = RemoteIndex(repo, remote).load()
+    result = TransferResult()
+    if all(index.has(o) for o in oids):
+        return result
+    index.sync()
+    todo = sorted(o for o in oids if not index.has(o))
+    for oid in todo:
+        if not repo.cache.has(oid):
+            result.failed[oid] = "not in the local cache"
+    todo = [o for o in todo if o not in result.failed]
+    sizes = {o: repo.cache.path(o).stat().st_size for o in todo}
+    large = [o for o in todo if sizes[o] >= SMALL]
+    packs = _group([o for o in todo if sizes[o] < SMALL], sizes)
+    tasks = [[o] for o in large] + packs
+    inventory = Inventory()
+    with Progress(f"push to {remote.name}", sum(sizes.values()), len(todo)) as bar:
+
+        def run(group: list[str]) -> tuple[bool, str | None]:
+            """Upload one large object or one pack; (succeeded, pack id)."""
+            try:
+                if len(group) == 1 and group[0] in large:
+                    remote.put(repo.cache.path(group[0]), object_path(group[0]))
+                    return True, None
+                return True, _push_pack(repo, remote, group)
+            except RemoteError as e:
+                result.failed.update((oid, str(e)) for oid in group)
+                return False, None
+            finally:
+                bar.advance(sum(sizes[o] for o in group), len(group))
+
+        for group, (ok, pack_id) in parallel(run, tasks, jobs):
+            if not ok:
+                continue
+            if pack_id is None:
+                inventory.loose.append(group[0])
+            else:
+                inventory.packs[pack_id] = group
+            result.transferred.update(group)
+            result.bytes += sum(sizes[o] for o in group)
+    index.record(inventory)
+    return result
+
+
+def _group(oids: list[str], sizes: dict[str, int]) -> list[list[str]]:
+    groups: list[list[str]] = []
+    current: list[str] = []
+    total = 0
+    for oid in oids:
+        if current and total + sizes[oid] > PACK_MAX:
+            groups.append(current)
+            current, total = [], 0
+        current.append(oid)
+        total += sizes[oid]
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _push_pack(repo: Repo, remote: Remote, oids: list[str]) -> str:
+    """Write one pack and its index to temp files, upload both; return the pack id."""
+    tmp = repo.cache.temp()
+    entries = []
+    offset = 0
+    with tmp.open("wb") as out:
+        for oid in oids:
+            data = repo.cache.path(oid).read_bytes()
+            out.write(data)
+            entries.append(PackEntry(hash=oid, offset=offset, size=len(data)))
+            offset += len(data)
+    try:
+        pack_id = hex_of(hash_file(str(tmp))[0])
+        index = PackIndex(pack=pack_id, objects=sorted(entries, key=lambda e: e.hash))
+        idx = tmp.with_suffix(".idx")
+        idx.write_bytes(index.to_bytes())
+        remote.put(tmp, f"packs/{pack_id}.pack")
+        remote.put(idx, f"packs/{pack_id}.idx")
+        return pack_id
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".idx").unlink(missing_ok=True)
+
+
+def pull(repo: Repo, remote: Remote, oids: set[str], jobs: int | None = None) -> TransferResult:
+    """Download what the cache lacks, verifying every object before it enters the cache."""
+    result = TransferResult()
+    todo = sorted(o for o in oids if not repo.cache.has(o))
+    if not todo:
+        return result
+    index = RemoteIndex(repo, remote).sync()
+    for oid in todo:
+        if not index.has(oid):
+            result.failed[oid] = f"not on remote {remote.name}"
+    loose = [o for o in todo if o in index.loose and o not in result.failed]
+    by_pack: dict[str, list[str]] = {}
+    for oid in todo:
+        if oid not in result.failed and oid not in index.loose:
+            by_pack.setdefault(index.packed[oid], []).append(oid)
+    tasks = [("loose", o, [o]) for o in loose] + [("pack", p, g) for p, g in by_pack.items()]
+    with repo.cache.batch() as batch, Progress(f"pull from {remote.name}", 0, len(todo)) as bar:
+
+        def run(task: tuple[str, str, list[str]]) -> None:
+            kind, name, wanted = task
+            try:
+                if kind == "loose":
+                    _pull_loose(repo, remote, batch, name, result)
+                else:
+                    _pull_pack(repo, remote, batch, name, set(wanted), result)
+            except RemoteError as e:
+                for oid in wanted:
+                    result.failed.setdefault(oid, str(e))
+            bar.advance(0, len(wanted))
+
+        for _ in parallel(run, tasks, jobs):
+            pass
+    return result
+
+
+def _pull_loose(repo: Repo, remote: Remote, batch: Batch, oid: str, result: TransferResult) -> None:
+    tmp = repo.cache.temp()
+    try:
+        remote.get(object_path(oid), tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    size = tmp.stat().st_size
+    if batch.adopt(tmp, oid):  # staged: the batch renames it into the cache
+        result.transferred.add(oid)
+        result.bytes += size
+    else:
+        result.failed[oid] = f"corrupt on remote {remote.name} ({object_path(oid)})"
+
+
+def _pull_pack(
+    repo: Repo, remote: Remote, batch: Batch, pack: str, wanted: set[str], result: TransferResult
+) -> None:
+    idx_tmp, pack_tmp = repo.cache.temp(), repo.cache.temp()
+    try:
+        remote.get(f"packs/{pack}.idx", idx_tmp)
+        index = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
+        remote.get(f"packs/{pack}.pack", pack_tmp)
+        data = pack_tmp.read_bytes()
+        for entry in index.objects:
+            if entry.hash not in wanted:
+                continue
+            chunk = data[entry.offset : entry.offset + entry.size]
+            if hash_bytes(chunk) == entry.hash:  # verified before it reaches the cache
+                batch.write_bytes(chunk)
+                result.transferred.add(entry.hash)
+                result.bytes += entry.size
+            else:
+                result.failed[entry.hash] = f"corrupt on remote {remote.name} (in packs/{pack})"
+        for oid in wanted - {e.hash for e in index.objects}:
+            result.failed[oid] = f"missing from packs/{pack} on remote {remote.name}"
+    finally:
+        idx_tmp.unlink(missing_ok=True)
+        pack_tmp.unlink(missing_ok=True)
