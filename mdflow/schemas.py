@@ -14,11 +14,14 @@ from pydantic import BaseModel
 from mdflow.config import Config
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
+from mdflow.remote.formats import Inventory, PackIndex
 
 MODELS: dict[str, type[BaseModel]] = {
     "pointer": Pointer,
     "manifest": Manifest,
     "config": Config,
+    "pack-index": PackIndex,
+    "inventory": Inventory,
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import Server, create_bucket, start_moto
 
 from mdflow.cli import main
 
@@ -114,3 +115,37 @@ def read_tree(top: Path) -> dict[str, bytes]:
     return {
         p.relative_to(top).as_posix(): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()
     }
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real `mlflow server` (sqlite backend, local artifacts) for the test session."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    server = Server(folder, str(folder / "artifacts"), {}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `mlflow server` whose artifacts live in S3 served by moto_server."""
+    folder = tmp_path_factory.mktemp("mlflow-s3")
+    moto, endpoint = start_moto(folder)
+    create_bucket(endpoint, "mdflow-test")
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    server = Server(folder, "s3://mdflow-test/artifacts", env).start()
+    yield server
+    server.stop()
+    moto.terminate()
+    moto.wait(10)
+
+
+def clone(origin: Path, dest: Path) -> Path:
+    """A second working copy, as a teammate gets it: git clone, same committed config."""
+    subprocess.run(["git", "clone", "-q", str(origin), str(dest)], check=True)
+    return dest

@@ -1,0 +1,214 @@
+"""Push and pull through a real `mlflow server` (local disk or S3 artifacts) and embedded stores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import clone, git, make_tree, mdflow, read_tree, write_csv
+from servers import Server
+
+BIG = 3 << 20  # stored loose on the remote (>= 1 MiB); smaller objects travel in packs
+
+
+def big_file(path: Path, seed: int, size: int = BIG) -> bytes:
+    data = (seed.to_bytes(4, "big") * (size // 4 + 1))[:size]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def make_project(repo: Path, url: str) -> None:
+    write_csv(repo / "data/train.csv", 200)
+    make_tree(repo / "data/images")
+    for i in range(150):  # many small files: they must travel in packs
+        (repo / f"data/images/many/{i:03d}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (repo / f"data/images/many/{i:03d}.txt").write_text(f"small file {i}\n")
+    big_file(repo / "data/big.bin", 1)
+    assert mdflow(repo, "add", "data/train.csv", "data/images", "data/big.bin").code == 0
+    assert mdflow(repo, "remote", "add", "origin", url).code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data v1")
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    return read_tree(repo / "data")
+
+
+def servers(request: pytest.FixtureRequest) -> Server:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["mlflow_server", "mlflow_s3_server"])
+def server(request: pytest.FixtureRequest) -> Server:
+    return servers(request)
+
+
+def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) -> None:
+    experiment = f"exp-{tmp_path.name}"
+    make_project(repo, server.url)
+    cfg = (
+        (repo / "mdflow.yaml")
+        .read_text()
+        .replace("experiment: mdflow/repo", f"experiment: {experiment}")
+    )
+    (repo / "mdflow.yaml").write_text(cfg)
+    git(repo, "commit", "-qam", "own experiment")
+    r = mdflow(repo, "push")
+    assert r.code == 0, r.err
+    assert r.out.startswith("pushed ")
+    assert mdflow(repo, "push").out.startswith("pushed 0 objects")
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 0, r.err
+    assert snapshot(b) == snapshot(repo)
+    assert mdflow(b, "status", "--exit-code").code == 0
+
+    write_csv(b / "data/train.csv", 250, extra_column=True)
+    (b / "data/images/a.txt").write_text("changed by B\n")
+    assert mdflow(b, "add", "data/train.csv", "data/images").code == 0
+    git(b, "commit", "-qam", "data v2")
+    assert mdflow(b, "push").code == 0
+    git(b, "push", "-q", "origin", "HEAD:refs/heads/from-b")
+
+    git(repo, "merge", "-q", "--ff-only", "from-b")
+    r = mdflow(repo, "pull")
+    assert r.code == 0, r.err
+    assert snapshot(repo) == snapshot(b)
+
+
+def test_packs_keep_requests_few(repo: Path, tmp_path: Path, mlflow_server: Server) -> None:
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    store = next(Path(mlflow_server.artifacts).rglob("packs"))
+    assert 1 <= len(list(store.glob("*.pack"))) <= 2
+    loose = list(store.parent.joinpath("objects").rglob("*"))
+    assert len([p for p in loose if p.is_file()]) == 1  # only the 3 MiB file travels alone
+
+
+def test_corrupt_object_on_remote_is_refused(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    objects = next(Path(mlflow_server.artifacts).rglob("objects"))
+    stored = next(p for p in objects.rglob("*") if p.is_file())
+    data = bytearray(stored.read_bytes())
+    data[100] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 1
+    assert "corrupt on remote origin" in r.err
+    assert stored.parent.name + stored.name in r.err  # names the object
+    assert not (b / "data/big.bin").exists()
+    assert mdflow(b, "fsck").code == 0  # nothing unverified entered the cache
+    assert (b / "data/train.csv").exists()  # the intact datasets were pulled
+
+
+def test_wrong_url_is_one_line_error(repo: Path) -> None:
+    from servers import free_port
+
+    (repo / "f.bin").write_bytes(b"x")
+    mdflow(repo, "add", "f.bin")
+    mdflow(repo, "remote", "add", "origin", f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    r = mdflow(repo, "push")
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and r.err.startswith("mdflow: error: cannot open remote origin")
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.slow
+def test_server_stopped_mid_push_then_resumed(repo: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = Server(folder, str(folder / "artifacts"), {}).start()
+    try:
+        for i in range(12):
+            big_file(repo / f"big/{i}.bin", 100 + i, 4 << 20)
+        mdflow(repo, "add", "big")
+        mdflow(repo, "remote", "add", "origin", server.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mdflow", "push", "-j", "1"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        objects = folder / "artifacts"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(objects.rglob("objects/*/*"))) < 3:
+            time.sleep(0.05)
+        server.stop()
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, out + err
+        assert "failed" in err
+        server.start()
+        r = mdflow(repo, "push")
+        assert r.code == 0, r.err
+        b = clone(repo, tmp_path / "b")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "big")
+        b = clone(repo, tmp_path / "b2")
+        assert mdflow(b, "pull").code == 0
+        assert read_tree(b / "big") == read_tree(repo / "big")
+    finally:
+        server.stop()
+
+
+def test_noop_push_and_pull_need_no_server(repo: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = Server(folder, str(folder / "artifacts"), {}).start()
+    make_project(repo, server.url)
+    assert mdflow(repo, "push").code == 0
+    server.stop()
+    assert mdflow(repo, "push").out.startswith("pushed 0 objects")
+    assert mdflow(repo, "pull").code == 0
+
+
+def test_embedded_store_between_clones(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    assert mdflow(repo, "push").code == 0
+    b = clone(repo, tmp_path / "b")
+    assert mdflow(b, "pull").code == 0
+    assert snapshot(b) == snapshot(repo)
+
+
+def test_pull_names_what_the_remote_lacks(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    b = clone(repo, tmp_path / "b")  # nothing was pushed
+    r = mdflow(b, "pull")
+    assert r.code == 1 and "not on remote origin" in r.err
+    assert not (b / "data/big.bin").exists()
+
+
+def test_remote_commands_and_secrets_stay_local(repo: Path) -> None:
+    assert mdflow(repo, "remote", "add", "origin", "http://mlflow.example:5000").code == 0
+    assert mdflow(repo, "remote", "add", "backup", "/srv/store", "--default").code == 0
+    r = mdflow(repo, "remote", "list")
+    assert (
+        "origin\thttp://mlflow.example:5000\n" in r.out and "backup\t/srv/store (default)" in r.out
+    )
+    assert mdflow(repo, "remote", "add", "bad", "ftp://x").code == 1
+    text = (repo / "mdflow.yaml").read_text()
+    (repo / "mdflow.yaml").write_text(
+        text.replace("url: /srv/store", "url: /srv/store\n      auth: {token: s3cret}")
+    )
+    r = mdflow(repo, "remote", "list")
+    assert r.code == 1 and "credentials" in r.err and "config.local.yaml" in r.err
+    (repo / "mdflow.yaml").write_text(text)
+    (repo / ".mdflow/config.local.yaml").write_text(
+        "remote:\n  remotes:\n    origin:\n      url: http://mlflow.example:5000\n"
+        "      auth: {token: s3cret}\n"
+    )
+    assert mdflow(repo, "remote", "list").code == 0
+    assert mdflow(repo, "remote", "remove", "backup").code == 0
+    assert "backup" not in (repo / "mdflow.yaml").read_text()
+    assert "s3cret" not in git(repo, "diff") + (repo / "mdflow.yaml").read_text()
