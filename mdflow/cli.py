@@ -398,6 +398,10 @@ def _report_sync(report: Any, verb: str) -> int:
         note(f"failed: {oid}: {why}")
     for path, why in sorted(report.missing.items()):
         note(f"skipped {path}: {why}")
+    if report.runs:
+        print(f"{len(report.runs)} dataset versions recorded as MLflow runs")
+    if report.linked:
+        note(f"pointers now link to their runs: git commit {' '.join(report.linked)}")
     if report.checkout is not None:
         c = report.checkout
         print(f"{len(c.restored)} restored, {len(c.removed)} removed, {c.unchanged} unchanged")

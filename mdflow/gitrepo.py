@@ -57,6 +57,20 @@ def is_ignored(root: Path, rel: str) -> bool:
     return proc.returncode == 0
 
 
+def head_info(root: Path) -> dict[str, str]:
+    """Commit, branch and author name of the checkout, where known."""
+    info = {}
+    for key, args in (
+        ("commit", ("rev-parse", "-q", "--verify", "HEAD")),
+        ("branch", ("symbolic-ref", "--short", "-q", "HEAD")),
+        ("author", ("config", "user.name")),
+    ):
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode == 0 and proc.stdout.strip():
+            info[key] = proc.stdout.strip()
+    return info
+
+
 def open_repo(root: Path) -> git.Repo:
     import git
 

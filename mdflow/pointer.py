@@ -20,7 +20,7 @@ from mdflow.paths import UMASK, check_relpath
 
 FORMAT_VERSION = 1
 SUFFIX = ".mdflow"
-KEY_ORDER = ("mdflow", "path", "kind", "hash", "size", "files", "rows", "columns")
+KEY_ORDER = ("mdflow", "path", "kind", "hash", "size", "files", "rows", "columns", "run", "url")
 
 
 class Pointer(BaseModel):
@@ -36,6 +36,10 @@ class Pointer(BaseModel):
     files: int | None = Field(None, ge=0, description="Directories: number of files.")
     rows: int | None = Field(None, ge=0, description="Tables: data rows.")
     columns: int | None = Field(None, ge=0, description="Tables: columns.")
+    run: str | None = Field(
+        None, pattern=r"^runs:/[0-9a-zA-Z]+$", description="MLflow run of this version."
+    )
+    url: str | None = Field(None, description="Web page of that run on the MLflow server.")
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
 

@@ -212,3 +212,61 @@ def test_remote_commands_and_secrets_stay_local(repo: Path) -> None:
     assert mdflow(repo, "remote", "remove", "backup").code == 0
     assert "backup" not in (repo / "mdflow.yaml").read_text()
     assert "s3cret" not in git(repo, "diff") + (repo / "mdflow.yaml").read_text()
+
+
+def test_versions_are_mlflow_runs_linked_from_pointers(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    from mlflow import MlflowClient
+
+    make_project(repo, mlflow_server.url)
+    experiment = f"mdflow/runs-{tmp_path.name}"
+    cfg = (
+        (repo / "mdflow.yaml")
+        .read_text()
+        .replace("experiment: mdflow/repo", f"experiment: {experiment}")
+    )
+    (repo / "mdflow.yaml").write_text(cfg)
+    r = mdflow(repo, "push")
+    assert r.code == 0, r.err
+    assert "git commit data/big.bin.mdflow data/images.mdflow data/train.csv.mdflow" in r.err
+    pointer = (repo / "data/train.csv.mdflow").read_text()
+    run_id = pointer.split("run: runs:/")[1].split("\n")[0]
+    assert f"url: {mlflow_server.url}/#/experiments/" in pointer
+
+    client = MlflowClient(mlflow_server.url)
+    run = client.get_run(run_id)
+    oid = pointer.split("hash: ")[1].split("\n")[0]
+    assert run.info.run_name == f"data/train.csv@{oid.split(':')[1][:10]}"
+    assert run.data.tags["mdflow.path"] == "data/train.csv"
+    assert run.data.tags["mdflow.hash"] == oid
+    assert run.data.tags["mdflow.git.branch"] == "main"
+    assert run.data.metrics["rows"] == 200
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == oid.split(":")[1]
+    assert dataset_input.dataset.name == "data/train.csv"
+    artifacts = {a.path for a in client.list_artifacts(run_id, "mdflow")}
+    assert artifacts == {"mdflow/train.csv.mdflow"}
+    # listing versions works from MLflow alone
+    exp = client.get_experiment_by_name(experiment)
+    found = client.search_runs([exp.experiment_id], filter_string=f"tags.`mdflow.hash` = '{oid}'")
+    assert [f.info.run_id for f in found] == [run_id]
+
+    before = (repo / "data/train.csv.mdflow").read_text()
+    assert mdflow(repo, "push").code == 0  # idempotent: no new run, pointer unchanged
+    assert (repo / "data/train.csv.mdflow").read_text() == before
+    assert (
+        len(client.search_runs([exp.experiment_id], filter_string=f"tags.`mdflow.hash` = '{oid}'"))
+        == 1
+    )
+
+
+def test_machine_local_store_runs_stay_out_of_pointers(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    mdflow(repo, "remote", "add", "other", str(tmp_path / "other"))  # not the default
+    assert mdflow(repo, "push", "--remote", "other").code == 0
+    assert "run:" not in (repo / "data/train.csv.mdflow").read_text()
+    (repo / "mdflow.yaml").write_text("mdflow: 1\n")  # no remote: the embedded .mdflow store
+    r = mdflow(repo, "push")
+    assert r.code == 0, r.err
+    assert "run:" not in (repo / "data/train.csv.mdflow").read_text()

@@ -99,6 +99,8 @@ def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
     else:
         fields = _ingest_file(repo, state, path, old)
     extra = dict(old.model_extra or {}) if old else {}
+    if old and old.hash == fields["hash"]:  # same version: its MLflow run still applies
+        extra |= {k: v for k, v in (("run", old.run), ("url", old.url)) if v}
     new = Pointer.model_validate({**extra, "path": path.name, **fields})
     changed = ptr.save(pointer_file, new)
     gitignore.add(path.parent, path.name)

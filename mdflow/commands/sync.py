@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from mdflow import datasets
+from mdflow import datasets, gitrepo
+from mdflow import pointer as ptr
 from mdflow.commands.checkout import CheckoutReport, checkout
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.manifest import Manifest
 from mdflow.remote import Remote, open_remote
-from mdflow.remote.base import RemoteError
+from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
 from mdflow.transfer import TransferResult
 from mdflow.transfer import pull as pull_objects
@@ -26,6 +28,8 @@ class SyncReport:
     wanted: int = 0
     missing: dict[str, str] = field(default_factory=dict)  # dataset -> why it was skipped
     checkout: CheckoutReport | None = None
+    runs: dict[str, str] = field(default_factory=dict)  # dataset -> runs:/ URI of its version
+    linked: list[str] = field(default_factory=list)  # pointers that now record their run
 
     @property
     def ok(self) -> bool:
@@ -42,7 +46,85 @@ def push(
         oids = _objects(repo, chosen, report)
         report.wanted = len(oids)
         report.transfer = push_objects(repo, target, oids, jobs)
+        complete = [d for d in chosen if not _needs(repo, d, report)]
+        report.runs = _record_versions(repo, target, complete, report)
     return report
+
+
+def _needs(repo: Repo, d: Dataset, report: SyncReport) -> bool:
+    """Whether the dataset still lacks objects on the remote after the push."""
+    if repo.rel(d.data) in report.missing or d.pointer.hash in report.transfer.failed:
+        return True
+    if d.kind == "dir":
+        manifest = Manifest.from_bytes(repo.cache.path(d.pointer.hash).read_bytes(), d.pointer.hash)
+        return any(f.hash in report.transfer.failed for f in manifest.files)
+    return False
+
+
+def _record_versions(
+    repo: Repo, remote: Remote, chosen: list[Dataset], report: SyncReport
+) -> dict[str, str]:
+    """One MLflow run per pushed version; pointers of the default shared remote link to it.
+
+    A run in a machine-local store or on a non-default remote is not written into the
+    pointer: teammates pulling the pointer could not open it.
+    """
+    spec = getattr(remote, "spec", None)
+    linkable = spec is not None and spec.shared and spec.is_default
+    git = gitrepo.head_info(repo.root)
+    known = _RunLog(repo, remote.name)
+    runs = {}
+    for d in chosen:
+        key = repo.rel(d.data)
+        run = known.get(key, d.pointer.hash)
+        if run is None:
+            run = _record(repo, remote, d, git)
+            known.add(key, d.pointer.hash, run)
+        runs[key] = run.uri
+        if linkable and (d.pointer.run, d.pointer.url) != (run.uri, run.url):
+            linked = d.pointer.model_copy(update={"run": run.uri, "url": run.url})
+            ptr.save(d.pointer_file, linked)
+            report.linked.append(repo.rel(d.pointer_file))
+    return runs
+
+
+def _record(repo: Repo, remote: Remote, d: Dataset, git: dict[str, str]) -> VersionRun:
+    manifest = repo.cache.path(d.pointer.hash).read_bytes() if d.kind == "dir" else None
+    p = d.pointer
+    info = VersionInfo(
+        repo.rel(d.data),
+        p.hash,
+        p.kind,
+        p.size,
+        d.pointer_file.read_text(),
+        manifest,
+        p.files,
+        p.rows,
+        p.columns,
+        git,
+    )
+    return remote.record_version(info)
+
+
+class _RunLog:
+    """Runs this clone recorded on a remote, so a no-op push needs no server."""
+
+    def __init__(self, repo: Repo, remote: str) -> None:
+        self.path = repo.dot / "remotes" / remote / "runs.jsonl"
+        self.runs: dict[tuple[str, str], VersionRun] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                r = json.loads(line)
+                self.runs[(r["path"], r["hash"])] = VersionRun(r["run_id"], r["uri"], r["url"])
+
+    def get(self, path: str, oid: str) -> VersionRun | None:
+        return self.runs.get((path, oid))
+
+    def add(self, path: str, oid: str, run: VersionRun) -> None:
+        self.runs[(path, oid)] = run
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps({"path": path, "hash": oid, **asdict(run)}) + "\n")
 
 
 def pull(

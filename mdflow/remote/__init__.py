@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mdflow.config import AuthConfig
 from mdflow.errors import MdflowError
-from mdflow.remote.base import Remote, RemoteError
+from mdflow.remote.base import Remote, RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
 
 EMBEDDED_DEFAULT = ".mdflow/mlflow"
@@ -25,6 +25,7 @@ class RemoteSpec:
     experiment: str
     auth: AuthConfig | None
     shared: bool  # committed in mdflow.yaml (teammates reach it), not a machine-local default
+    is_default: bool = False  # the remote teammates use when they name none
 
 
 Opener = Callable[[RemoteSpec, Repo], Remote]
@@ -44,6 +45,7 @@ def scheme_of(url: str) -> str:
 def spec(repo: Repo, name: str | None = None) -> RemoteSpec:
     """The remote called `name`, else the default one, else the embedded store."""
     section = repo.config.remote
+    is_default = name is None or name == section.default
     name = name or section.default
     experiment = f"mdflow/{repo.root.name}"
     if name is None:
@@ -58,7 +60,7 @@ def spec(repo: Repo, name: str | None = None) -> RemoteSpec:
             "add it with mdflow remote add NAME URL",
         )
     cfg = section.remotes[name]
-    return RemoteSpec(name, cfg.url, cfg.experiment or experiment, cfg.auth, shared=True)
+    return RemoteSpec(name, cfg.url, cfg.experiment or experiment, cfg.auth, True, is_default)
 
 
 class LazyRemote:
@@ -83,6 +85,9 @@ class LazyRemote:
 
     def get(self, src: str, local: Path) -> None:
         self.connected.get(src, local)
+
+    def record_version(self, version: VersionInfo) -> VersionRun:
+        return self.connected.record_version(version)
 
     def close(self) -> None:
         if self._remote is not None:

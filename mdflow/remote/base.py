@@ -6,12 +6,36 @@ What the remote *holds* is known from inventory files, never by asking it (see t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 
 class RemoteError(Exception):
     """A remote operation failed; `str()` says what, for the user."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A dataset version as the remote records it (one MLflow run per version)."""
+
+    path: str  # data path relative to the repository root
+    hash: str
+    kind: str
+    size: int
+    pointer_text: str
+    manifest: bytes | None = None
+    files: int | None = None
+    rows: int | None = None
+    columns: int | None = None
+    git: dict[str, str] | None = None  # commit, branch, author
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    run_id: str
+    uri: str  # runs:/<run id>
+    url: str | None  # web page of the run, for a server
 
 
 class Remote(Protocol):
@@ -28,6 +52,10 @@ class Remote(Protocol):
 
     def get(self, src: str, local: Path) -> None:
         """Download `src` to the path `local` (whose folder exists)."""
+        ...
+
+    def record_version(self, version: VersionInfo) -> VersionRun:
+        """Find or create the run of this dataset version; idempotent."""
         ...
 
     def close(self) -> None: ...

@@ -11,11 +11,12 @@ import os
 import posixpath
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from mdflow.remote import RemoteSpec, register
-from mdflow.remote.base import RemoteError
+from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
 
 STORE_TAG = "mdflow.role"
@@ -126,6 +127,52 @@ class MlflowRemote:
             raise RemoteError(f"downloading {src} from {self.url} failed: {_short(e)}") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def record_version(self, version: VersionInfo) -> VersionRun:
+        try:
+            run_id = self._find_version(version) or self._create_version(version)
+        except Exception as e:
+            raise RemoteError(f"recording {version.path} on {self.url} failed: {_short(e)}") from e
+        url = None
+        if self.tracking_uri.startswith("http"):
+            url = f"{self.tracking_uri}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        return VersionRun(run_id, f"runs:/{run_id}", url)
+
+    def _find_version(self, v: VersionInfo) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`mdflow.hash` = '{v.hash}'"
+        )
+        mine = [r for r in runs if r.data.tags.get("mdflow.path") == v.path]
+        return str(mine[0].info.run_id) if mine else None
+
+    def _create_version(self, v: VersionInfo) -> str:
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag, Metric
+
+        hexd = v.hash.split(":")[1]
+        tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
+        tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()}
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{v.path}@{hexd[:10]}", tags=tags
+        )
+        run_id = run.info.run_id
+        name = v.path.rsplit("/", 1)[-1]
+        self.client.log_text(run_id, v.pointer_text, f"mdflow/{name}.mdflow")
+        if v.manifest is not None:
+            self.client.log_text(run_id, v.manifest.decode(), "mdflow/manifest.json")
+        numbers = {"size_bytes": v.size, "files": v.files, "rows": v.rows, "columns": v.columns}
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
+        self.client.log_batch(run_id, metrics=metrics)
+        source = HTTPDatasetSource(url=f"{self.url}#{v.path}@{hexd}")  # type: ignore[no-untyped-call]
+        dataset = MetaDataset(source=source, name=v.path, digest=hexd)  # type: ignore[abstract]
+        context = InputTag(key="mlflow.data.context", value="mdflow")
+        self.client.log_inputs(
+            run_id, [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[context])]
+        )
+        self.client.set_terminated(run_id)
+        return str(run_id)
 
     def close(self) -> None:
         shutil.rmtree(self._staging, ignore_errors=True)
