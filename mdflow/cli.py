@@ -399,7 +399,7 @@ def _report_sync(report: Any, verb: str) -> int:
     for path, why in sorted(report.missing.items()):
         note(f"skipped {path}: {why}")
     if report.runs:
-        print(f"{len(report.runs)} dataset versions recorded as MLflow runs")
+        print(f"{len(report.runs)} dataset versions have MLflow runs on {report.remote}")
     if report.linked:
         note(f"pointers now link to their runs: git commit {' '.join(report.linked)}")
     if report.checkout is not None:

@@ -73,6 +73,20 @@ def write_images(folder: Path, count: int, seed: int) -> None:
         p.write_bytes(rng.randbytes(rng.randint(200, 4000)))
 
 
+def share(work: Path, repo: Path) -> None:
+    say("share with a teammate through an MLflow store (here a folder; a server URL works alike)")
+    mdflow(repo, "remote", "add", "team", str(work / "team-store"))
+    mdflow(repo, "push")
+    sh(repo, "cat", "data/weather.csv.mdflow")
+    sh(repo, "git", "commit", "-q", "-am", "Share data through the team store")
+    teammate = work / "teammate"
+    sh(work, "git", "clone", "-q", str(repo), str(teammate))
+    mdflow(teammate, "pull")
+    mdflow(teammate, "status", "--exit-code")
+    sh(teammate, "cmp", "data/weather.csv", str(repo / "data/weather.csv"))
+    mdflow(teammate, "push")
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mdflow-demo-"))
     repo = work / "project"
@@ -115,7 +129,8 @@ def main() -> None:
         say("the cache is verified and nothing any commit needs is collected")
         mdflow(repo, "fsck")
         mdflow(repo, "gc", "--dry-run", "--prune=now")
-        print(f"\ndemo finished: every step above ran for real in {repo}")
+        share(work, repo)
+        print(f"\ndemo finished: every step above ran for real in {work}")
     finally:
         if not os.environ.get("MDFLOW_DEMO_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
