@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when anything is not clean")
+    p.add_argument(
+        "--remote",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="also tell which versions are not pushed (to NAME, default: the default)",
+    )
 
     p = command("checkout", cmd_checkout, "make the workspace match the pointers")
     p.add_argument("paths", nargs="*", metavar="PATH")
@@ -200,10 +207,13 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from mdflow.commands.status import CLEAN, status
 
-    results = status(_repo(), args.paths)
+    results = status(_repo(), args.paths, args.remote)
     if args.json:
         _json([s.to_json() for s in results])
     else:
+        for s in results:
+            if s.pushed is False:
+                print(f"{'not pushed:':20}{s.path}  — mdflow push")
         for s in results:
             if s.state == CLEAN:
                 continue
@@ -215,10 +225,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}"
                 f"  — {hint}"
             )
-        dirty = sum(1 for s in results if s.state != CLEAN)
+        dirty = sum(1 for s in results if s.state != CLEAN or s.pushed is False)
         if not dirty:
-            print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean")
-    not_clean = any(s.state != CLEAN for s in results)
+            pushed = ", all pushed" if args.remote is not None else ""
+            print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean{pushed}")
+    not_clean = any(s.state != CLEAN or s.pushed is False for s in results)
     return 1 if args.exit_code and not_clean else 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -270,3 +271,18 @@ def test_machine_local_store_runs_stay_out_of_pointers(repo: Path, tmp_path: Pat
     r = mdflow(repo, "push")
     assert r.code == 0, r.err
     assert "run:" not in (repo / "data/train.csv.mdflow").read_text()
+
+
+def test_status_remote_tells_what_is_not_pushed(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    r = mdflow(repo, "status", "--remote", "--exit-code")
+    assert r.code == 1 and r.out.count("not pushed:") == 3
+    assert mdflow(repo, "push").code == 0
+    r = mdflow(repo, "status", "--remote", "--exit-code")
+    assert r.code == 0 and "all clean, all pushed" in r.out
+    write_csv(repo / "data/train.csv", 7)
+    mdflow(repo, "add", "data/train.csv")
+    states = {
+        s["path"]: s["pushed"] for s in json.loads(mdflow(repo, "status", "--remote", "--json").out)
+    }
+    assert states == {"data/big.bin": True, "data/images": True, "data/train.csv": False}

@@ -26,19 +26,51 @@ class Status:
     cached: bool  # the pointer's version is in the cache (checkout can restore it)
     workspace_cached: bool = True  # what the workspace holds is in the cache (nothing to lose)
     changes: dict[str, int] = field(default_factory=dict)  # folders: added/removed/modified
+    pushed: bool | None = None  # with --remote: every object of the version is on the remote
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def status(repo: Repo, args: list[str]) -> list[Status]:
+def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Status]:
+    """Workspace against pointers; with `remote`, also whether each version was pushed."""
     chosen = datasets.select(repo, args)
     state = StatCache(repo.dot, repo.config.core.lock_timeout)
     try:
         hasher = Hasher(state)
-        return [status_of(repo, hasher, d) for d in chosen]
+        results = [status_of(repo, hasher, d) for d in chosen]
     finally:
         state.close()
+    if remote is not None:
+        _mark_pushed(repo, chosen, results, remote or None)
+    return results
+
+
+def _mark_pushed(
+    repo: Repo, chosen: list[Dataset], results: list[Status], name: str | None
+) -> None:
+    from mdflow.remote import open_remote
+    from mdflow.remote.base import RemoteError
+    from mdflow.transfer import RemoteIndex
+
+    remote = open_remote(repo, name)
+    try:
+        index = RemoteIndex(repo, remote).load()
+        needed = {d.pointer_file: _needed(repo, d) for d in chosen}
+        if not all(index.has(o) for oids in needed.values() for o in oids):
+            index.sync()  # only ask the remote when the inventories read so far fall short
+    except RemoteError as e:
+        raise MdflowError(str(e), "check the server and the URL (mdflow remote list)") from e
+    finally:
+        remote.close()
+    for d, s in zip(chosen, results, strict=True):
+        s.pushed = all(index.has(o) for o in needed[d.pointer_file])
+
+
+def _needed(repo: Repo, d: Dataset) -> set[str]:
+    if d.kind == "dir" and repo.cache.has(d.pointer.hash):
+        return {d.pointer.hash} | {f.hash for f in load_manifest(repo, d).files}
+    return {d.pointer.hash}
 
 
 def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
