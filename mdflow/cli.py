@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("paths", nargs="*", metavar="PATH")
         p.add_argument("-r", "--remote", metavar="NAME", help="remote name (default: the default)")
         p.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel transfers")
+    p.add_argument(
+        "--rev", metavar="REV", help="fetch the datasets of commit REV into the cache (no checkout)"
+    )
+
+    p = command("log", cmd_log, "list the versions of a dataset, from Git history and the remote")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("-r", "--remote", metavar="NAME", help="remote to ask (default: the default)")
+    p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("move", cmd_move, "move a dataset and its pointer")
     p.add_argument("src", metavar="SRC")
@@ -428,4 +437,27 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from mdflow.commands.sync import pull
 
-    return _report_sync(pull(_repo(), args.paths, args.remote, args.jobs), "pulled")
+    report = pull(_repo(), args.paths, args.remote, args.jobs, args.rev)
+    if args.rev:
+        note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")
+    return _report_sync(report, "pulled")
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    import time
+
+    from mdflow.commands.log import log
+
+    rows = log(_repo(), args.path, None if args.no_remote else (args.remote or ""))
+    if args.json:
+        _json([r.to_json() for r in rows])
+        return 0
+    print(f"{'HASH':12} {'SIZE':>9} {'ROWS':>9} {'DATE':16} {'COMMIT':8} RUN")
+    for r in rows:
+        date = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.time)) if r.time else "-"
+        commit = r.commit[:8] if r.commit else "-"
+        print(
+            f"{r.hash.split(':')[1][:12]:12} {human(r.size):>9} {_dash(r.rows):>9} {date:16} "
+            f"{commit:8} {r.url or r.run or '-'}"
+        )
+    return 0

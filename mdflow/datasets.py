@@ -32,6 +32,40 @@ def load(repo: Repo, pointer_file: Path) -> Dataset:
     return Dataset(pointer_file, p, data)
 
 
+def at_revision(repo: Repo, rev: str, args: list[str]) -> list[Dataset]:
+    """Datasets as the pointers of commit `rev` describe them (read through one cat-file)."""
+    blobs = gitrepo.pointer_blobs_at(repo.root, rev)
+    wanted = [_data_rel(repo, a) for a in args]
+    chosen = [
+        rel
+        for rel in blobs
+        if not wanted or any(_covers(w, rel[: -len(ptr.SUFFIX)]) for w in wanted)
+    ]
+    if wanted and not chosen:
+        raise MdflowError(f"{args[0]} is not tracked by mdflow at {rev}", "check the path")
+    reader = gitrepo.BlobReader(repo.root)
+    try:
+        found = []
+        for rel in sorted(chosen):
+            p = ptr.Pointer.from_yaml(reader.read(blobs[rel]), f"{rev}:{rel}")
+            pointer_file = repo.root / rel
+            data = ptr.data_path_for(pointer_file, p)
+            repo.check_inside(data, f"{rev}:{rel}: path {p.path!r}")
+            found.append(Dataset(pointer_file, p, data))
+        return found
+    finally:
+        reader.close()
+
+
+def _data_rel(repo: Repo, arg: str) -> str:
+    rel = repo.rel(repo.resolve_user_path(arg))
+    return rel[: -len(ptr.SUFFIX)] if rel.endswith(ptr.SUFFIX) else rel
+
+
+def _covers(wanted: str, data: str) -> bool:
+    return data == wanted or data.startswith(wanted + "/") or wanted.startswith(data + "/")
+
+
 def all_datasets(repo: Repo) -> list[Dataset]:
     return [load(repo, repo.root / rel) for rel in gitrepo.pointer_files(repo.root)]
 

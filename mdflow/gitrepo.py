@@ -71,6 +71,41 @@ def head_info(root: Path) -> dict[str, str]:
     return info
 
 
+def pointer_blobs_at(root: Path, rev: str) -> dict[str, str]:
+    """Path -> blob id of every pointer in the tree of `rev`."""
+    out = run(root, "ls-tree", "-r", "-z", "--full-tree", resolve(root, rev))
+    blobs = {}
+    for entry in _z(out):
+        meta, _, path = entry.partition("\t")
+        if path.endswith(".mdflow") and meta.split()[1] == "blob":
+            blobs[path] = meta.split()[2]
+    return blobs
+
+
+def resolve(root: Path, rev: str) -> str:
+    """The commit id of `rev`; a one-line error when it names no commit."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", f"{rev}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise MdflowError(f"{rev!r} is not a commit in this repository", "check it with git log")
+    return proc.stdout.strip()
+
+
+def history(root: Path, rel: str) -> list[tuple[str, int, str, str]]:
+    """(commit, unix time, author, subject) of the commits that changed `rel`, newest first."""
+    out = run(root, "log", "-z", "--format=%H%x1f%ct%x1f%an%x1f%s", "--", rel)
+    rows = []
+    for record in _z(out):
+        commit, stamp, author, subject = record.strip("\n").split("\x1f", 3)
+        rows.append((commit, int(stamp), author, subject))
+    return rows
+
+
 def open_repo(root: Path) -> git.Repo:
     import git
 

@@ -286,3 +286,49 @@ def test_status_remote_tells_what_is_not_pushed(repo: Path, tmp_path: Path) -> N
         s["path"]: s["pushed"] for s in json.loads(mdflow(repo, "status", "--remote", "--json").out)
     }
     assert states == {"data/big.bin": True, "data/images": True, "data/train.csv": False}
+
+
+def test_log_lists_versions_from_git_and_remote(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    v1 = git(repo, "rev-parse", "HEAD").strip()
+    write_csv(repo / "data/train.csv", 300)
+    mdflow(repo, "add", "data/train.csv")
+    git(repo, "commit", "-qam", "more rows")
+    git_only = json.loads(mdflow(repo, "log", "data/train.csv", "--no-remote", "--json").out)
+    assert [(v["rows"], v["in_git"], v["on_remote"]) for v in git_only] == [
+        (300, True, False),
+        (200, True, False),
+    ]
+    assert git_only[1]["commit"] == v1 and git_only[0]["subject"] == "more rows"
+
+    assert mdflow(repo, "push").code == 0  # only the newest version gets a run
+    both = json.loads(mdflow(repo, "log", "data/train.csv", "--json").out)
+    assert [(v["rows"], v["on_remote"], bool(v["run"])) for v in both] == [
+        (300, True, True),
+        (200, False, False),
+    ]
+    r = mdflow(repo, "log", "data/train.csv")
+    assert r.code == 0 and r.out.splitlines()[0].startswith("HASH")
+
+
+def test_pull_rev_fills_the_cache_without_touching_the_workspace(
+    repo: Path, tmp_path: Path
+) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    old = (repo / "data/train.csv").read_bytes()
+    assert mdflow(repo, "push").code == 0
+    write_csv(repo / "data/train.csv", 5)
+    mdflow(repo, "add", "data/train.csv")
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "v2")
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull", "--rev", "HEAD~1", "data/train.csv")
+    assert r.code == 0, r.err
+    assert not (b / "data/train.csv").exists()  # workspace untouched
+    (tmp_path / "store").rename(tmp_path / "store-gone")  # from here on: offline
+    git(b, "checkout", "-q", "HEAD~1")
+    assert mdflow(b, "checkout", "data/train.csv").code == 0
+    assert (b / "data/train.csv").read_bytes() == old
+    r = mdflow(b, "pull", "--rev", "no-such-rev")
+    assert r.code == 1 and "not a commit" in r.err

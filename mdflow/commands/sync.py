@@ -128,10 +128,17 @@ class _RunLog:
 
 
 def pull(
-    repo: Repo, args: list[str], remote: str | None = None, jobs: int | None = None
+    repo: Repo,
+    args: list[str],
+    remote: str | None = None,
+    jobs: int | None = None,
+    rev: str | None = None,
 ) -> SyncReport:
-    """Download what the datasets need (manifests first, then their files), then check out."""
-    chosen = datasets.select(repo, args)
+    """Download what the datasets need (manifests first, then their files), then check out.
+
+    With `rev`, the datasets are those of that commit and only the cache is filled.
+    """
+    chosen = datasets.at_revision(repo, rev, args) if rev else datasets.select(repo, args)
     with _connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
         tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs)
@@ -141,7 +148,7 @@ def pull(
     report.wanted = len(oids | {d.pointer.hash for d in chosen})
     report.transfer = tops.merged(files)
     ready = [str(d.data) for d in pulled if repo.rel(d.data) not in report.missing]
-    report.checkout = checkout(repo, ready) if ready else None
+    report.checkout = checkout(repo, ready) if ready and not rev else None
     return report
 
 

@@ -5,6 +5,7 @@ Only mdflow/remote/mlflow.py imports mlflow; it is imported when a remote is ope
 
 from __future__ import annotations
 
+import builtins
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from mdflow.config import AuthConfig
 from mdflow.errors import MdflowError
-from mdflow.remote.base import Remote, RemoteError, VersionInfo, VersionRun
+from mdflow.remote.base import Remote, RemoteError, VersionInfo, VersionRecord, VersionRun
 from mdflow.repo import Repo
 
 EMBEDDED_DEFAULT = ".mdflow/mlflow"
@@ -88,6 +89,9 @@ class LazyRemote:
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         return self.connected.record_version(version)
+
+    def versions(self, path: str) -> builtins.list[VersionRecord]:
+        return self.connected.versions(path)
 
     def close(self) -> None:
         if self._remote is not None:

@@ -6,6 +6,7 @@ What the remote *holds* is known from inventory files, never by asking it (see t
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +39,20 @@ class VersionRun:
     url: str | None  # web page of the run, for a server
 
 
+@dataclass(frozen=True)
+class VersionRecord:
+    """A version found on the remote (from its run), for `mdflow log`."""
+
+    hash: str
+    size: int
+    rows: int | None
+    files: int | None
+    time: int  # unix time the run was created
+    commit: str | None
+    author: str | None
+    run: VersionRun
+
+
 class Remote(Protocol):
     name: str
     url: str
@@ -56,6 +71,10 @@ class Remote(Protocol):
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         """Find or create the run of this dataset version; idempotent."""
+        ...
+
+    def versions(self, path: str) -> builtins.list[VersionRecord]:
+        """Every recorded version of the dataset at `path` (relative to the repo root)."""
         ...
 
     def close(self) -> None: ...

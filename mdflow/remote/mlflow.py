@@ -6,6 +6,7 @@ MLflow tracking server or in an embedded store (sqlite + artifact folder).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import posixpath
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mdflow.remote import RemoteSpec, register
-from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
+from mdflow.remote.base import RemoteError, VersionInfo, VersionRecord, VersionRun
 from mdflow.repo import Repo
 
 STORE_TAG = "mdflow.role"
@@ -133,6 +134,37 @@ class MlflowRemote:
             run_id = self._find_version(version) or self._create_version(version)
         except Exception as e:
             raise RemoteError(f"recording {version.path} on {self.url} failed: {_short(e)}") from e
+        return self._version_run(run_id)
+
+    def versions(self, path: str) -> builtins.list[VersionRecord]:
+        if "'" in path:
+            raise RemoteError(f"cannot search MLflow for a path with a quote: {path!r}")
+        try:
+            runs = self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`mdflow.path` = '{path}'"
+            )
+        except Exception as e:
+            raise RemoteError(f"listing versions on {self.url} failed: {_short(e)}") from e
+        return [self._record(r) for r in runs]
+
+    def _record(self, run: Any) -> VersionRecord:
+        tags, metrics = run.data.tags, run.data.metrics
+
+        def number(key: str) -> int | None:
+            return int(metrics[key]) if key in metrics else None
+
+        return VersionRecord(
+            hash=tags["mdflow.hash"],
+            size=number("size_bytes") or 0,
+            rows=number("rows"),
+            files=number("files"),
+            time=int(run.info.start_time // 1000),
+            commit=tags.get("mdflow.git.commit"),
+            author=tags.get("mdflow.git.author"),
+            run=self._version_run(run.info.run_id),
+        )
+
+    def _version_run(self, run_id: str) -> VersionRun:
         url = None
         if self.tracking_uri.startswith("http"):
             url = f"{self.tracking_uri}/#/experiments/{self.experiment_id}/runs/{run_id}"

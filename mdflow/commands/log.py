@@ -1,0 +1,117 @@
+"""`mdflow log PATH`: the versions of a dataset, from Git history and from the remote."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mdflow import gitrepo
+from mdflow import pointer as ptr
+from mdflow.errors import FormatError, MdflowError
+from mdflow.repo import Repo
+
+
+@dataclass
+class Version:
+    hash: str
+    size: int
+    rows: int | None
+    files: int | None
+    time: int | None  # unix time: the commit that introduced it, else when it was pushed
+    commit: str | None
+    author: str | None
+    subject: str | None
+    run: str | None
+    url: str | None
+    in_git: bool
+    on_remote: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def log(repo: Repo, arg: str, remote: str | None) -> list[Version]:
+    """Newest first. `remote` None: Git only; "" the default remote; else that remote."""
+    rel = repo.rel(repo.resolve_user_path(arg))
+    rel = rel.removesuffix(ptr.SUFFIX)
+    versions = _from_git(repo, rel)
+    if remote is not None:
+        _merge_remote(repo, rel, versions, remote or None)
+    if not versions:
+        raise MdflowError(
+            f"{arg} has no versions in Git history or on the remote", "check the path"
+        )
+    newest_first = list(reversed(versions.values()))  # Git order breaks ties in time
+    return sorted(newest_first, key=lambda v: v.time or 0, reverse=True)
+
+
+def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
+    pointer_rel = rel + ptr.SUFFIX
+    commits = gitrepo.history(repo.root, pointer_rel)
+    if not commits:
+        return {}
+    reader = gitrepo.BlobReader(repo.root)
+    versions: dict[str, Version] = {}
+    try:
+        for commit, stamp, author, subject in reversed(commits):  # oldest first
+            try:
+                text = reader.read(f"{commit}:{pointer_rel}")
+            except Exception:  # the pointer was deleted in this commit
+                continue
+            try:
+                p = ptr.Pointer.from_yaml(text, f"{commit[:10]}:{pointer_rel}")
+            except FormatError:
+                continue
+            v = versions.setdefault(
+                p.hash,
+                Version(
+                    p.hash,
+                    p.size,
+                    p.rows,
+                    p.files,
+                    stamp,
+                    commit,
+                    author,
+                    subject,
+                    None,
+                    None,
+                    True,
+                    False,
+                ),
+            )
+            v.run, v.url = p.run or v.run, p.url or v.url
+    finally:
+        reader.close()
+    return versions
+
+
+def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str | None) -> None:
+    from mdflow.remote import open_remote
+    from mdflow.remote.base import RemoteError
+
+    remote = open_remote(repo, name)
+    try:
+        records = remote.versions(rel)
+    except RemoteError as e:
+        raise MdflowError(str(e), "use --no-remote for Git history only") from e
+    finally:
+        remote.close()
+    for r in records:
+        v = versions.get(r.hash)
+        if v is None:
+            v = versions[r.hash] = Version(
+                r.hash,
+                r.size,
+                r.rows,
+                r.files,
+                r.time,
+                r.commit,
+                r.author,
+                None,
+                None,
+                None,
+                False,
+                True,
+            )
+        v.on_remote = True
+        v.run, v.url = r.run.uri, r.run.url
