@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ class Server:
     env: dict[str, str]
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -76,6 +78,7 @@ class Server:
                 self.artifacts,
                 "--workers",
                 "1",
+                *self.args,
             ],
             env={**os.environ, **self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             stdout=log,
@@ -121,3 +124,59 @@ def _creds() -> dict[str, str]:
         "aws_secret_access_key": "testing",
         "region_name": "us-east-1",
     }
+
+
+class FaultProxy:
+    """A FAKE for one fault a real server cannot be made to show on demand: HTTP 500.
+
+    Forwards every request to `target`, except that requests whose path contains any of
+    `fail` get a 500 answer without reaching the server.
+    """
+
+    def __init__(self, target: str) -> None:
+        import http.server
+        import threading
+
+        self.target = target
+        self.fail: list[str] = []
+        self.failed = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                if any(f in self.path for f in proxy.fail):
+                    proxy.failed += 1
+                    self.send_error(500, "injected fault")
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                req = urllib.request.Request(
+                    proxy.target + self.path, data=body, headers=headers, method=self.command
+                )
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        status, data, rh = r.status, r.read(), r.headers
+                except urllib.error.HTTPError as e:
+                    status, data, rh = e.code, e.read(), e.headers
+                self.send_response(status)
+                for k, v in rh.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clone, git, make_tree, mdflow, read_tree, write_csv
-from servers import Server
+from conftest import clone, git, make_tree, mdflow, mdflow_proc, read_tree, write_csv
+from servers import FaultProxy, Server
 
 BIG = 3 << 20  # stored loose on the remote (>= 1 MiB); smaller objects travel in packs
 
@@ -36,7 +36,12 @@ def make_project(repo: Path, url: str) -> None:
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
-    return read_tree(repo / "data")
+    """The data files (pointers may differ: a push adds run links to be committed)."""
+    return {
+        k: v
+        for k, v in read_tree(repo / "data").items()
+        if not k.endswith((".mdflow", ".gitignore"))
+    }
 
 
 def servers(request: pytest.FixtureRequest) -> Server:
@@ -62,6 +67,7 @@ def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) ->
     assert r.code == 0, r.err
     assert r.out.startswith("pushed ")
     assert mdflow(repo, "push").out.startswith("pushed 0 objects")
+    git(repo, "commit", "-qam", "link data versions to their runs")
 
     b = clone(repo, tmp_path / "b")
     r = mdflow(b, "pull")
@@ -74,6 +80,7 @@ def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) ->
     assert mdflow(b, "add", "data/train.csv", "data/images").code == 0
     git(b, "commit", "-qam", "data v2")
     assert mdflow(b, "push").code == 0
+    git(b, "commit", "-qam", "link data v2 to its runs")
     git(b, "push", "-q", "origin", "HEAD:refs/heads/from-b")
 
     git(repo, "merge", "-q", "--ff-only", "from-b")
@@ -332,3 +339,58 @@ def test_pull_rev_fills_the_cache_without_touching_the_workspace(
     assert (b / "data/train.csv").read_bytes() == old
     r = mdflow(b, "pull", "--rev", "no-such-rev")
     assert r.code == 1 and "not a commit" in r.err
+
+
+def test_wrong_credentials_then_right_ones(repo: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "auth-server"
+    folder.mkdir()
+    env = {"MLFLOW_AUTH_ADMIN_PASSWORD": "Adm1n-pass-123", "MLFLOW_FLASK_SERVER_SECRET_KEY": "t"}
+    server = Server(folder, str(folder / "artifacts"), env, args=("--app-name", "basic-auth"))
+    server.start()
+    try:
+        make_project(repo, server.url)
+        local = repo / ".mdflow/config.local.yaml"
+        auth = (
+            "remote:\n  remotes:\n    origin:\n      url: {url}\n"
+            "      auth: {{username: admin, password: {pw}}}\n"
+        )
+        local.write_text(auth.format(url=server.url, pw="wrong"))
+        r = mdflow_proc(repo, "push")
+        assert r.code == 1 and r.err.count("\n") == 1
+        assert "refused the credentials (HTTP 401)" in r.err
+        local.write_text(auth.format(url=server.url, pw="Adm1n-pass-123"))
+        r = mdflow_proc(repo, "push")
+        assert r.code == 0, r.err
+        assert "password" not in (repo / "mdflow.yaml").read_text()
+    finally:
+        server.stop()
+
+
+def test_server_errors_fail_the_push_and_a_rerun_completes(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    proxy = FaultProxy(mlflow_server.url)
+    try:
+        make_project(repo, proxy.url)
+        cfg = (
+            (repo / "mdflow.yaml")
+            .read_text()
+            .replace("experiment: mdflow/repo", f"experiment: e500-{tmp_path.name}")
+        )
+        (repo / "mdflow.yaml").write_text(cfg)
+        git(repo, "commit", "-qam", "own experiment")
+        proxy.fail = ["/objects/"]  # every loose-object upload answers 500
+        r = mdflow(repo, "push")
+        assert r.code == 1 and proxy.failed > 0
+        big = (repo / "data/big.bin.mdflow").read_text().split("hash: ")[1].split("\n")[0]
+        assert f"failed: {big}" in r.err
+        assert "run:" not in (repo / "data/big.bin.mdflow").read_text()  # incomplete: no run
+        proxy.fail = []
+        r = mdflow(repo, "push")
+        assert r.code == 0, r.err
+        assert r.out.startswith("pushed 1 objects")  # only what failed before
+        b = clone(repo, tmp_path / "b")
+        assert mdflow(b, "pull").code == 0
+        assert snapshot(b) == snapshot(repo)
+    finally:
+        proxy.close()

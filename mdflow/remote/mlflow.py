@@ -221,8 +221,16 @@ def _locations(url: str, root: Path) -> tuple[str, str | None]:
 
 
 def _short(e: Exception) -> str:
+    """One line for the user; authentication refusals say so plainly."""
     text = str(e).strip().splitlines()
     first = text[0] if text else type(e).__name__
+    for code in ("401", "403"):
+        if f"error code {code}" in first or f"{code} Client Error" in first:
+            return (
+                f"the server refused the credentials (HTTP {code}): set MLFLOW_TRACKING_USERNAME/"
+                "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN, or auth in "
+                ".mdflow/config.local.yaml"
+            )
     return first[:300]
 
 
