@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mdflow import gitrepo
@@ -18,10 +18,15 @@ class Dataset:
     pointer_file: Path
     pointer: Pointer
     data: Path
+    only: tuple[str, ...] | None = None  # folders: the parts asked for (paths inside), or all
 
     @property
     def kind(self) -> str:
         return self.pointer.kind
+
+    def wants(self, rel: str) -> bool:
+        """Whether the file `rel` (inside a folder dataset) is among the parts asked for."""
+        return self.only is None or any(rel == p or rel.startswith(p + "/") for p in self.only)
 
 
 def load(repo: Repo, pointer_file: Path) -> Dataset:
@@ -35,35 +40,18 @@ def load(repo: Repo, pointer_file: Path) -> Dataset:
 def at_revision(repo: Repo, rev: str, args: list[str]) -> list[Dataset]:
     """Datasets as the pointers of commit `rev` describe them (read through one cat-file)."""
     blobs = gitrepo.pointer_blobs_at(repo.root, rev)
-    wanted = [_data_rel(repo, a) for a in args]
-    chosen = [
-        rel
-        for rel in blobs
-        if not wanted or any(_covers(w, rel[: -len(ptr.SUFFIX)]) for w in wanted)
-    ]
-    if wanted and not chosen:
-        raise MdflowError(f"{args[0]} is not tracked by mdflow at {rev}", "check the path")
     reader = gitrepo.BlobReader(repo.root)
     try:
-        found = []
-        for rel in sorted(chosen):
+        every = []
+        for rel in sorted(blobs):
             p = ptr.Pointer.from_yaml(reader.read(blobs[rel]), f"{rev}:{rel}")
             pointer_file = repo.root / rel
             data = ptr.data_path_for(pointer_file, p)
             repo.check_inside(data, f"{rev}:{rel}: path {p.path!r}")
-            found.append(Dataset(pointer_file, p, data))
-        return found
+            every.append(Dataset(pointer_file, p, data))
     finally:
         reader.close()
-
-
-def _data_rel(repo: Repo, arg: str) -> str:
-    rel = repo.rel(repo.resolve_user_path(arg))
-    return rel[: -len(ptr.SUFFIX)] if rel.endswith(ptr.SUFFIX) else rel
-
-
-def _covers(wanted: str, data: str) -> bool:
-    return data == wanted or data.startswith(wanted + "/") or wanted.startswith(data + "/")
+    return choose(repo, every, args, f" at {rev}")
 
 
 def all_datasets(repo: Repo) -> list[Dataset]:
@@ -72,20 +60,33 @@ def all_datasets(repo: Repo) -> list[Dataset]:
 
 def select(repo: Repo, args: list[str]) -> list[Dataset]:
     """Datasets named by data paths, pointer paths or folders holding them (all when none)."""
-    every = all_datasets(repo)
+    return choose(repo, all_datasets(repo), args)
+
+
+def choose(repo: Repo, every: list[Dataset], args: list[str], where: str = "") -> list[Dataset]:
+    """The datasets of `every` that `args` name; a path inside a folder narrows it (`only`)."""
     if not args:
         return every
-    chosen: dict[Path, Dataset] = {}
+    parts: dict[Path, set[str] | None] = {}
+    by_file = {d.pointer_file: d for d in every}
     for arg in args:
         path = repo.resolve_user_path(arg)
         if path.name.endswith(ptr.SUFFIX):
             path = path.with_name(path.name[: -len(ptr.SUFFIX)])
-        hits = [d for d in every if d.data == path or path in d.data.parents]
-        hits += [d for d in every if d.data in path.parents]
-        if not hits:
-            raise MdflowError(f"{arg} is not tracked by mdflow", "track it with mdflow add")
-        chosen.update((d.pointer_file, d) for d in hits)
-    return sorted(chosen.values(), key=lambda d: d.pointer_file)
+        whole = [d for d in every if d.data == path or path in d.data.parents]
+        inside = [d for d in every if d.data in path.parents and d.kind == "dir"]
+        if not whole and not inside:
+            raise MdflowError(f"{arg} is not tracked by mdflow{where}", "track it with mdflow add")
+        for d in whole:
+            parts[d.pointer_file] = None
+        for d in inside:
+            wanted = parts.setdefault(d.pointer_file, set())
+            if wanted is not None:
+                wanted.add(path.relative_to(d.data).as_posix())
+    return [
+        replace(by_file[f], only=None if p is None else tuple(sorted(p)))
+        for f, p in sorted(parts.items())
+    ]
 
 
 @dataclass

@@ -394,3 +394,20 @@ def test_server_errors_fail_the_push_and_a_rerun_completes(
         assert snapshot(b) == snapshot(repo)
     finally:
         proxy.close()
+
+
+def test_partial_pull_of_one_file_inside_a_folder(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    assert mdflow(repo, "push").code == 0
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull", "data/images/nested/deeper/b.bin")
+    assert r.code == 0, r.err
+    assert r.out.startswith("pulled 2 objects")  # the manifest and that one file
+    assert read_tree(b / "data/images") == {
+        "nested/deeper/b.bin": (repo / "data/images/nested/deeper/b.bin").read_bytes()
+    }
+    assert not (b / "data/train.csv").exists()
+    r = mdflow(b, "pull", "data/images/no-such-file")
+    assert r.code == 1 and "no file no-such-file in its manifest" in r.err
+    assert mdflow(b, "pull", "data/images").code == 0
+    assert snapshot(b)["images/many/000.txt"] == b"small file 0\n"

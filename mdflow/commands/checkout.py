@@ -121,9 +121,9 @@ class _Checkout:
             return
         manifest = load_manifest(self.repo, d)
         ws = datasets.inspect(self.repo, self.hasher, d.data)
-        present = {f.rel: f for f in ws.files}
+        present = {f.rel: f for f in ws.files if d.wants(f.rel)}
         todo: list[ManifestEntry] = []
-        for entry in manifest.files:
+        for entry in (e for e in manifest.files if d.wants(e.path)):
             f = present.pop(entry.path, None)
             have = ws.hashes[f.key] if f else None
             if have == entry.hash:

@@ -147,9 +147,14 @@ def pull(
         files = pull_objects(repo, source, oids, jobs)
     report.wanted = len(oids | {d.pointer.hash for d in chosen})
     report.transfer = tops.merged(files)
-    ready = [str(d.data) for d in pulled if repo.rel(d.data) not in report.missing]
-    report.checkout = checkout(repo, ready) if ready and not rev else None
+    ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
+    report.checkout = checkout(repo, [t for ts in ready for t in ts]) if ready and not rev else None
     return report
+
+
+def _target(d: Dataset) -> list[str]:
+    """Checkout arguments naming exactly the parts of `d` that were asked for."""
+    return [str(d.data)] if d.only is None else [str(d.data / p) for p in d.only]
 
 
 @contextlib.contextmanager
@@ -178,5 +183,8 @@ def _objects(repo: Repo, chosen: list[Dataset], report: SyncReport) -> set[str]:
         except FileNotFoundError:
             report.missing[repo.rel(d.data)] = "its manifest is not in the local cache"
             continue
-        oids.update(f.hash for f in Manifest.from_bytes(data, d.pointer.hash).files)
+        files = [f for f in Manifest.from_bytes(data, d.pointer.hash).files if d.wants(f.path)]
+        if not files and d.only:
+            report.missing[repo.rel(d.data)] = f"no file {', '.join(d.only)} in its manifest"
+        oids.update(f.hash for f in files)
     return oids
