@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rev", metavar="REV", help="fetch the datasets of commit REV into the cache (no checkout)"
     )
+    p.add_argument(
+        "--version",
+        metavar="HASH|latest",
+        help="write this version of one dataset into its path, without git checkout",
+    )
 
     p = command("log", cmd_log, "list the versions of a dataset, from Git history and the remote")
     p.add_argument("path", metavar="PATH")
@@ -437,6 +442,17 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from mdflow.commands.sync import pull
 
+    if args.version:
+        from mdflow.commands.sync import pull_version
+
+        if len(args.paths) != 1 or args.rev:
+            raise MdflowError("--version takes exactly one PATH and no --rev", "name one dataset")
+        report = pull_version(_repo(), args.paths[0], args.version, args.remote, args.jobs)
+        note(
+            "the pointer still names its own version: mdflow checkout returns to it, "
+            "mdflow add records this one"
+        )
+        return _report_sync(report, "pulled")
     report = pull(_repo(), args.paths, args.remote, args.jobs, args.rev)
     if args.rev:
         note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")

@@ -411,3 +411,30 @@ def test_partial_pull_of_one_file_inside_a_folder(repo: Path, tmp_path: Path) ->
     assert r.code == 1 and "no file no-such-file in its manifest" in r.err
     assert mdflow(b, "pull", "data/images").code == 0
     assert snapshot(b)["images/many/000.txt"] == b"small file 0\n"
+
+
+def test_pull_version_without_git_checkout(repo: Path, tmp_path: Path) -> None:
+    make_project(repo, str(tmp_path / "store"))
+    v1 = (repo / "data/train.csv").read_bytes()
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "links")
+    write_csv(repo / "data/train.csv", 9)
+    mdflow(repo, "add", "data/train.csv")
+    v2 = (repo / "data/train.csv").read_bytes()
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "v2")
+    v1_hash = json.loads(mdflow(repo, "log", "data/train.csv", "--json").out)[1]["hash"]
+
+    b = clone(repo, tmp_path / "b")
+    git(b, "checkout", "-q", "HEAD~2")  # the clone is at v1; it fetches the latest without git
+    r = mdflow(b, "pull", "data/train.csv", "--version", "latest")
+    assert r.code == 0, r.err
+    assert (b / "data/train.csv").read_bytes() == v2
+    r = mdflow(b, "pull", "data/train.csv", "--version", v1_hash.split(":")[1][:8])
+    assert r.code == 0, r.err
+    assert (b / "data/train.csv").read_bytes() == v1
+    r = mdflow(b, "pull", "data/train.csv", "--version", "ffffffff")
+    assert r.code == 1 and "no version of" in r.err
+    r = mdflow(b, "pull", "data/images", "--version", "latest")
+    assert r.code == 0, r.err
+    assert snapshot(b)["images/a.txt"] == b"hello\n"

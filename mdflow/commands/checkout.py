@@ -40,18 +40,22 @@ class CheckoutReport:
 
 def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport:
     """Make the workspace match the pointers, never losing data that is not in the cache."""
-    report = CheckoutReport()
     with repo.lock():
-        chosen = datasets.select(repo, args)
-        _refuse_git_tracked(repo, chosen)
-        state = StatCache(repo.dot, repo.config.core.lock_timeout)
-        try:
-            job = _Checkout(repo, Hasher(state), force, report)
-            for d in chosen:
-                job.dataset(d)
-            job.record()
-        finally:
-            state.close()
+        return checkout_datasets(repo, datasets.select(repo, args), force)
+
+
+def checkout_datasets(repo: Repo, chosen: list[Dataset], force: bool = False) -> CheckoutReport:
+    """Write these datasets' versions into the workspace (the caller holds the lock)."""
+    report = CheckoutReport()
+    _refuse_git_tracked(repo, chosen)
+    state = StatCache(repo.dot, repo.config.core.lock_timeout)
+    try:
+        job = _Checkout(repo, Hasher(state), force, report)
+        for d in chosen:
+            job.dataset(d)
+        job.record()
+    finally:
+        state.close()
     return report
 
 

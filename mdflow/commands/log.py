@@ -14,6 +14,7 @@ from mdflow.repo import Repo
 @dataclass
 class Version:
     hash: str
+    kind: str
     size: int
     rows: int | None
     files: int | None
@@ -66,6 +67,7 @@ def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
                 p.hash,
                 Version(
                     p.hash,
+                    p.kind,
                     p.size,
                     p.rows,
                     p.files,
@@ -101,6 +103,7 @@ def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str 
         if v is None:
             v = versions[r.hash] = Version(
                 r.hash,
+                r.kind,
                 r.size,
                 r.rows,
                 r.files,
@@ -115,3 +118,19 @@ def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str 
             )
         v.on_remote = True
         v.run, v.url = r.run.uri, r.run.url
+
+
+def find(repo: Repo, arg: str, which: str, remote: str | None) -> Version:
+    """The version named by a hash prefix, or `latest` (the newest pushed one)."""
+    versions = log(repo, arg, remote)
+    if which == "latest":
+        pushed = [v for v in versions if v.on_remote]
+        if not pushed:
+            raise MdflowError(f"no version of {arg} is on the remote", "push one first")
+        return pushed[0]
+    prefix = which.removeprefix("xxh3-128:").lower()
+    hits = [v for v in versions if v.hash.split(":")[1].startswith(prefix)]
+    if len(hits) != 1:
+        found = "no version" if not hits else f"{len(hits)} versions"
+        raise MdflowError(f"{found} of {arg} match {which!r}", "see mdflow log for the versions")
+    return hits[0]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
-from mdflow.commands.checkout import CheckoutReport, checkout
+from mdflow.commands.checkout import CheckoutReport, checkout, checkout_datasets
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.manifest import Manifest
@@ -149,6 +149,42 @@ def pull(
     report.transfer = tops.merged(files)
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
     report.checkout = checkout(repo, [t for ts in ready for t in ts]) if ready and not rev else None
+    return report
+
+
+def pull_version(
+    repo: Repo, arg: str, which: str, remote: str | None = None, jobs: int | None = None
+) -> SyncReport:
+    """Fetch one version of a dataset (hash prefix or `latest`) into its path, no Git checkout.
+
+    The pointer keeps naming its own version: `mdflow checkout` goes back to it, `mdflow add`
+    records the fetched one.
+    """
+    from mdflow.commands.log import find
+
+    (current,) = datasets.select(repo, [arg])
+    version = find(repo, str(current.data), which, remote or "")
+    pointer = current.pointer.model_copy(
+        update={
+            "hash": version.hash,
+            "kind": version.kind,
+            "size": version.size,
+            "files": version.files,
+            "rows": version.rows,
+            "run": None,
+            "url": None,
+        }
+    )
+    wanted = replace(current, pointer=pointer)
+    with _connected(repo, remote) as source, repo.lock():
+        report = SyncReport(source.name)
+        tops = pull_objects(repo, source, {version.hash}, jobs)
+        oids = _objects(repo, [wanted], report) if version.hash not in tops.failed else set()
+        report.transfer = tops.merged(pull_objects(repo, source, oids, jobs))
+        report.wanted = len(oids | {version.hash})
+        if report.transfer.failed or report.missing:
+            return report
+        report.checkout = checkout_datasets(repo, [wanted])
     return report
 
 

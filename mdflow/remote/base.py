@@ -44,6 +44,7 @@ class VersionRecord:
     """A version found on the remote (from its run), for `mdflow log`."""
 
     hash: str
+    kind: str
     size: int
     rows: int | None
     files: int | None

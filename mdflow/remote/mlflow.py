@@ -155,6 +155,7 @@ class MlflowRemote:
 
         return VersionRecord(
             hash=tags["mdflow.hash"],
+            kind=tags.get("mdflow.kind", "file"),
             size=number("size_bytes") or 0,
             rows=number("rows"),
             files=number("files"),
