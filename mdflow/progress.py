@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +19,7 @@ class Progress:
     def __init__(self, desc: str, total_bytes: int, total_files: int = 0) -> None:
         self._bar: Any = None
         self._files = 0
+        self._start = time.monotonic()
         self._lock = threading.Lock()
         big = total_bytes >= MIN_BYTES or total_files >= MIN_FILES
         if big and sys.stderr.isatty() and not os.environ.get("MDFLOW_NO_PROGRESS"):
@@ -40,7 +42,9 @@ class Progress:
             self._files += files
             self._bar.update(nbytes)
             if files:
-                self._bar.set_postfix_str(f"{self._files} files", refresh=False)
+                elapsed = max(time.monotonic() - self._start, 1e-3)
+                rate = f"{self._files / elapsed:,.0f} files/s"
+                self._bar.set_postfix_str(f"{self._files} files, {rate}", refresh=False)
 
     def chunk(self, data: bytes) -> None:
         """A sink for streamed chunks (hashing, copying)."""
