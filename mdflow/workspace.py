@@ -27,6 +27,7 @@ from mdflow.repo import Repo
 from mdflow.state import Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
+TMP_SUFFIX = ".mdflow-tmp"
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
 
@@ -56,6 +57,8 @@ def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
         folder, prefix = stack.pop()
         with os.scandir(folder) as it:
             for entry in it:
+                if entry.name.endswith(TMP_SUFFIX):  # left by a killed checkout: not data
+                    continue
                 rel = prefix + entry.name
                 if entry.is_symlink():
                     _check_link(repo, Path(entry.path), f"{top_key}/{rel}")
@@ -141,7 +144,7 @@ def materialize(
     """Write the object `oid` at `dest` atomically, with the first link type that works."""
     source = cache.path(oid)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=".mdflow-tmp")
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=TMP_SUFFIX)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -438,3 +438,31 @@ def test_pull_version_without_git_checkout(repo: Path, tmp_path: Path) -> None:
     r = mdflow(b, "pull", "data/images", "--version", "latest")
     assert r.code == 0, r.err
     assert snapshot(b)["images/a.txt"] == b"hello\n"
+
+
+@pytest.mark.slow
+def test_pull_killed_midway_leaves_nothing_half_written(repo: Path, tmp_path: Path) -> None:
+    for i in range(16):
+        big_file(repo / f"big/{i}.bin", 500 + i, 2 << 20)
+    mdflow(repo, "add", "big")
+    make_project(repo, str(tmp_path / "store"))
+    assert mdflow(repo, "push").code == 0
+    b = clone(repo, tmp_path / "b")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdflow", "pull", "-j", "1"],
+        cwd=b,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cache = b / ".mdflow/cache"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(cache.glob("tmp/obj-*")):
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL: no cleanup handlers run
+    proc.wait()
+    assert mdflow(b, "fsck").code == 0  # every object present is whole and correct
+    for p in (b / "big").rglob("*") if (b / "big").exists() else []:
+        assert not p.name.endswith(".mdflow-tmp")
+    r = mdflow(b, "pull")
+    assert r.code == 0, r.err
+    assert read_tree(b / "big") == read_tree(repo / "big")
