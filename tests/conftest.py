@@ -82,6 +82,20 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     yield root
 
 
+def pointer_hash(repo: Path, rel: str) -> str:
+    """The `hash:` of the pointer of the data path `rel`."""
+    for line in (repo / f"{rel}.mdflow").read_text().splitlines():
+        if line.startswith("hash: "):
+            return line.removeprefix("hash: ")
+    raise AssertionError(f"no hash in {rel}.mdflow")
+
+
+def obj(repo: Path, oid: str) -> Path:
+    """The cache file of object `oid`."""
+    h = oid.removeprefix("xxh3-128:")
+    return repo / ".mdflow/cache" / h[:2] / h[2:]
+
+
 def write_csv(path: Path, rows: int, extra_column: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "id,name,score" + (",note" if extra_column else "")

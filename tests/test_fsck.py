@@ -7,19 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, make_tree, mdflow, write_csv
-
-
-def pointer_hash(repo: Path, rel: str) -> str:
-    for line in (repo / f"{rel}.mdflow").read_text().splitlines():
-        if line.startswith("hash: "):
-            return line.removeprefix("hash: ")
-    raise AssertionError(f"no hash in {rel}.mdflow")
-
-
-def obj(repo: Path, oid: str) -> Path:
-    h = oid.removeprefix("xxh3-128:")
-    return repo / ".mdflow/cache" / h[:2] / h[2:]
+from conftest import git, make_tree, mdflow, obj, pointer_hash, write_csv
 
 
 def flip_byte(path: Path) -> bytes:

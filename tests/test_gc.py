@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import git, make_tree, mdflow, mdflow_proc, read_tree
+from conftest import git, make_tree, mdflow, mdflow_proc, obj, pointer_hash, read_tree
 
 Data = bytes | dict[str, bytes]
 
@@ -28,18 +28,6 @@ class Version:
 
 def content(n: int) -> bytes:
     return f"row {n}\n".encode() * (1000 + n)
-
-
-def pointer_hash(repo: Path, rel: str) -> str:
-    for line in (repo / f"{rel}.mdflow").read_text().splitlines():
-        if line.startswith("hash: "):
-            return line.removeprefix("hash: ")
-    raise AssertionError(f"no hash in {rel}.mdflow")
-
-
-def obj(repo: Path, oid: str) -> Path:
-    h = oid.removeprefix("xxh3-128:")
-    return repo / ".mdflow/cache" / h[:2] / h[2:]
 
 
 def cache_listing(repo: Path) -> list[str]:

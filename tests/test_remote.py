@@ -31,8 +31,17 @@ def make_project(repo: Path, url: str) -> None:
     big_file(repo / "data/big.bin", 1)
     assert mdflow(repo, "add", "data/train.csv", "data/images", "data/big.bin").code == 0
     assert mdflow(repo, "remote", "add", "origin", url).code == 0
+    # tests share one server per session: each gets its own experiment, hence its own store
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("experiment: mdflow/repo", f"experiment: {experiment(repo)}")
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data v1")
+
+
+def experiment(repo: Path) -> str:
+    return f"mdflow/{repo.parent.name}"
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
@@ -54,15 +63,7 @@ def server(request: pytest.FixtureRequest) -> Server:
 
 
 def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) -> None:
-    experiment = f"exp-{tmp_path.name}"
     make_project(repo, server.url)
-    cfg = (
-        (repo / "mdflow.yaml")
-        .read_text()
-        .replace("experiment: mdflow/repo", f"experiment: {experiment}")
-    )
-    (repo / "mdflow.yaml").write_text(cfg)
-    git(repo, "commit", "-qam", "own experiment")
     r = mdflow(repo, "push")
     assert r.code == 0, r.err
     assert r.out.startswith("pushed ")
@@ -90,9 +91,12 @@ def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) ->
 
 
 def test_packs_keep_requests_few(repo: Path, tmp_path: Path, mlflow_server: Server) -> None:
+    from mlflow import MlflowClient
+
     make_project(repo, mlflow_server.url)
     assert mdflow(repo, "push").code == 0
-    store = next(Path(mlflow_server.artifacts).rglob("packs"))
+    exp = MlflowClient(mlflow_server.url).get_experiment_by_name(experiment(repo))
+    store = next((Path(mlflow_server.artifacts) / exp.experiment_id).rglob("packs"))
     assert 1 <= len(list(store.glob("*.pack"))) <= 2
     loose = list(store.parent.joinpath("objects").rglob("*"))
     assert len([p for p in loose if p.is_file()]) == 1  # only the 3 MiB file travels alone
@@ -228,13 +232,6 @@ def test_versions_are_mlflow_runs_linked_from_pointers(
     from mlflow import MlflowClient
 
     make_project(repo, mlflow_server.url)
-    experiment = f"mdflow/runs-{tmp_path.name}"
-    cfg = (
-        (repo / "mdflow.yaml")
-        .read_text()
-        .replace("experiment: mdflow/repo", f"experiment: {experiment}")
-    )
-    (repo / "mdflow.yaml").write_text(cfg)
     r = mdflow(repo, "push")
     assert r.code == 0, r.err
     assert "git commit data/big.bin.mdflow data/images.mdflow data/train.csv.mdflow" in r.err
@@ -256,7 +253,7 @@ def test_versions_are_mlflow_runs_linked_from_pointers(
     artifacts = {a.path for a in client.list_artifacts(run_id, "mdflow")}
     assert artifacts == {"mdflow/train.csv.mdflow"}
     # listing versions works from MLflow alone
-    exp = client.get_experiment_by_name(experiment)
+    exp = client.get_experiment_by_name(experiment(repo))
     found = client.search_runs([exp.experiment_id], filter_string=f"tags.`mdflow.hash` = '{oid}'")
     assert [f.info.run_id for f in found] == [run_id]
 
@@ -372,13 +369,6 @@ def test_server_errors_fail_the_push_and_a_rerun_completes(
     proxy = FaultProxy(mlflow_server.url)
     try:
         make_project(repo, proxy.url)
-        cfg = (
-            (repo / "mdflow.yaml")
-            .read_text()
-            .replace("experiment: mdflow/repo", f"experiment: e500-{tmp_path.name}")
-        )
-        (repo / "mdflow.yaml").write_text(cfg)
-        git(repo, "commit", "-qam", "own experiment")
         proxy.fail = ["/objects/"]  # every loose-object upload answers 500
         r = mdflow(repo, "push")
         assert r.code == 1 and proxy.failed > 0
