@@ -156,6 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    command("install", cmd_install, "set up the mdflow Git hooks through pre-commit")
+    p = command("hook", lambda a: _usage(parser), "run one Git hook check (used by pre-commit)")
+    hsub = p.add_subparsers(title="hooks", metavar="HOOK")
+    for name, help_text in (
+        ("check", "pre-commit: staged pointers match their data; no large data staged into Git"),
+        ("push", "pre-push: the data of the commits being pushed is on the remote"),
+        ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
+    ):
+        h = hsub.add_parser(name, help=help_text, description=help_text)
+        h.add_argument("args", nargs="*", help=argparse.SUPPRESS)  # what git passes: unused
+        h.set_defaults(handler=cmd_hook, hook=name)
+
     p = command("move", cmd_move, "move a dataset and its pointer")
     p.add_argument("src", metavar="SRC")
     p.add_argument("dst", metavar="DST")
@@ -477,3 +489,30 @@ def cmd_log(args: argparse.Namespace) -> int:
             f"{commit:8} {r.url or r.run or '-'}"
         )
     return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from mdflow.commands.hooks import install
+
+    types = install(_repo())
+    print(f"installed mdflow hooks for {', '.join(types)} (.pre-commit-config.yaml)")
+    note("next: git add .pre-commit-config.yaml")
+    return 0
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    from mdflow.commands import hooks
+
+    repo = _repo()
+    cfg = repo.config.hooks
+    if args.hook == "check":
+        report = hooks.check(repo, cfg.max_file_size)
+    elif args.hook == "push":
+        report = hooks.push(repo, check_only=cfg.push == "check")
+    else:
+        report = hooks.after_checkout(repo, restore=cfg.checkout == "restore")
+    for line in report.notes:
+        note(line)
+    for line in report.problems:
+        note(f"mdflow: {line}")
+    return 1 if report.problems else 0

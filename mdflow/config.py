@@ -62,6 +62,19 @@ class RemoteSection(BaseModel):
     remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
 
 
+class HooksConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    push: Literal["upload", "check"] = Field(
+        "upload", description="pre-push: upload missing data, or only check and fail."
+    )
+    checkout: Literal["warn", "restore"] = Field(
+        "warn", description="post-checkout/merge: warn about stale data, or restore it."
+    )
+    max_file_size: int = Field(
+        1 << 20, ge=0, description="pre-commit: refuse staging files this large into Git."
+    )
+
+
 class Config(BaseModel):
     """Unknown top-level sections are kept so newer configs still load."""
 
@@ -71,6 +84,7 @@ class Config(BaseModel):
     core: CoreConfig = Field(default_factory=CoreConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     remote: RemoteSection = Field(default_factory=RemoteSection)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
 
 
 def load(root: Path) -> Config:

@@ -1,0 +1,157 @@
+"""The Git hooks through real pre-commit, in real repositories (and `pre-commit try-repo`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, mdflow, write_csv
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def hooked(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with `mdflow install` done, a folder remote and a bare Git remote."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MDFLOW_NO_PROGRESS", "1")
+    assert mdflow(repo, "remote", "add", "origin", str(tmp_path / "store")).code == 0
+    r = mdflow(repo, "install")
+    assert r.code == 0, r.err
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hooks")
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "bare.git")], check=True)
+    git(repo, "remote", "add", "origin", str(tmp_path / "bare.git"))
+    return repo
+
+
+def commit(repo: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git commit`, with the hooks' output (which git prints on stderr) in `.stdout`."""
+    return subprocess.run(
+        ["git", "commit", "-m", message],
+        cwd=repo,
+        text=True,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_install_sets_up_every_hook_type(hooked: Path) -> None:
+    config = (hooked / ".pre-commit-config.yaml").read_text()
+    assert "default_install_hook_types:" in config and "entry: mdflow hook check" in config
+    for hook in ("pre-commit", "pre-push", "post-checkout", "post-merge"):
+        assert (hooked / ".git/hooks" / hook).exists(), hook
+    assert mdflow(hooked, "install").code == 0  # idempotent: one local repo entry
+    assert (hooked / ".pre-commit-config.yaml").read_text().count("repo: local") == 1
+
+
+def test_commit_checks(hooked: Path) -> None:
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    assert commit(hooked, "new dataset").returncode == 0
+
+    write_csv(hooked / "data.csv", 30)  # changed data, stale pointer staged alongside
+    (hooked / "data.csv.mdflow").write_text((hooked / "data.csv.mdflow").read_text() + "note: x\n")
+    git(hooked, "add", "data.csv.mdflow")
+    r = commit(hooked, "stale pointer")
+    assert r.returncode == 1 and "data.csv: the data differs from its staged pointer" in r.stdout
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "data.csv.mdflow")
+    assert commit(hooked, "data v2").returncode == 0
+
+    git(hooked, "add", "-f", "data.csv")
+    r = commit(hooked, "data into git")
+    assert r.returncode == 1 and "git rm -r --cached data.csv" in r.stdout
+    git(hooked, "rm", "-q", "--cached", "data.csv")
+
+    (hooked / "big.bin").write_bytes(os.urandom(2 << 20))
+    git(hooked, "add", "big.bin")
+    r = commit(hooked, "big file")
+    assert r.returncode == 1 and "mdflow add big.bin" in r.stdout
+    git(hooked, "rm", "-q", "--cached", "big.bin")
+
+    (hooked / "code.py").write_text("print('unrelated')\n")
+    git(hooked, "add", "code.py")
+    assert commit(hooked, "code only").returncode == 0
+
+
+def test_pre_push_uploads_the_data_of_pushed_commits(hooked: Path) -> None:
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    assert commit(hooked, "data").returncode == 0
+    assert mdflow(hooked, "status", "--remote", "--exit-code").code == 1
+    r = subprocess.run(
+        ["git", "push", "-q", "origin", "main"], cwd=hooked, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert mdflow(hooked, "status", "--remote", "--exit-code").code == 0
+
+
+def test_pre_push_check_only_refuses_until_data_is_pushed(hooked: Path) -> None:
+    (hooked / "mdflow.yaml").write_text(
+        (hooked / "mdflow.yaml").read_text() + "hooks:\n  push: check\n"
+    )
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    assert commit(hooked, "data").returncode == 0
+    r = subprocess.run(
+        ["git", "push", "origin", "main"], cwd=hooked, capture_output=True, text=True
+    )
+    assert r.returncode != 0 and "run mdflow push" in r.stdout + r.stderr
+    assert mdflow(hooked, "push").code == 0
+    r = subprocess.run(
+        ["git", "push", "origin", "main"], cwd=hooked, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_post_checkout_warns_about_stale_data(hooked: Path) -> None:
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    commit(hooked, "v1")
+    write_csv(hooked / "data.csv", 25)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "commit", "-qam", "v2")
+    r = subprocess.run(["git", "checkout", "HEAD~1"], cwd=hooked, capture_output=True, text=True)
+    assert "1 datasets do not match their pointers (data.csv)" in r.stdout + r.stderr
+    # a per-machine preference: restore instead of warning
+    (hooked / ".mdflow/config.local.yaml").write_text("hooks:\n  checkout: restore\n")
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=hooked, check=True)  # data is v2 again
+    r = subprocess.run(["git", "checkout", "HEAD~1"], cwd=hooked, capture_output=True, text=True)
+    assert "1 files restored" in r.stdout + r.stderr
+    assert mdflow(hooked, "status", "--exit-code").code == 0
+
+
+@pytest.mark.slow
+def test_hooks_through_try_repo(hooked: Path) -> None:
+    """`pre-commit try-repo` against this repository's .pre-commit-hooks.yaml (builds a venv)."""
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    r = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "mdflow-check"],
+        cwd=hooked,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mdflow check" in r.stdout and "Passed" in r.stdout
+    (hooked / "big.bin").write_bytes(os.urandom(2 << 20))
+    git(hooked, "add", "big.bin")
+    r = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "mdflow-check"],
+        cwd=hooked,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert r.returncode == 1 and "mdflow add big.bin" in r.stdout
