@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
@@ -191,7 +192,7 @@ def after_checkout(repo: Repo, restore: bool) -> HookReport:
 
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 HOOK_TYPES = ["pre-commit", "pre-push", "post-checkout", "post-merge"]
-LOCAL_HOOKS = [
+LOCAL_HOOKS: list[dict[str, Any]] = [
     {
         "id": "mdflow-check",
         "name": "mdflow check",
