@@ -8,6 +8,7 @@ from pathlib import Path
 from mdflow import gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError
+from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
 from mdflow.workspace import Hasher, WorkspaceFile, manifest_oid, scan_dir, stat_file
@@ -87,6 +88,26 @@ def choose(repo: Repo, every: list[Dataset], args: list[str], where: str = "") -
         replace(by_file[f], only=None if p is None else tuple(sorted(p)))
         for f, p in sorted(parts.items())
     ]
+
+
+def cached_manifest(repo: Repo, oid: str, where: str) -> Manifest | None:
+    """The manifest object `oid` from the cache, validated; None when it is not there."""
+    try:
+        data = repo.cache.path(oid).read_bytes()
+    except FileNotFoundError:
+        return None
+    return Manifest.from_bytes(data, f"{oid} ({where})")
+
+
+def manifest_of(repo: Repo, d: Dataset) -> Manifest:
+    """The manifest of a folder dataset; a one-line error when the cache lacks it."""
+    manifest = cached_manifest(repo, d.pointer.hash, repo.rel(d.data))
+    if manifest is None:
+        raise MdflowError(
+            f"the manifest of {repo.rel(d.data)} ({d.pointer.hash}) is not in the cache",
+            "mdflow pull it, or re-add the folder where it exists",
+        )
+    return manifest
 
 
 @dataclass

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mdflow import datasets, gitrepo
-from mdflow.commands.status import load_manifest
-from mdflow.datasets import Dataset
+from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import MdflowError
 from mdflow.manifest import ManifestEntry
 from mdflow.pool import parallel
@@ -123,7 +122,7 @@ class _Checkout:
             return
         if not self._clear_other_kind(d, want_dir=True):
             return
-        manifest = load_manifest(self.repo, d)
+        manifest = manifest_of(self.repo, d)
         ws = datasets.inspect(self.repo, self.hasher, d.data)
         present = {f.rel: f for f in ws.files if d.wants(f.rel)}
         todo: list[ManifestEntry] = []

@@ -16,7 +16,6 @@ from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.commands.status import CLEAN, MISSING_CACHE, status
 from mdflow.errors import MdflowError
-from mdflow.manifest import Manifest
 from mdflow.repo import Repo
 
 LARGE = 1 << 20  # staged files from this size up must go through mdflow add
@@ -117,14 +116,13 @@ def pushed_objects(
 
 
 def _manifest_files(repo: Repo, oid: str, where: str) -> set[str]:
-    try:
-        data = repo.cache.path(oid).read_bytes()
-    except FileNotFoundError:
+    manifest = datasets.cached_manifest(repo, oid, where)
+    if manifest is None:
         raise MdflowError(
             f"the manifest of {where} ({oid}) is not in the local cache",
             "mdflow pull it first, or push from a clone that has it",
-        ) from None
-    return {f.hash for f in Manifest.from_bytes(data, oid).files}
+        )
+    return {f.hash for f in manifest.files}
 
 
 def push(repo: Repo, check_only: bool) -> HookReport:

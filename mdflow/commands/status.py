@@ -4,9 +4,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mdflow import datasets
-from mdflow.datasets import Dataset, WorkspaceData
+from mdflow.datasets import Dataset, WorkspaceData, manifest_of
 from mdflow.errors import MdflowError
-from mdflow.manifest import Manifest
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import Hasher
@@ -69,7 +68,7 @@ def _mark_pushed(
 
 def _needed(repo: Repo, d: Dataset) -> set[str]:
     if d.kind == "dir" and repo.cache.has(d.pointer.hash):
-        return {d.pointer.hash} | {f.hash for f in load_manifest(repo, d).files}
+        return {d.pointer.hash} | {f.hash for f in manifest_of(repo, d).files}
     return {d.pointer.hash}
 
 
@@ -96,27 +95,15 @@ def in_cache(repo: Repo, state: StatCache, d: Dataset) -> bool:
         return repo.cache.has(oid)
     if not repo.cache.has(oid):
         return False
-    manifest = load_manifest(repo, d)
+    manifest = manifest_of(repo, d)
     if all(repo.cache.has(f.hash) for f in manifest.files):
         state.mark_complete(oid)
         return True
     return False
 
 
-def load_manifest(repo: Repo, d: Dataset) -> Manifest:
-    oid = d.pointer.hash
-    try:
-        data = repo.cache.path(oid).read_bytes()
-    except FileNotFoundError:
-        raise MdflowError(
-            f"the manifest of {repo.rel(d.data)} ({oid}) is not in the cache",
-            "fetch it from a remote, or re-add the folder",
-        ) from None
-    return Manifest.from_bytes(data, f"{oid} ({repo.rel(d.data)})")
-
-
 def dir_changes(repo: Repo, d: Dataset, ws: WorkspaceData) -> dict[str, int]:
-    recorded = {f.path: f.hash for f in load_manifest(repo, d).files}
+    recorded = {f.path: f.hash for f in manifest_of(repo, d).files}
     current = {f.rel: ws.hashes[f.key] for f in ws.files}
     return {
         "added": len(current.keys() - recorded.keys()),

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.commands.checkout import CheckoutReport, checkout, checkout_datasets
-from mdflow.datasets import Dataset
+from mdflow.datasets import Dataset, cached_manifest, manifest_of
 from mdflow.errors import MdflowError
-from mdflow.manifest import Manifest
 from mdflow.remote import Remote, open_remote
 from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
@@ -56,8 +55,7 @@ def _needs(repo: Repo, d: Dataset, report: SyncReport) -> bool:
     if repo.rel(d.data) in report.missing or d.pointer.hash in report.transfer.failed:
         return True
     if d.kind == "dir":
-        manifest = Manifest.from_bytes(repo.cache.path(d.pointer.hash).read_bytes(), d.pointer.hash)
-        return any(f.hash in report.transfer.failed for f in manifest.files)
+        return any(f.hash in report.transfer.failed for f in manifest_of(repo, d).files)
     return False
 
 
@@ -214,12 +212,11 @@ def _objects(repo: Repo, chosen: list[Dataset], report: SyncReport) -> set[str]:
     for d in chosen:
         if d.kind != "dir":
             continue
-        try:
-            data = repo.cache.path(d.pointer.hash).read_bytes()
-        except FileNotFoundError:
+        manifest = cached_manifest(repo, d.pointer.hash, repo.rel(d.data))
+        if manifest is None:
             report.missing[repo.rel(d.data)] = "its manifest is not in the local cache"
             continue
-        files = [f for f in Manifest.from_bytes(data, d.pointer.hash).files if d.wants(f.path)]
+        files = [f for f in manifest.files if d.wants(f.path)]
         if not files and d.only:
             report.missing[repo.rel(d.data)] = f"no file {', '.join(d.only)} in its manifest"
         oids.update(f.hash for f in files)
