@@ -130,28 +130,27 @@ def test_post_checkout_warns_about_stale_data(hooked: Path) -> None:
     assert mdflow(hooked, "status", "--exit-code").code == 0
 
 
+def try_repo(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "mdflow-check"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
 @pytest.mark.slow
 def test_hooks_through_try_repo(hooked: Path) -> None:
     """`pre-commit try-repo` against this repository's .pre-commit-hooks.yaml (builds a venv)."""
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
     git(hooked, "add", "-A")
-    r = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "mdflow-check"],
-        cwd=hooked,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    r = try_repo(hooked)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "mdflow check" in r.stdout and "Passed" in r.stdout
     (hooked / "big.bin").write_bytes(os.urandom(2 << 20))
     git(hooked, "add", "big.bin")
-    r = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "mdflow-check"],
-        cwd=hooked,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    r = try_repo(hooked)
     assert r.returncode == 1 and "mdflow add big.bin" in r.stdout
