@@ -156,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("visit", cmd_visit, "run the declared visitors and log their reports to MLflow")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("-f", "--force", action="store_true", help="run even where already done")
+    p.add_argument("-r", "--remote", metavar="NAME", help="remote (default: the default)")
+
+    p = command("show", cmd_show, "print the reports of a dataset's current version")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("-r", "--remote", metavar="NAME", help="remote (default: the default)")
+
     command("install", cmd_install, "set up the mdflow Git hooks through pre-commit")
     p = command("hook", lambda a: _usage(parser), "run one Git hook check (used by pre-commit)")
     hsub = p.add_subparsers(title="hooks", metavar="HOOK")
@@ -516,3 +525,34 @@ def cmd_hook(args: argparse.Namespace) -> int:
     for line in report.problems:
         note(f"mdflow: {line}")
     return 1 if report.problems else 0
+
+
+def cmd_visit(args: argparse.Namespace) -> int:
+    from mdflow.commands.visit import visit
+
+    results = visit(_repo(), args.paths, args.force, args.remote)
+    if not results:
+        print("no visitor applies (declare visitors in mdflow.yaml)")
+    failed = False
+    for r in results:
+        shown = ", ".join(f"{k}={v:g}" for k, v in sorted(r.metrics.items()))
+        print(f"{r.status:8} {r.visitor:12} {r.path}" + (f"  ({shown})" if shown else ""))
+        if r.status == "failed":
+            failed |= not r.optional
+            note(
+                f"visitor {r.visitor} failed on {r.path}"
+                f"{' (optional)' if r.optional else ''}:\n{r.error.rstrip()}"
+            )
+    return 1 if failed else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from mdflow.commands.visit import show
+
+    run, texts = show(_repo(), args.path, args.remote)
+    print(f"# {args.path} — {run}")
+    if not texts:
+        print("no reports yet: run mdflow visit")
+    for path, text in sorted(texts.items()):
+        print(f"\n## {path}\n\n{text.rstrip()}")
+    return 0

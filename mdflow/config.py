@@ -75,6 +75,18 @@ class HooksConfig(BaseModel):
     )
 
 
+class VisitorConfig(BaseModel):
+    """One visitor declared in mdflow.yaml: a built-in name or a user class."""
+
+    model_config = ConfigDict(extra="forbid")
+    use: str = Field(description="Built-in name, `module:Class` or `path/to/file.py:Class`.")
+    paths: list[str] = Field(
+        default_factory=lambda: ["**"], description="Dataset path patterns (fnmatch)."
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    optional: bool = Field(False, description="A failure is reported but does not fail.")
+
+
 class Config(BaseModel):
     """Unknown top-level sections are kept so newer configs still load."""
 
@@ -85,6 +97,7 @@ class Config(BaseModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     remote: RemoteSection = Field(default_factory=RemoteSection)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
+    visitors: list[VisitorConfig] = Field(default_factory=list)
 
 
 def load(root: Path) -> Config:

@@ -46,7 +46,7 @@ def push(
         report.wanted = len(oids)
         report.transfer = push_objects(repo, target, oids, jobs)
         complete = [d for d in chosen if not _needs(repo, d, report)]
-        report.runs = _record_versions(repo, target, complete, report)
+        report.runs = record_versions(repo, target, complete, report)
     return report
 
 
@@ -59,7 +59,7 @@ def _needs(repo: Repo, d: Dataset, report: SyncReport) -> bool:
     return False
 
 
-def _record_versions(
+def record_versions(
     repo: Repo, remote: Remote, chosen: list[Dataset], report: SyncReport
 ) -> dict[str, str]:
     """One MLflow run per pushed version; pointers of the default shared remote link to it.

@@ -93,6 +93,17 @@ class LazyRemote:
     def versions(self, path: str) -> builtins.list[VersionRecord]:
         return self.connected.versions(path)
 
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return self.connected.run_tags(run_id)
+
+    def log_report(
+        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+    ) -> None:
+        self.connected.log_report(run_id, visitor, folder, metrics, key)
+
+    def report_texts(self, run_id: str) -> dict[str, str]:
+        return self.connected.report_texts(run_id)
+
     def close(self) -> None:
         if self._remote is not None:
             self._remote.close()

@@ -74,6 +74,20 @@ class Remote(Protocol):
         """Find or create the run of this dataset version; idempotent."""
         ...
 
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """Tags of a version run (visitors that already ran are recorded there)."""
+        ...
+
+    def log_report(
+        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+    ) -> None:
+        """Log a visitor's report files under reports/<visitor>/ and its metrics; tag it done."""
+        ...
+
+    def report_texts(self, run_id: str) -> dict[str, str]:
+        """The markdown reports of a run, by artifact path."""
+        ...
+
     def versions(self, path: str) -> builtins.list[VersionRecord]:
         """Every recorded version of the dataset at `path` (relative to the repo root)."""
         ...

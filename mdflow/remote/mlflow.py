@@ -136,6 +136,43 @@ class MlflowRemote:
             raise RemoteError(f"recording {version.path} on {self.url} failed: {_short(e)}") from e
         return self._version_run(run_id)
 
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        try:
+            return dict(self.client.get_run(run_id).data.tags)
+        except Exception as e:
+            raise RemoteError(f"reading run {run_id} on {self.url} failed: {_short(e)}") from e
+
+    def log_report(
+        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+    ) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        try:
+            if any(folder.iterdir()):
+                self.client.log_artifacts(run_id, str(folder), f"reports/{visitor}")
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(f"{visitor}.{k}", float(v), now, 0) for k, v in metrics.items()],
+                tags=[RunTag(f"mdflow.visit.{visitor}", key)],
+            )
+        except Exception as e:
+            raise RemoteError(f"logging {visitor} reports on {self.url} failed: {_short(e)}") from e
+
+    def report_texts(self, run_id: str) -> dict[str, str]:
+        texts = {}
+        try:
+            for folder in self.client.list_artifacts(run_id, "reports"):
+                for item in self.client.list_artifacts(run_id, folder.path):
+                    if item.path.endswith(".md"):
+                        local = self.client.download_artifacts(
+                            run_id, item.path, str(self._staging)
+                        )
+                        texts[item.path] = Path(local).read_text()
+        except Exception as e:
+            raise RemoteError(f"reading reports of run {run_id} failed: {_short(e)}") from e
+        return texts
+
     def versions(self, path: str) -> builtins.list[VersionRecord]:
         if "'" in path:
             raise RemoteError(f"cannot search MLflow for a path with a quote: {path!r}")

@@ -1,0 +1,145 @@
+"""Visitors: built-ins, user classes from a file, failures, idempotence, a 1M-row table."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, mdflow
+
+VISITORS = """
+visitors:
+- use: schema
+  paths: ["*.csv"]
+- use: summary
+  paths: ["*.csv"]
+- use: rows
+"""
+
+CUSTOM = """
+import json
+
+
+class LongestName:
+    name = "longest"
+
+    def __init__(self, column="name"):
+        self.column = column
+
+    def visit(self, version, previous, out):
+        frame = version.frame()
+        longest = frame[self.column].astype(str).str.len().max()
+        (out / "longest.json").write_text(json.dumps({"longest": int(longest)}))
+        return {"chars": float(longest)}
+
+
+class Broken:
+    name = "broken"
+
+    def visit(self, version, previous, out):
+        raise ValueError("this visitor is broken on purpose")
+"""
+
+
+def setup(repo: Path, tmp_path: Path, extra: str = "") -> None:
+    mdflow(repo, "remote", "add", "origin", str(tmp_path / "store"))
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(cfg.read_text() + VISITORS + extra)
+
+
+def reports(repo: Path, path: str) -> str:
+    r = mdflow(repo, "show", path)
+    assert r.code == 0, r.err
+    return r.out
+
+
+def test_schema_change_is_named_in_the_report(repo: Path, tmp_path: Path) -> None:
+    setup(repo, tmp_path)
+    (repo / "t.csv").write_text("id,score,city\n1,0.5,Oslo\n2,1.5,Lyon\n")
+    mdflow(repo, "add", "t.csv")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "t.csv").write_text("id,score,country\n1,high,NO\n2,low,FR\n3,mid,PT\n")
+    mdflow(repo, "add", "t.csv")
+    r = mdflow(repo, "visit")
+    assert r.code == 0, r.err
+    assert "ran      schema       t.csv  (columns=3, null_cells=0)" in r.out
+    assert "rows_delta=1" in r.out
+    text = reports(repo, "t.csv")
+    assert "**Columns added:** country" in text
+    assert "**Columns removed:** city" in text
+    assert "**Columns retyped:** score (float64 → " in text  # → str or object by pandas
+    assert "| score |" in text  # the summary table
+
+
+def test_visitors_run_once_per_hash_and_options(repo: Path, tmp_path: Path) -> None:
+    setup(repo, tmp_path)
+    (repo / "t.csv").write_text("a,b\n1,2\n")
+    mdflow(repo, "add", "t.csv")
+    assert "ran      schema" in mdflow(repo, "visit").out
+    again = mdflow(repo, "visit").out
+    assert "ran" not in again and again.count("skipped") == 3
+    assert mdflow(repo, "visit", "--force").out.count("ran") == 3
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("- use: rows", "- use: rows\n  options: {}\n  paths: ['t*']")
+    )
+    assert mdflow(repo, "visit").out.count("ran") == 0  # same options: still done
+    cfg.write_text(cfg.read_text() + "- use: preview\n  options: {rows: 1}\n")
+    assert "ran      preview" in mdflow(repo, "visit").out
+
+
+def test_user_visitor_from_a_file_and_failures(repo: Path, tmp_path: Path) -> None:
+    (repo / "checks").mkdir()
+    (repo / "checks/visitors.py").write_text(CUSTOM)
+    extra = (
+        "- use: checks/visitors.py:LongestName\n  options: {column: name}\n"
+        "- use: checks/visitors.py:Broken\n  optional: true\n"
+    )
+    setup(repo, tmp_path, extra)
+    (repo / "people.csv").write_text("name\nAda\nGrace Hopper\n")
+    mdflow(repo, "add", "people.csv")
+    pointer = (repo / "people.csv.mdflow").read_text()
+    r = mdflow(repo, "visit")
+    assert r.code == 0, r.err  # the broken visitor is optional
+    assert "ran      longest      people.csv  (chars=12)" in r.out
+    assert "failed   broken" in r.out
+    assert "ValueError: this visitor is broken on purpose" in r.err
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(cfg.read_text().replace("  optional: true\n", ""))
+    r = mdflow(repo, "visit")
+    assert r.code == 1 and "Traceback" in r.err
+    after = (repo / "people.csv.mdflow").read_text()
+    assert after.startswith(pointer)  # the pointer only gained its run link
+    assert set(after.splitlines()) - set(pointer.splitlines()) <= {
+        line for line in after.splitlines() if line.startswith("run: ")
+    }
+
+
+def test_unknown_visitor_is_a_one_line_error(repo: Path, tmp_path: Path) -> None:
+    setup(repo, tmp_path, "- use: no-such-visitor\n")
+    (repo / "t.csv").write_text("a\n1\n")
+    mdflow(repo, "add", "t.csv")
+    r = mdflow(repo, "visit")
+    assert r.code == 1 and r.err.startswith("mdflow: error: unknown visitor 'no-such-visitor'")
+
+
+@pytest.mark.slow
+def test_a_million_rows_in_bounded_memory(repo: Path, tmp_path: Path) -> None:
+    setup(repo, tmp_path)
+    with (repo / "big.csv").open("w") as f:
+        f.write("id,value,label\n")
+        for i in range(1_000_000):
+            f.write(f"{i},{i * 0.25},label{i % 100}\n")
+    mdflow(repo, "add", "big.csv")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mdflow", "visit"], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "rows=1e+06" in proc.stdout
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mib < 1500, f"visiting 1M rows peaked at {peak_mib:.0f} MiB"
+    assert proc.stdout.count("ran") == 3
