@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsub = p.add_subparsers(title="hooks", metavar="HOOK")
     for name, help_text in (
         ("check", "pre-commit: staged pointers match their data; no large data staged into Git"),
+        ("visit", "pre-commit: record staged versions as runs, run visitors, stage the links"),
         ("push", "pre-push: the data of the commits being pushed is on the remote"),
         ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
     ):
@@ -516,6 +517,8 @@ def cmd_hook(args: argparse.Namespace) -> int:
     cfg = repo.config.hooks
     if args.hook == "check":
         report = hooks.check(repo, cfg.max_file_size)
+    elif args.hook == "visit":
+        report = hooks.visit_staged(repo)
     elif args.hook == "push":
         report = hooks.push(repo, check_only=cfg.push == "check")
     else:

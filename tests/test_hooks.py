@@ -154,3 +154,43 @@ def test_hooks_through_try_repo(hooked: Path) -> None:
     git(hooked, "add", "big.bin")
     r = try_repo(hooked)
     assert r.returncode == 1 and "mdflow add big.bin" in r.stdout
+
+
+def test_one_commit_records_the_run_and_its_reports(hooked: Path) -> None:
+    cfg = hooked / "mdflow.yaml"
+    cfg.write_text(cfg.read_text() + "visitors:\n- use: schema\n- use: rows\n")
+    git(hooked, "commit", "-qam", "visitors")
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    r = commit(hooked, "new dataset")
+    assert r.returncode == 0, r.stdout
+    assert "files were modified by this hook" not in r.stdout
+    committed = git(hooked, "show", "HEAD:data.csv.mdflow")
+    assert "run: runs:/" in committed  # in the same commit, no second one
+    assert git(hooked, "status", "--porcelain") == ""
+    shown = mdflow(hooked, "show", "data.csv")
+    assert shown.code == 0 and "reports/schema/schema.md" in shown.out
+    assert committed.split("run: ")[1].split("\n")[0] in shown.out
+
+    (hooked / "notes.txt").write_text("no data here\n")
+    git(hooked, "add", "notes.txt")
+    r = commit(hooked, "unrelated")
+    assert r.returncode == 0 and "reported on" not in r.stdout
+
+
+def test_a_failing_visitor_fails_the_commit(hooked: Path) -> None:
+    (hooked / "bad.py").write_text(
+        "class Bad:\n    name = 'bad'\n\n"
+        "    def visit(self, v, p, out):\n        raise RuntimeError('nope')\n"
+    )
+    cfg = hooked / "mdflow.yaml"
+    cfg.write_text(cfg.read_text() + "visitors:\n- use: bad.py:Bad\n")
+    git(hooked, "add", "-A")
+    git(hooked, "commit", "-qm", "visitor")
+    write_csv(hooked / "data.csv", 5)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    r = commit(hooked, "data")
+    assert r.returncode == 1 and "RuntimeError: nope" in r.stdout
+    assert "Traceback" in r.stdout

@@ -164,6 +164,40 @@ def push(repo: Repo, check_only: bool) -> HookReport:
     return report
 
 
+def visit_staged(repo: Repo) -> HookReport:
+    """pre-commit: record each staged dataset version as a run, run its visitors, and stage
+    the pointers that now link to their runs, so one `git commit` carries the links.
+    """
+    report = HookReport()
+    pointers = [p for p in _staged(repo) if p.endswith(ptr.SUFFIX)]
+    if not pointers:
+        return report
+    from mdflow.commands.sync import SyncReport, record_versions
+    from mdflow.commands.visit import visit
+    from mdflow.remote import open_remote
+    from mdflow.remote.base import RemoteError
+
+    chosen = datasets.select(repo, [str(repo.root / p) for p in pointers])
+    before = {d.pointer_file: d.pointer_file.read_bytes() for d in chosen}
+    remote = open_remote(repo)
+    try:
+        record_versions(repo, remote, chosen, SyncReport(remote.name))
+    except RemoteError as e:
+        raise MdflowError(str(e), "check the remote (mdflow remote list), then commit again") from e
+    finally:
+        remote.close()
+    for r in visit(repo, [str(d.data) for d in chosen]):
+        if r.status == "failed":
+            line = f"visitor {r.visitor} failed on {r.path}:\n{r.error.rstrip()}"
+            (report.notes if r.optional else report.problems).append(line)
+        elif r.status == "ran":
+            report.notes.append(f"mdflow: {r.visitor} reported on {r.path}")
+    changed = [str(f) for f, data in before.items() if f.read_bytes() != data]
+    if changed:
+        gitrepo.run(repo.root, "add", "--", *changed)
+    return report
+
+
 def after_checkout(repo: Repo, restore: bool) -> HookReport:
     """post-checkout / post-merge: say (or fix) what no longer matches the pointers."""
     report = HookReport()
@@ -196,6 +230,13 @@ LOCAL_HOOKS: list[dict[str, Any]] = [
         "name": "mdflow check",
         "entry": "mdflow hook check",
         "stages": ["pre-commit"],
+    },
+    {
+        "id": "mdflow-visit",
+        "name": "mdflow visit",
+        "entry": "mdflow hook visit",
+        "stages": ["pre-commit"],
+        "verbose": True,
     },
     {
         "id": "mdflow-push",
