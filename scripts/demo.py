@@ -86,6 +86,16 @@ def share(work: Path, repo: Path) -> None:
     sh(teammate, "cmp", "data/weather.csv", str(repo / "data/weather.csv"))
     mdflow(teammate, "push")
 
+    say("describe every version: visitors write reports to its MLflow run")
+    config = repo / "mdflow.yaml"
+    config.write_text(
+        config.read_text()
+        + "visitors:\n- use: schema\n  paths: ['data/*.csv']\n- use: rows\n"
+        + "- use: folder\n  paths: ['data/images']\n"
+    )
+    mdflow(repo, "visit")
+    mdflow(repo, "show", "data/weather.csv")
+
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mdflow-demo-"))
