@@ -87,6 +87,16 @@ class VisitorConfig(BaseModel):
     optional: bool = Field(False, description="A failure is reported but does not fail.")
 
 
+class DatasetRoles(BaseModel):
+    """What a dataset is for, as visitors use it (target distribution per split, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str] = Field(description="Dataset path patterns (fnmatch).")
+    split: Literal["train", "test", "validation"] | None = None
+    target: str | None = Field(None, description="The target (label) column.")
+    prediction: str | None = Field(None, description="A model's prediction column.")
+
+
 class Config(BaseModel):
     """Unknown top-level sections are kept so newer configs still load."""
 
@@ -98,6 +108,7 @@ class Config(BaseModel):
     remote: RemoteSection = Field(default_factory=RemoteSection)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     visitors: list[VisitorConfig] = Field(default_factory=list)
+    datasets: list[DatasetRoles] = Field(default_factory=list)
 
 
 def load(root: Path) -> Config:

@@ -143,3 +143,46 @@ def test_a_million_rows_in_bounded_memory(repo: Path, tmp_path: Path) -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mib < 1500, f"visiting 1M rows peaked at {peak_mib:.0f} MiB"
     assert proc.stdout.count("ran") == 3
+
+
+ROLES = """
+- use: drift
+- use: plots
+- use: target
+datasets:
+- paths: ["train.csv"]
+  split: train
+  target: label
+  prediction: guess
+"""
+
+
+def table(n: int, shift: float, cats: str) -> str:
+    lines = ["x,y,label,guess"]
+    for i in range(n):
+        label = cats[i % len(cats)]
+        guess = cats[(i + 1) % len(cats)] if i % 4 == 0 else label  # wrong on every 4th row
+        lines.append(f"{i * 0.01 + shift},{(i % 7) * 1.5},{label},{guess}")
+    return "\n".join(lines) + "\n"
+
+
+def test_drift_plots_and_target_per_split(repo: Path, tmp_path: Path) -> None:
+    setup(repo, tmp_path, ROLES)
+    (repo / "train.csv").write_text(table(400, 0.0, "ab"))
+    mdflow(repo, "add", "train.csv")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "train.csv").write_text(table(400, 3.0, "abbb"))  # x shifted, more b
+    mdflow(repo, "add", "train.csv")
+    r = mdflow(repo, "visit")
+    assert r.code == 0, r.err
+    drift = next(line for line in r.out.splitlines() if "drift" in line)
+    assert float(drift.split("max_distance=")[1].rstrip(")")) > 0.5  # x no longer overlaps
+    assert "plots        train.csv  (plotted_columns=2)" in r.out
+    assert "agreement=0.75" in r.out and "share.b=0.75" in r.out
+    text = reports(repo, "train.csv")
+    assert "| x | numeric (KS) |" in text and "categorical (TVD)" in text
+    assert "**label** in split **train**" in text
+    pngs = {p.name for p in (tmp_path / "store").rglob("*.png")}
+    assert pngs == {"histograms.png", "boxplots.png"}
+    assert (tmp_path / "store").rglob("histograms.png").__next__().read_bytes()[:4] == b"\x89PNG"

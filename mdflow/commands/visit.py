@@ -91,7 +91,18 @@ def version_of(
     if kind == "dir":
         manifest = datasets.cached_manifest(repo, oid, repo.rel(data))
         files = [(f.path, f.hash, f.size) for f in manifest.files] if manifest else []
-    return DatasetVersion(repo.rel(data), oid, kind, size, repo.cache.open, files, rows)
+    rel = repo.rel(data)
+    roles = next(
+        (r for r in repo.config.datasets if any(fnmatch.fnmatch(rel, p) for p in r.paths)), None
+    )
+    version = DatasetVersion(rel, oid, kind, size, repo.cache.open, files, rows)
+    if roles is not None:
+        version.split, version.target, version.prediction = (
+            roles.split,
+            roles.target,
+            roles.prediction,
+        )
+    return version
 
 
 def _previous(repo: Repo, d: Dataset) -> DatasetVersion | None:

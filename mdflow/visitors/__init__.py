@@ -44,6 +44,9 @@ class DatasetVersion:
     open_object: Callable[[str], Any] = field(repr=False)  # oid -> binary file object
     files: list[tuple[str, str, int]] = field(default_factory=list)  # dirs: (path, hash, size)
     rows: int | None = None
+    split: str | None = None  # train, test or validation, from `datasets:` in mdflow.yaml
+    target: str | None = None  # the target column
+    prediction: str | None = None  # a prediction column
 
     @property
     def is_table(self) -> bool:
@@ -94,7 +97,7 @@ def builtin(name: str) -> Callable[[type], type]:
 
 def load(use: str, root: Path, options: dict[str, Any]) -> Visitor:
     """A visitor instance for `use`: a built-in name, `module:Class` or `file.py:Class`."""
-    from mdflow.visitors import builtins  # noqa: F401 - registers the built-ins
+    from mdflow.visitors import analysis, builtins  # noqa: F401 - registers the built-ins
 
     cls: Any
     if use in _BUILTINS:

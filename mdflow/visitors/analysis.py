@@ -1,0 +1,149 @@
+"""Built-in visitors that compare and plot: drift, plots, target (roles and splits)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mdflow.visitors import DatasetVersion, builtin
+from mdflow.visitors.builtins import md_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _numeric(frame: pd.DataFrame) -> list[str]:
+    return [str(c) for c in frame.select_dtypes("number").columns]
+
+
+def ks_statistic(a: Any, b: Any) -> float:
+    """Two-sample Kolmogorov-Smirnov distance: the largest gap between the two ECDFs."""
+    import numpy as np
+
+    a, b = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    grid = np.concatenate([a, b])
+    gap = np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(
+        b, grid, side="right"
+    ) / len(b)
+    return float(np.abs(gap).max())
+
+
+def total_variation(a: pd.Series, b: pd.Series) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Half the L1 distance between category shares, and the shares of the top categories."""
+    pa, pb = a.astype(str).value_counts(normalize=True), b.astype(str).value_counts(normalize=True)
+    keys = pa.index.union(pb.index)
+    pa, pb = pa.reindex(keys, fill_value=0.0), pb.reindex(keys, fill_value=0.0)
+    top = (pa - pb).abs().sort_values(ascending=False).index[:10]
+    return float((pa - pb).abs().sum() / 2), {str(k): (float(pb[k]), float(pa[k])) for k in top}
+
+
+@builtin("drift")
+class Drift:
+    """Per column, how far the distribution moved since the previous version."""
+
+    name = "drift"
+
+    def visit(
+        self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
+    ) -> dict[str, float]:
+        if not version.is_table or previous is None or not previous.is_table:
+            return {}
+        now, before = version.frame(), previous.frame()
+        numeric = set(_numeric(now)) & set(_numeric(before))
+        rows: list[list[str]] = []
+        report: dict[str, dict[str, Any]] = {}
+        for col in [str(c) for c in now.columns if str(c) in set(map(str, before.columns))]:
+            if col in numeric:
+                dist = ks_statistic(now[col].dropna(), before[col].dropna())
+                report[col] = {"ks": dist}
+                rows.append([col, "numeric (KS)", f"{dist:.3f}", ""])
+            else:
+                dist, shares = total_variation(now[col], before[col])
+                report[col] = {"tvd": dist, "shares_before_after": shares}
+                moved = ", ".join(f"{k}: {x:.1%}→{y:.1%}" for k, (x, y) in list(shares.items())[:3])
+                rows.append([col, "categorical (TVD)", f"{dist:.3f}", moved])
+        (out / "drift.json").write_text(json.dumps(report, indent=2))
+        (out / "drift.md").write_text(
+            md_table(["column", "measure", "distance", "largest moves"], rows)
+        )
+        dists = [v.get("ks", v.get("tvd", 0.0)) for v in report.values()]
+        return {"max_distance": max(dists, default=0.0)}
+
+
+@builtin("plots")
+class Plots:
+    """Histograms and box plots of the numeric columns, as PNG."""
+
+    name = "plots"
+
+    def __init__(self, max_columns: int = 12) -> None:
+        self.max_columns = max_columns
+
+    def visit(
+        self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
+    ) -> dict[str, float]:
+        if not version.is_table:
+            return {}
+        frame = version.frame()
+        cols = _numeric(frame)[: self.max_columns]
+        if not cols:
+            return {}
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        n = len(cols)
+        fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
+        for ax, col in zip(axes[0], cols, strict=True):
+            ax.hist(frame[col].dropna(), bins=30, color="#4c72b0")
+            ax.set_title(col, fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "histograms.png", dpi=80)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(max(4, 1.2 * n), 3))
+        ax.boxplot([frame[c].dropna() for c in cols], tick_labels=cols)
+        fig.tight_layout()
+        fig.savefig(out / "boxplots.png", dpi=80)
+        plt.close(fig)
+        return {"plotted_columns": float(n)}
+
+
+@builtin("target")
+class Target:
+    """The target column's distribution in this split; agreement with a prediction column."""
+
+    name = "target"
+
+    def visit(
+        self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
+    ) -> dict[str, float]:
+        if not version.is_table or not version.target:
+            return {}
+        frame = version.frame()
+        target = frame[version.target]
+        split = version.split or "unsplit"
+        metrics: dict[str, float] = {}
+        if target.dtype.kind in "fi" and target.nunique() > 20:
+            desc = target.describe()
+            text = md_table(["statistic", split], [[k, f"{v:.4g}"] for k, v in desc.items()])
+            metrics["mean"] = float(desc["mean"])
+        else:
+            shares = target.astype(str).value_counts(normalize=True)
+            text = md_table(
+                ["class", f"share in {split}"], [[k, f"{v:.1%}"] for k, v in shares.items()]
+            )
+            metrics |= {f"share.{k}": float(v) for k, v in shares.items()}
+        if version.prediction and version.prediction in frame:
+            pred = frame[version.prediction]
+            if target.dtype.kind in "fi" and pred.dtype.kind in "fi":
+                metrics["mae"] = float((target - pred).abs().mean())
+            else:
+                metrics["agreement"] = float((target.astype(str) == pred.astype(str)).mean())
+        header = f"**{version.target}** in split **{split}**\n\n"
+        (out / "target.md").write_text(header + text)
+        (out / "target.json").write_text(json.dumps({"split": split, **metrics}, indent=2))
+        return metrics
