@@ -9,16 +9,22 @@ from pathlib import Path
 
 import pytest
 from conftest import git, mdflow, write_csv
+from servers import Server
 
 ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def hooked(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository with `mdflow install` done, a folder remote and a bare Git remote."""
+def hooked(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_server: Server
+) -> Path:
+    """A repository with `mdflow install` done, the real MLflow server as its remote (an
+    experiment of its own) and a bare Git remote."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("MDFLOW_NO_PROGRESS", "1")
-    assert mdflow(repo, "remote", "add", "origin", str(tmp_path / "store")).code == 0
+    assert mdflow(repo, "remote", "add", "origin", mlflow_server.url).code == 0
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(cfg.read_text().replace("mdflow/repo", f"mdflow/{tmp_path.name}"))
     r = mdflow(repo, "install")
     assert r.code == 0, r.err
     git(repo, "add", "-A")
