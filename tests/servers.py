@@ -81,6 +81,7 @@ class Server:
                 *self.args,
             ],
             env={**os.environ, **self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            cwd=self.folder,  # the basic-auth app writes basic_auth.db into its cwd
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -106,6 +107,7 @@ def start_moto(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **S3_ENV},
+            cwd=folder,
         )
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/moto-api/", proc)
