@@ -81,6 +81,24 @@ class Visitor(Protocol):
     ) -> dict[str, float]: ...
 
 
+class TableVisitor:
+    """Base of visitors that read tables: other datasets get no report."""
+
+    name = ""
+
+    def visit(
+        self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
+    ) -> dict[str, float]:
+        if not version.is_table:
+            return {}
+        return self.visit_table(version, previous, out)
+
+    def visit_table(
+        self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+
 _BUILTINS: dict[str, type] = {}
 
 

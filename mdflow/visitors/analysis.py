@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mdflow.visitors import DatasetVersion, builtin
+from mdflow.visitors import DatasetVersion, TableVisitor, builtin
 from mdflow.visitors.builtins import md_table
 
 if TYPE_CHECKING:
@@ -41,15 +41,13 @@ def total_variation(a: pd.Series, b: pd.Series) -> tuple[float, dict[str, tuple[
 
 
 @builtin("drift")
-class Drift:
+class Drift(TableVisitor):
     """Per column, how far the distribution moved since the previous version."""
 
-    name = "drift"
-
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table or previous is None or not previous.is_table:
+        if previous is None or not previous.is_table:
             return {}
         now, before = version.frame(), previous.frame()
         numeric = set(_numeric(now)) & set(_numeric(before))
@@ -74,19 +72,15 @@ class Drift:
 
 
 @builtin("plots")
-class Plots:
+class Plots(TableVisitor):
     """Histograms and box plots of the numeric columns, as PNG."""
-
-    name = "plots"
 
     def __init__(self, max_columns: int = 12) -> None:
         self.max_columns = max_columns
 
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table:
-            return {}
         frame = version.frame()
         cols = _numeric(frame)[: self.max_columns]
         if not cols:
@@ -113,15 +107,13 @@ class Plots:
 
 
 @builtin("target")
-class Target:
+class Target(TableVisitor):
     """The target column's distribution in this split; agreement with a prediction column."""
 
-    name = "target"
-
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table or not version.target:
+        if not version.target:
             return {}
         frame = version.frame()
         target = frame[version.target]

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mdflow.visitors import DatasetVersion, builtin
+from mdflow.visitors import DatasetVersion, TableVisitor, builtin
 
 
 def md_table(header: list[str], rows: list[list[Any]]) -> str:
@@ -24,16 +24,12 @@ def _columns(version: DatasetVersion | None) -> dict[str, str] | None:
 
 
 @builtin("schema")
-class Schema:
+class Schema(TableVisitor):
     """Columns, dtypes and null counts; columns added, removed or retyped since the previous."""
 
-    name = "schema"
-
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table:
-            return {}
         frame = version.frame()
         nulls = frame.isna().sum()
         cols = {str(c): str(t) for c, t in frame.dtypes.items()}
@@ -63,16 +59,12 @@ class Schema:
 
 
 @builtin("summary")
-class Summary:
+class Summary(TableVisitor):
     """Summary statistics of every column, like pandas describe."""
 
-    name = "summary"
-
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table:
-            return {}
         described = version.frame().describe(include="all").transpose()
         described.to_csv(out / "summary.csv")
         rows = [
@@ -90,19 +82,15 @@ def _fmt(value: Any) -> str:
 
 
 @builtin("preview")
-class Preview:
+class Preview(TableVisitor):
     """The first rows, as CSV (the MLflow UI shows it as a table) and markdown."""
-
-    name = "preview"
 
     def __init__(self, rows: int = 20) -> None:
         self.rows = rows
 
-    def visit(
+    def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
-        if not version.is_table:
-            return {}
         head = version.frame(max_rows=self.rows)
         head.to_csv(out / "preview.csv", index=False)
         (out / "preview.md").write_text(
@@ -114,8 +102,6 @@ class Preview:
 @builtin("rows")
 class Rows:
     """Row count and size, and their change since the previous version."""
-
-    name = "rows"
 
     def visit(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
@@ -134,8 +120,6 @@ class Rows:
 @builtin("folder")
 class Folder:
     """Folders: file count, size, extensions; files added, removed, changed since the previous."""
-
-    name = "folder"
 
     def visit(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
