@@ -85,8 +85,6 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_for(f"{self.url}/health", self.proc)
-        return self
 
     def stop(self) -> None:
         if self.proc is not None:

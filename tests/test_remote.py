@@ -44,6 +44,14 @@ def experiment(repo: Path) -> str:
     return f"mdflow/{repo.parent.name}"
 
 
+def store_folder(server: Server, repo: Path) -> Path:
+    """This test's artifacts on the shared server (its experiment's folder)."""
+    from mlflow import MlflowClient
+
+    exp = MlflowClient(server.url).get_experiment_by_name(experiment(repo))
+    return Path(server.artifacts) / exp.experiment_id
+
+
 def snapshot(repo: Path) -> dict[str, bytes]:
     """The data files (pointers may differ: a push adds run links to be committed)."""
     return {
@@ -91,12 +99,8 @@ def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) ->
 
 
 def test_packs_keep_requests_few(repo: Path, tmp_path: Path, mlflow_server: Server) -> None:
-    from mlflow import MlflowClient
-
-    make_project(repo, mlflow_server.url)
     assert mdflow(repo, "push").code == 0
-    exp = MlflowClient(mlflow_server.url).get_experiment_by_name(experiment(repo))
-    store = next((Path(mlflow_server.artifacts) / exp.experiment_id).rglob("packs"))
+    store = next(store_folder(mlflow_server, repo).rglob("packs"))
     assert 1 <= len(list(store.glob("*.pack"))) <= 2
     loose = list(store.parent.joinpath("objects").rglob("*"))
     assert len([p for p in loose if p.is_file()]) == 1  # only the 3 MiB file travels alone
@@ -107,7 +111,7 @@ def test_corrupt_object_on_remote_is_refused(
 ) -> None:
     make_project(repo, mlflow_server.url)
     assert mdflow(repo, "push").code == 0
-    objects = next(Path(mlflow_server.artifacts).rglob("objects"))
+    objects = next(store_folder(mlflow_server, repo).rglob("objects"))
     stored = next(p for p in objects.rglob("*") if p.is_file())
     data = bytearray(stored.read_bytes())
     data[100] ^= 0xFF

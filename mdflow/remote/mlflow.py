@@ -25,7 +25,12 @@ STORE_RUN_NAME = "mdflow-store"
 _ENV_DEFAULTS = {
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",  # MLflow's default (7, with backoff) hides outages
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    # generous: with proxied downloads the server stages a large object before the first byte
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "900",
+    # Through the server only: without these, MLflow clients fetch every artifact (and upload
+    # files of 500 MiB or more) straight from S3 with signed URLs, so they would need to reach S3.
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # mdflow draws its own
 }
 
