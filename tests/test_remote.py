@@ -99,6 +99,7 @@ def test_collaboration_round_trip(repo: Path, tmp_path: Path, server: Server) ->
 
 
 def test_packs_keep_requests_few(repo: Path, tmp_path: Path, mlflow_server: Server) -> None:
+    make_project(repo, mlflow_server.url)
     assert mdflow(repo, "push").code == 0
     store = next(store_folder(mlflow_server, repo).rglob("packs"))
     assert 1 <= len(list(store.glob("*.pack"))) <= 2
