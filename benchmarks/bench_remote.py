@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -58,6 +55,9 @@ from bench_local import (
     run_all,
     works,
 )
+
+sys.path.insert(0, str(HERE.parent / "tests"))
+from servers import free_port, wait_for
 
 BIN = Path(sys.executable).parent
 S3_ENV = {
@@ -119,26 +119,6 @@ class Servers:
     mlflow: str  # the mlflow server, artifacts in s3://BUCKET/artifacts
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url} after {timeout:.0f}s")
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -153,7 +133,7 @@ def start(cmd: Cmd, env: dict[str, str], log_file: Path, health: str, stack: Exi
     with log_file.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     stack.callback(stop, proc)
-    wait_for(health, proc)
+    wait_for(health, proc, timeout=120.0)
 
 
 def mlflow_cmd(folder: Path, port: int, workers: int) -> Cmd:
