@@ -156,6 +156,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("diff", cmd_diff, "show what changed in the data between two versions")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="REV|PATH",
+        help="REV_A [REV_B] (A...B: from the merge base) then paths; default HEAD → workspace",
+    )
+    p.add_argument(
+        "--format", choices=("text", "markdown", "json"), default="text", help="output format"
+    )
+    p.add_argument("--stat", action="store_true", help="one line per changed dataset")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
+    p.add_argument(
+        "--key",
+        action="append",
+        metavar="COL",
+        help="compare table rows by this key column (repeatable; default: mdflow.yaml's key)",
+    )
+    p.add_argument("--no-rows", action="store_true", help="skip the row-by-row comparison")
+    p.add_argument(
+        "--offline", action="store_true", help="never download missing data from the remote"
+    )
+
     p = command("visit", cmd_visit, "run the declared visitors and log their reports to MLflow")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("-f", "--force", action="store_true", help="run even where already done")
@@ -528,6 +551,25 @@ def cmd_hook(args: argparse.Namespace) -> int:
     for line in report.problems:
         note(f"mdflow: {line}")
     return 1 if report.problems else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from mdflow import render
+    from mdflow.commands.diff import DiffRequest, diff, split_args
+
+    repo = _repo()
+    revs, paths = split_args(repo, args.args)
+    request = DiffRequest(revs, paths, args.key, rows=not args.no_rows, fetch=not args.offline)
+    report = diff(repo, request)
+    if args.format == "json":
+        print(report.model_dump_json(indent=2))
+    elif args.stat:
+        print(render.stat(report), end="")
+    elif args.format == "markdown":
+        print(render.markdown(report), end="")
+    else:
+        print(render.text(report), end="")
+    return 1 if args.exit_code and report.datasets else 0
 
 
 def cmd_visit(args: argparse.Namespace) -> int:

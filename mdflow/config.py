@@ -95,6 +95,16 @@ class DatasetRoles(BaseModel):
     split: Literal["train", "test", "validation"] | None = None
     target: str | None = Field(None, description="The target (label) column.")
     prediction: str | None = Field(None, description="A model's prediction column.")
+    key: list[str] = Field(
+        default_factory=list, description="Columns that identify a row (mdflow diff)."
+    )
+
+
+def roles_for(roles: list[DatasetRoles], path: str) -> DatasetRoles | None:
+    """The first `datasets:` entry whose patterns match the data path `path`."""
+    import fnmatch
+
+    return next((r for r in roles if any(fnmatch.fnmatch(path, p) for p in r.paths)), None)
 
 
 class Config(BaseModel):

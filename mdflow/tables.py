@@ -9,8 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DELIMITED = {".csv": ",", ".tsv": "\t"}
 JSON_LINES = {".jsonl", ".ndjson"}
@@ -96,3 +101,46 @@ def parquet_shape(path: str) -> TableShape | None:
 def counter_for(name: str) -> RowCounter | None:
     suffix = PurePosixPath(name).suffix.lower()
     return RowCounter(name) if suffix in DELIMITED or suffix in JSON_LINES else None
+
+
+def table_kind(name: str) -> str | None:
+    """ "csv", "tsv", "jsonl" or "parquet" by file name; None for other files."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in DELIMITED:
+        return suffix[1:]
+    if suffix in JSON_LINES:
+        return "jsonl"
+    return "parquet" if suffix in PARQUET else None
+
+
+def read_chunks(f: BinaryIO, name: str, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+    """The table in `f` as DataFrames of at most `chunk_rows` rows: bounded memory."""
+    import pandas as pd
+
+    kind = table_kind(name)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    elif kind == "jsonl":
+        yield from pd.read_json(f, lines=True, chunksize=chunk_rows)
+    elif kind is not None:
+        yield from pd.read_csv(f, sep=DELIMITED["." + kind], chunksize=chunk_rows)
+    else:
+        raise ValueError(f"{name} is not a table")
+
+
+def read_frame(f: BinaryIO, name: str, max_rows: int | None = None) -> pd.DataFrame:
+    """The table in `f` as one DataFrame (its first `max_rows` rows when given)."""
+    import pandas as pd
+
+    kind = table_kind(name)
+    if kind == "parquet":
+        frame = pd.read_parquet(f)
+        return frame if max_rows is None else frame.head(max_rows)
+    if kind == "jsonl":
+        return pd.read_json(f, lines=True, nrows=max_rows)
+    if kind is not None:
+        return pd.read_csv(f, sep=DELIMITED["." + kind], nrows=max_rows)
+    raise ValueError(f"{name} is not a table")

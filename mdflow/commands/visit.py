@@ -11,7 +11,7 @@ from pathlib import Path
 from mdflow import datasets
 from mdflow.commands.log import log
 from mdflow.commands.sync import SyncReport, record_versions
-from mdflow.config import VisitorConfig
+from mdflow.config import VisitorConfig, roles_for
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.remote import Remote, open_remote
@@ -92,9 +92,7 @@ def version_of(
         manifest = datasets.cached_manifest(repo, oid, repo.rel(data))
         files = [(f.path, f.hash, f.size) for f in manifest.files] if manifest else []
     rel = repo.rel(data)
-    roles = next(
-        (r for r in repo.config.datasets if any(fnmatch.fnmatch(rel, p) for p in r.paths)), None
-    )
+    roles = roles_for(repo.config.datasets, rel)
     version = DatasetVersion(rel, oid, kind, size, repo.cache.open, files, rows)
     if roles is not None:
         version.split, version.target, version.prediction = (
