@@ -97,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite or remove files even when their content is not cached",
     )
+    side = p.add_mutually_exclusive_group()
+    side.add_argument(
+        "--ours",
+        dest="side",
+        action="store_const",
+        const="ours",
+        help="in a merge conflict: keep our version of the pointer and its data",
+    )
+    side.add_argument(
+        "--theirs",
+        dest="side",
+        action="store_const",
+        const="theirs",
+        help="in a merge conflict: keep their version of the pointer and its data",
+    )
 
     p = command("gc", cmd_gc, "delete cache objects that no pointer in any ref needs")
     p.add_argument("-n", "--dry-run", action="store_true", help="only show what would go")
@@ -196,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("visit", "pre-commit: record staged versions as runs, run visitors, stage the links"),
         ("push", "pre-push: the data of the commits being pushed is on the remote"),
         ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
+        ("textconv", "git diff driver: a pointer followed by its columns or files"),
+        ("merge", "git merge driver for pointers: folders merge file by file"),
     ):
         h = hsub.add_parser(name, help=help_text, description=help_text)
         h.add_argument("args", nargs="*", help=argparse.SUPPRESS)  # what git passes: unused
@@ -307,9 +324,17 @@ def _status_hint(state: str, workspace_cached: bool, cached: bool) -> str:
 
 
 def cmd_checkout(args: argparse.Namespace) -> int:
-    from mdflow.commands.checkout import checkout
+    from mdflow.commands.checkout import checkout, take_side
 
-    r = checkout(_repo(), args.paths, force=args.force)
+    if args.side:
+        if len(args.paths) != 1:
+            raise MdflowError(
+                f"--{args.side} takes one PATH", f"mdflow checkout --{args.side} PATH"
+            )
+        r = take_side(_repo(), args.paths[0], args.side)
+        note(f"next: git add {args.paths[0].removesuffix('.mdflow')}.mdflow")
+    else:
+        r = checkout(_repo(), args.paths, force=args.force)
     print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
     for key in r.kept_modified:
         note(
@@ -529,7 +554,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     types = install(_repo())
     print(f"installed mdflow hooks for {', '.join(types)} (.pre-commit-config.yaml)")
-    note("next: git add .pre-commit-config.yaml")
+    print("installed the git diff and merge drivers for *.mdflow (.gitattributes, .git/config)")
+    note("next: git add .pre-commit-config.yaml .gitattributes")
     return 0
 
 
@@ -538,6 +564,8 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
     repo = _repo()
     cfg = repo.config.hooks
+    if args.hook in ("textconv", "merge"):
+        return _git_driver(repo, args.hook, args.args)
     if args.hook == "check":
         report = hooks.check(repo, cfg.max_file_size)
     elif args.hook == "visit":
@@ -551,6 +579,22 @@ def cmd_hook(args: argparse.Namespace) -> int:
     for line in report.problems:
         note(f"mdflow: {line}")
     return 1 if report.problems else 0
+
+
+def _git_driver(repo: Any, name: str, paths: list[str]) -> int:
+    from pathlib import Path
+
+    from mdflow import drivers
+
+    if name == "textconv" and len(paths) == 1:
+        sys.stdout.write(drivers.textconv(repo, Path(paths[0])))
+        return 0
+    if name == "merge" and len(paths) == 4:
+        base, ours, theirs, shown = paths
+        code, line = drivers.merge_driver(repo, Path(base), Path(ours), Path(theirs), shown)
+        note(line)
+        return code
+    raise MdflowError(f"mdflow hook {name}: unexpected arguments", "run mdflow install again")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

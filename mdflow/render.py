@@ -217,6 +217,7 @@ def markdown(report: DiffReport) -> str:
             out += [
                 "",
                 f"<details><summary><code>{c.path}</code>: {headline(c)}</summary>",
+                "",
                 *body,
                 "",
                 "</details>",

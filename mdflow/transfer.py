@@ -257,3 +257,27 @@ def _pull_pack(
     finally:
         idx_tmp.unlink(missing_ok=True)
         pack_tmp.unlink(missing_ok=True)
+
+
+def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:
+    """Best effort: download the objects of `oids` the cache lacks from the default remote.
+
+    Returns the ones still missing; an unreachable remote is not an error here (callers that
+    can do without the objects say what they could not compare).
+    """
+    from mdflow.errors import MdflowError
+    from mdflow.remote import open_remote
+
+    missing = {o for o in oids if not repo.cache.has(o)}
+    if not missing:
+        return missing
+    try:
+        remote = open_remote(repo)
+        try:
+            with repo.lock():
+                pull(repo, remote, missing)
+        finally:
+            remote.close()
+    except (RemoteError, MdflowError):
+        pass
+    return {o for o in missing if not repo.cache.has(o)}

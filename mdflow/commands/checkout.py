@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mdflow import datasets, gitrepo
+from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import MdflowError
 from mdflow.manifest import ManifestEntry
@@ -41,6 +43,31 @@ def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport
     """Make the workspace match the pointers, never losing data that is not in the cache."""
     with repo.lock():
         return checkout_datasets(repo, datasets.select(repo, args), force)
+
+
+def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
+    """In a merge conflict, keep our (`ours`) or their (`theirs`) version of a pointer, and
+    check out its data. Staging the pointer is left to `git add`, as with git checkout --ours.
+    """
+    path = repo.resolve_user_path(arg)
+    pointer_file = path if path.name.endswith(ptr.SUFFIX) else ptr.pointer_path_for(path)
+    rel = repo.rel(pointer_file)
+    stage = {"ours": 2, "theirs": 3}[side]
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f":{stage}:{rel}"],
+        cwd=repo.root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise MdflowError(
+            f"{rel} has no {side} version in the index: it is not in a merge conflict",
+            "use mdflow checkout PATH outside a conflict",
+        )
+    pointer = ptr.Pointer.from_yaml(proc.stdout, f"{rel} ({side})")
+    with repo.lock():
+        ptr.save(pointer_file, pointer)
+        return checkout_datasets(repo, [datasets.load(repo, pointer_file)])
 
 
 def checkout_datasets(repo: Repo, chosen: list[Dataset], force: bool = False) -> CheckoutReport:

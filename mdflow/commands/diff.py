@@ -215,22 +215,9 @@ def _fetch_missing(repo: Repo, old: list[Dataset], new: list[Dataset], rows: boo
         for side in (was, d):
             if side.kind == "dir" or (rows and tables.table_kind(side.data.name)):
                 wanted.add(side.pointer.hash)
-    wanted = {oid for oid in wanted if not repo.cache.has(oid)}
-    if not wanted:
-        return
-    from mdflow.remote import open_remote
-    from mdflow.remote.base import RemoteError
-    from mdflow.transfer import pull
+    from mdflow.transfer import fetch_missing
 
-    try:
-        remote = open_remote(repo)
-        try:
-            with repo.lock():
-                pull(repo, remote, wanted)
-        finally:
-            remote.close()
-    except (RemoteError, MdflowError):
-        pass  # what is still missing is named in the report's notes
+    fetch_missing(repo, wanted)
 
 
 def _opener(path: Path) -> Opener:
