@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.add_argument("-r", "--remote", metavar="NAME", help="remote to ask (default: the default)")
     p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
+    p.add_argument("--stat", action="store_true", help="what each version changed")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("diff", cmd_diff, "show what changed in the data between two versions")
@@ -534,7 +535,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
     from mdflow.commands.log import log
 
-    rows = log(_repo(), args.path, None if args.no_remote else (args.remote or ""))
+    rows = log(_repo(), args.path, None if args.no_remote else (args.remote or ""), args.stat)
     if args.json:
         _json([r.to_json() for r in rows])
         return 0
@@ -546,6 +547,8 @@ def cmd_log(args: argparse.Namespace) -> int:
             f"{r.hash.split(':')[1][:12]:12} {human(r.size):>9} {_dash(r.rows):>9} {date:16} "
             f"{commit:8} {r.url or r.run or '-'}"
         )
+        if r.stat:
+            print(f"{'':12} {r.stat}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from mdflow.changes import DiffReport
 from mdflow.config import Config
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
@@ -22,6 +23,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "config": Config,
     "pack-index": PackIndex,
     "inventory": Inventory,
+    "diff": DiffReport,
 }
 
 

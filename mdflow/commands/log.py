@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mdflow import gitrepo
+from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import FormatError, MdflowError
 from mdflow.repo import Repo
@@ -26,12 +26,13 @@ class Version:
     url: str | None
     in_git: bool
     on_remote: bool
+    stat: str | None = None  # with --stat: what changed since the version before it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def log(repo: Repo, arg: str, remote: str | None) -> list[Version]:
+def log(repo: Repo, arg: str, remote: str | None, stat: bool = False) -> list[Version]:
     """Newest first. `remote` None: Git only; "" the default remote; else that remote."""
     rel = repo.rel(repo.resolve_user_path(arg))
     rel = rel.removesuffix(ptr.SUFFIX)
@@ -43,7 +44,36 @@ def log(repo: Repo, arg: str, remote: str | None) -> list[Version]:
             f"{arg} has no versions in Git history or on the remote", "check the path"
         )
     newest_first = list(reversed(versions.values()))  # Git order breaks ties in time
-    return sorted(newest_first, key=lambda v: v.time or 0, reverse=True)
+    ordered = sorted(newest_first, key=lambda v: v.time or 0, reverse=True)
+    if stat:
+        _add_stats(repo, rel, ordered)
+    return ordered
+
+
+def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
+    """Each version's change against the next older one, from what the cache holds."""
+    from mdflow import render
+    from mdflow.changes import VersionRef
+    from mdflow.compare import Options, compare
+    from mdflow.compare import Version as Side
+    from mdflow.profile import Profiles
+
+    def side(v: Version) -> Side:
+        ref = VersionRef(hash=v.hash, kind=v.kind, size=v.size, files=v.files, rows=v.rows)
+        out = Side(rel, ref)
+        if v.kind == "dir":
+            out.manifest = datasets.cached_manifest(repo, v.hash, rel)
+        elif repo.cache.has(v.hash):
+            out.opener = lambda: repo.cache.open(v.hash)
+        return out
+
+    opt = Options(Profiles(repo.dot / "profiles"), key_for=lambda _p: [], rows=False)
+    for newer, older in zip(versions, [*versions[1:], None], strict=True):
+        if older is None:
+            newer.stat = "first version"
+            continue
+        changes = compare({rel: side(older)}, {rel: side(newer)}, opt)
+        newer.stat = render.headline(changes[0]) if changes else "no change"
 
 
 def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
