@@ -174,7 +174,9 @@ def _pick_rows(
 
     if by is None or not len(wanted):
         return []
-    hits = np.flatnonzero(np.isin(by, wanted[: EXAMPLES * 4]))[:EXAMPLES]
+    hits = np.flatnonzero(np.isin(by, wanted))
+    _, first = np.unique(by[hits], return_index=True)  # each distinct row once
+    hits = np.sort(hits[first])[:EXAMPLES]
     if not len(hits):
         return []
     found: list[tuple[int, dict[str, str]]] = []

@@ -37,6 +37,8 @@ def _isolated_git(
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@mdflow.invalid")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@mdflow.invalid")
+    # the `mdflow` command that git drivers and hooks run is this environment's
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def git(repo: Path, *args: str) -> str:
