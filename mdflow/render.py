@@ -161,13 +161,17 @@ def _table_text(t: TableChanges) -> list[str]:
     return lines
 
 
+def _v(value: str | None) -> str:
+    return "(empty)" if value == "" else str(value)
+
+
 def _row(values: dict[str, str] | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+    return ", ".join(f"{k}={_v(v)}" for k, v in (values or {}).items())
 
 
 def _changed(e: RowExample) -> str:
     fields = ", ".join(
-        f"{k}: {(e.before or {}).get(k)} → {(e.after or {}).get(k)}" for k in e.after or {}
+        f"{k}: {_v((e.before or {}).get(k))} → {_v((e.after or {}).get(k))}" for k in e.after or {}
     )
     return f"{_row(e.key)}: {fields}"
 
@@ -323,7 +327,7 @@ def _example_tables(r: RowChanges) -> list[str]:
             out += [
                 f"Examples {label}:",
                 "",
-                *_md_table(cols, [[row.get(k, "") for k in cols] for row in rows]),
+                *_md_table(cols, [[_v(row.get(k)) for k in cols] for row in rows]),
                 "",
             ]
     if r.examples_changed:
@@ -331,7 +335,7 @@ def _example_tables(r: RowChanges) -> list[str]:
         out += _md_table(
             ["key", "column", "before", "after"],
             [
-                [_row(e.key), k, (e.before or {}).get(k, ""), v]
+                [_row(e.key), k, _v((e.before or {}).get(k)), _v(v)]
                 for e in r.examples_changed
                 for k, v in (e.after or {}).items()
             ],
