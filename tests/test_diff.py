@@ -223,3 +223,15 @@ def test_rows_compared_after_fetching_from_the_server(
     (change,) = diff_json(theirs, "HEAD~2", "HEAD", "--key", "id")["datasets"]
     assert change["notes"] == []
     assert change["table"]["rows"]["changed"] == 2
+
+
+def test_log_stat_summarises_each_version(people: Path) -> None:
+    r = mdflow(people, "log", "--stat", "--no-remote", "data/people.csv")
+    assert r.code == 0, r.err
+    lines = [line.strip() for line in r.out.splitlines()]
+    assert lines[2].endswith("100 → 101 (+1) rows, columns: 1 added, 1 with null changes")
+    assert lines[4] == "first version"
+    data = json.loads(
+        mdflow(people, "log", "--stat", "--no-remote", "--json", "data/people.csv").out
+    )
+    assert [v["stat"] for v in data][1] == "first version"
