@@ -68,7 +68,9 @@ def compare(old: dict[str, Version], new: dict[str, Version], opt: Options) -> l
     changes += [_one_sided(v, "removed", opt) for v in removed.values()]
     for path in sorted(old.keys() & new.keys()):
         if old[path].ref.hash != new[path].ref.hash or old[path].ref.kind != new[path].ref.kind:
-            changes.append(_modified(old[path], new[path], opt))
+            change = _modified(old[path], new[path], opt)
+            if change.files is None or change.files.changed:  # a part asked for may not change
+                changes.append(change)
     return sorted(changes, key=lambda c: c.path)
 
 

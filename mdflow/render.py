@@ -128,8 +128,10 @@ def text(report: DiffReport) -> str:
         if c.files:
             out += [f"  {line}" for line in _files_text(c.files)]
         for label, ref in (("before", a), ("after", b)):
-            if ref and (ref.url or ref.run):
-                out.append(f"  {label}: {ref.url or ref.run}")
+            if ref and ref.url:
+                out.append(f"  {label}: {ref.url} (reports: {reports_url(ref.url)})")
+            elif ref and ref.run:
+                out.append(f"  {label}: {ref.run}")
         out += [f"  note: {n}" for n in c.notes]
     return "\n".join(out) + "\n"
 
@@ -252,9 +254,16 @@ def _summary_row(c: DatasetChange) -> str:
 
 def _links(a: VersionRef | None, b: VersionRef | None) -> str:
     links = [
-        f"[{label}]({ref.url})" for label, ref in (("before", a), ("after", b)) if ref and ref.url
+        f"[{label}]({ref.url}) ([reports]({reports_url(ref.url)}))"
+        for label, ref in (("before", a), ("after", b))
+        if ref and ref.url
     ]
     return " · ".join(links)
+
+
+def reports_url(run_url: str) -> str:
+    """The MLflow UI page of a run's `reports/` artifact folder (what visitors wrote)."""
+    return f"{run_url}/artifactPath/reports"
 
 
 def _md_cell(value: object) -> str:

@@ -65,3 +65,5 @@ def test_workflow_step_writes_the_comment(
     assert "50 → 60 (+10)<br>+10 -0 rows (by content)" in comment
     assert "| `images` | added |" in comment
     assert "| `note` | added | str | 0 |" in comment
+    run_links = [line for line in comment.splitlines() if line.startswith("| `data/train.csv`")]
+    assert "[before](http://127.0.0.1:" in run_links[0] and "/artifactPath/reports)" in run_links[0]

@@ -130,6 +130,9 @@ def test_folder_files_added_removed_modified_renamed(repo: Path) -> None:
     assert changes["cats/two.png"]["renamed_from"] == "cats/02.png"
     assert changes["cats/01.png"]["size_before"] == 101
     assert changes["cats/00.png"]["status"] == "removed"
+    part = by_path(diff_json(repo, "HEAD~1", "HEAD", "images/dogs"))["images"]["files"]
+    assert [c["path"] for c in part["changes"]] == ["dogs/new.png"]
+    assert diff_json(repo, "HEAD~1", "HEAD", "images/cats/03.png")["datasets"] == []
 
 
 def test_thousands_of_files_are_summarised(repo: Path) -> None:
