@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdflow import datasets, drivers, gitrepo
+from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.commands.status import CLEAN, MISSING_CACHE, status
 from mdflow.errors import MdflowError
@@ -282,6 +282,8 @@ def install(repo: Repo) -> list[str]:
     ]
     data["repos"] = [{"repo": "local", "hooks": hooks}, *repos]
     path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    from mdflow import drivers
+
     drivers.install(repo)
     proc = subprocess.run(
         [sys.executable, "-m", "pre_commit", "install", "--install-hooks"],
