@@ -11,6 +11,12 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mdflow.errors import MdflowError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DELIMITED = {".csv": ",", ".tsv": "\t"}
 JSON_LINES = {".jsonl", ".ndjson"}
@@ -96,3 +102,40 @@ def parquet_shape(path: str) -> TableShape | None:
 def counter_for(name: str) -> RowCounter | None:
     suffix = PurePosixPath(name).suffix.lower()
     return RowCounter(name) if suffix in DELIMITED or suffix in JSON_LINES else None
+
+
+READERS = {**dict.fromkeys(DELIMITED, "delimited"), **dict.fromkeys(JSON_LINES, "jsonl")}
+READERS |= dict.fromkeys(PARQUET, "parquet")
+
+
+def reader_of(name: str) -> str | None:
+    """How a table is read by its name: delimited, jsonl or parquet; None for other files."""
+    return READERS.get(PurePosixPath(name).suffix.lower())
+
+
+def require_table(name: str) -> str:
+    """The reader of a table; a one-line error for any other file."""
+    kind = reader_of(name)
+    if kind is None:
+        raise MdflowError(
+            f"{name} is not a table (csv, tsv, parquet, json lines)",
+            "open it with mdflow.open or mdflow.get_path instead",
+        )
+    return kind
+
+
+def read_frame(source: Any, name: str, nrows: int | None = None, **kwargs: Any) -> pd.DataFrame:
+    """A table as a pandas DataFrame; `source` is a path or a binary file object (parquet
+    needs one that can seek). `kwargs` go to the pandas reader."""
+    import pandas as pd
+
+    kind = require_table(name)
+    if kind == "parquet":
+        frame = pd.read_parquet(source, **kwargs)
+        return frame if nrows is None else frame.head(nrows)
+    if kind == "jsonl":
+        table: pd.DataFrame = pd.read_json(source, lines=True, nrows=nrows, **kwargs)
+        return table
+    sep = DELIMITED[PurePosixPath(name).suffix.lower()]
+    table = pd.read_csv(source, **{"sep": sep, "nrows": nrows, **kwargs})
+    return table

@@ -18,18 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mdflow.errors import MdflowError
+from mdflow.tables import read_frame, reader_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLE_READERS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
 MAX_ROWS = 1_000_000  # rows a visitor loads at most (a sample beyond): bounds memory
 
 
@@ -50,21 +43,14 @@ class DatasetVersion:
 
     @property
     def is_table(self) -> bool:
-        return self.kind == "file" and Path(self.path).suffix.lower() in TABLE_READERS
+        return self.kind == "file" and reader_of(self.path) is not None
 
     def frame(self, max_rows: int = MAX_ROWS) -> pd.DataFrame:
         """The table as a pandas DataFrame (at most `max_rows` rows, read in one pass)."""
-        import pandas as pd
-
-        kind = TABLE_READERS.get(Path(self.path).suffix.lower())
-        if kind is None:
+        if not self.is_table:
             raise MdflowError(f"{self.path} is not a table", "give visitors tables only")
         with self.open_object(self.hash) as f:
-            if kind == "parquet":
-                return pd.read_parquet(f).head(max_rows)
-            if kind == "jsonl":
-                return pd.read_json(f, lines=True, nrows=max_rows)
-            return pd.read_csv(f, sep="\t" if kind == "tsv" else ",", nrows=max_rows)
+            return read_frame(f, self.path, nrows=max_rows)
 
     def iter_files(self) -> Iterator[tuple[str, str, int]]:
         """Folders: (relative path, hash, size) of every file."""

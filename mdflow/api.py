@@ -1,0 +1,285 @@
+"""mdflow's Python API: read any dataset version from code, version data from a notebook.
+
+Every function is importable from the package (`import mdflow; mdflow.read(...)`); importing
+`mdflow` stays cheap, this module is loaded on first use. See docs/api.md.
+
+`path` names a dataset, a file inside a folder dataset, or a folder inside one. With
+`repo=None` the repository is the one around the current folder and `path` is relative to the
+current folder, as on the command line; with `repo` (a working tree's path or a Git URL) it is
+relative to that repository's root. `rev` is any Git revision; without it the working tree's
+pointers are read (for a URL: the default branch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, overload
+
+from mdflow import datasets, sources
+from mdflow.errors import MdflowError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mdflow.commands.add import Added
+    from mdflow.commands.log import Version
+    from mdflow.commands.sync import SyncReport
+    from mdflow.datasets import Located
+    from mdflow.repo import Repo
+    from mdflow.sources import Source
+
+PathArg = str | os.PathLike[str]
+RepoArg = str | os.PathLike[str] | None
+TREES = "trees"
+
+
+def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Path:
+    """A local, read-only path holding that version, in the cache (downloaded when needed).
+
+    A file is the cache object itself; a folder is a tree of links to cache objects under
+    `.mdflow/trees/`. Do not write there.
+
+    >>> import pandas as pd, mdflow
+    >>> frame = pd.read_parquet(mdflow.get_path("data/train.parquet", rev="v1.0"))
+    """
+    src, loc = _locate(path, rev, repo)
+    _fill_cache(src, loc)
+    return _local_path(src.repo, loc)
+
+
+@overload
+def open(
+    path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: Literal["rb"] = "rb"
+) -> BinaryIO: ...
+
+
+@overload
+def open(
+    path: PathArg, rev: str | None = None, repo: RepoArg = None, *, mode: Literal["r", "rt"]
+) -> TextIO: ...
+
+
+def open(path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: str = "rb") -> IO[Any]:
+    """A read-only file object of one file of a dataset version (`mode` "rb", or "r" for
+    UTF-8 text).
+
+    >>> import mdflow
+    >>> with mdflow.open("data/train.csv", rev="HEAD~3", mode="r") as f:
+    ...     header = f.readline()
+    """
+    if mode not in ("rb", "r", "rt"):
+        raise MdflowError(f"mode {mode!r} is not supported", 'mdflow.open reads: use "rb" or "r"')
+    src, loc = _locate(path, rev, repo)
+    _fill_cache(src, loc)
+    local = _local_path(src.repo, loc)
+    if local.is_dir():
+        raise MdflowError(f"{path} is a folder", "open a file inside it, or use mdflow.get_path")
+    raw = local.open("rb")
+    return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
+
+
+def read(
+    path: PathArg, rev: str | None = None, repo: RepoArg = None, **pandas_kwargs: Any
+) -> pd.DataFrame:
+    """A table (csv, tsv, parquet, json lines) of a dataset version as a pandas DataFrame.
+
+    `pandas_kwargs` go to the pandas reader. `frame.attrs["mdflow"]` records where the data
+    came from, so `mdflow.log_input(frame)` can name the exact version.
+
+    >>> import mdflow
+    >>> train = mdflow.read("data/train.csv", rev="v1.0", repo="https://git.example.com/data.git")
+    """
+    from mdflow import tables
+
+    src, loc = _locate(path, rev, repo)
+    name = PurePosixPath(os.fspath(path)).name
+    tables.require_table(name)  # before any download
+    _fill_cache(src, loc)
+    frame = tables.read_frame(str(_local_path(src.repo, loc)), name, **pandas_kwargs)
+    frame.attrs["mdflow"] = _provenance(src, loc)
+    return frame
+
+
+def versions(path: PathArg, repo: RepoArg = None, remote: bool = True) -> list[Version]:
+    """The versions of a dataset, newest first: hash, size, rows, `date`, commit, run URI.
+
+    From Git history (one pass over the pointer's commits) and, with `remote`, the versions
+    recorded as runs on the default remote.
+
+    >>> import mdflow
+    >>> [(v.hash[:18], v.date, v.commit, v.run) for v in mdflow.versions("data/train.csv")]
+    """
+    from mdflow.commands.log import log
+
+    src = _source(path, None, repo)
+    rel = _rel(src, path, repo is None)
+    return log(src.repo, str(src.repo.root / rel), "" if remote else None)
+
+
+def add(paths: PathArg | Sequence[PathArg], repo: RepoArg = None) -> list[Added]:
+    """Track files or folders, as `mdflow add` does: returns what was added, with pointers.
+
+    >>> import mdflow
+    >>> frame.to_parquet("data/features.parquet")
+    >>> mdflow.add("data/features.parquet")  # then git add data/features.parquet.mdflow
+    """
+    from mdflow.commands.add import add as add_datasets
+
+    found = _work_tree(repo, paths)
+    return add_datasets(found, _args(found, paths, repo))
+
+
+def push(
+    paths: PathArg | Sequence[PathArg] = (),
+    remote: str | None = None,
+    jobs: int | None = None,
+    repo: RepoArg = None,
+) -> SyncReport:
+    """Upload the datasets' objects the remote lacks and record their versions as runs, as
+    `mdflow push` does (all datasets when `paths` is empty). Raises MdflowError when anything
+    could not be transferred.
+
+    >>> import mdflow
+    >>> mdflow.push("data/features.parquet")
+    """
+    from mdflow.commands import sync
+
+    found = _work_tree(repo, paths)
+    return _checked(sync.push(found, _args(found, paths, repo), remote, jobs), "push")
+
+
+def pull(
+    paths: PathArg | Sequence[PathArg] = (),
+    remote: str | None = None,
+    jobs: int | None = None,
+    rev: str | None = None,
+    repo: RepoArg = None,
+) -> SyncReport:
+    """Download what the datasets need and check them out, as `mdflow pull` does; with `rev`,
+    only fill the cache with that commit's versions. Raises MdflowError on any failure.
+
+    >>> import mdflow
+    >>> mdflow.pull("data/train.csv")
+    """
+    from mdflow.commands import sync
+
+    found = _work_tree(repo, paths)
+    return _checked(sync.pull(found, _args(found, paths, repo), remote, jobs, rev), "pull")
+
+
+def _source(path: PathArg, rev: str | None, repo: RepoArg) -> Source:
+    """The repository to read from; without `repo`, the one holding an absolute `path`, or
+    the current folder's."""
+    text = os.fspath(path)
+    near = Path(text).parent if repo is None and os.path.isabs(text) else None
+    return sources.open_source(repo, rev, near)
+
+
+def _locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:
+    src = _source(path, rev, repo)
+    rel = _rel(src, path, repo is None)
+    if rev is None and src.clone:
+        rev = "HEAD"  # a clone has no working tree: its default branch
+    return src, datasets.locate(src.repo, rel, rev)
+
+
+def _rel(src: Source, path: PathArg, from_cwd: bool) -> str:
+    """The path from the source's root: relative to the current folder when the repository
+    is the current one, else to the repository's root."""
+    text = os.fspath(path)
+    if from_cwd or (os.path.isabs(text) and not src.clone):
+        return src.repo.rel(src.repo.resolve_user_path(text))
+    return PurePosixPath(text.replace(os.sep, "/")).as_posix()
+
+
+def _fill_cache(src: Source, loc: Located) -> None:
+    """Download what the located version lacks in the source's cache (verified), if any."""
+    from mdflow.commands import sync
+
+    repo = src.repo
+    with sync.connected(repo, None) as remote, repo.lock():
+        report = sync.SyncReport(remote.name)
+        sync.fetch(repo, remote, [loc.dataset], report, None)
+    problems = _problems(report)
+    if problems:
+        where = f" at {loc.commit[:10]}" if loc.commit else ""
+        raise MdflowError(
+            f"cannot read {loc.rel}{where} from remote {remote.name}: {problems[0]}",
+            "push it from a clone that has it (mdflow push), or check the remote",
+        )
+
+
+def _local_path(repo: Repo, loc: Located) -> Path:
+    d = loc.dataset
+    if d.kind == "file":
+        return repo.cache.path(d.pointer.hash)
+    entries = [e for e in datasets.manifest_of(repo, d).files if d.wants(e.path)]
+    if d.only and [e.path for e in entries] == list(d.only):
+        return repo.cache.path(entries[0].hash)  # one file inside a folder dataset
+    from mdflow.hashing import hex_of
+
+    tree = repo.dot / TREES / hex_of(d.pointer.hash)
+    tree.mkdir(parents=True, exist_ok=True)
+    for e in entries:
+        link = tree / e.path
+        if not os.path.lexists(link):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # made by another process meanwhile
+                link.symlink_to(repo.cache.path(e.hash))
+    return tree / d.only[0] if d.only else tree
+
+
+def _provenance(src: Source, loc: Located) -> dict[str, str | None]:
+    return {
+        "repo": src.location,
+        "commit": loc.commit,
+        "path": loc.rel if loc.dataset.only is None else f"{loc.rel}/{loc.dataset.only[0]}",
+        "hash": loc.dataset.pointer.hash,
+    }
+
+
+def _work_tree(repo: RepoArg, paths: PathArg | Sequence[PathArg]) -> Repo:
+    """The working tree of `repo`; without it, the one holding the first path when that is
+    absolute, else the current folder's."""
+    from mdflow.repo import Repo
+
+    if repo is not None:
+        return Repo.find(Path(repo))
+    first = _items(paths)[:1]
+    absolute = first and os.path.isabs(first[0])
+    return Repo.find(Path(first[0]).parent if absolute else None)
+
+
+def _items(paths: PathArg | Sequence[PathArg]) -> list[PathArg]:
+    return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+
+
+def _args(found: Repo, paths: PathArg | Sequence[PathArg], repo: RepoArg) -> list[str]:
+    """Command arguments: paths from the current folder, or from `repo`'s root when given."""
+    base = found.root if repo is not None else Path.cwd()
+    return [str(base / os.fspath(p)) for p in _items(paths)]
+
+
+def _problems(report: SyncReport) -> list[str]:
+    """What a transfer (and its checkout) could not do, one line each."""
+    problems = [f"{oid}: {why}" for oid, why in sorted(report.transfer.failed.items())]
+    problems += [f"{path}: {why}" for path, why in sorted(report.missing.items())]
+    if report.checkout is not None:
+        problems += [f"kept {k} (not in the cache)" for k in report.checkout.kept_modified]
+        problems += [f"missing from cache: {k}" for k in report.checkout.missing_cache]
+    return problems
+
+
+def _checked(report: SyncReport, verb: str) -> SyncReport:
+    problems = _problems(report)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise MdflowError(
+            f"{verb} incomplete: {problems[0]}{more}",
+            f"check the remote and run it again (mdflow {verb} -v shows details)",
+        )
+    return report
