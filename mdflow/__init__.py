@@ -16,14 +16,16 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them
     from mdflow.api import add as add
     from mdflow.api import get_path as get_path
+    from mdflow.api import log_input as log_input
     from mdflow.api import open as open
     from mdflow.api import pull as pull
     from mdflow.api import push as push
     from mdflow.api import read as read
+    from mdflow.api import read_run_input as read_run_input
     from mdflow.api import versions as versions
     from mdflow.errors import MdflowError as MdflowError
 
-API = ("add", "get_path", "open", "pull", "push", "read", "versions")
+API = ("add", "get_path", "log_input", "open", "pull", "push", "read", "read_run_input", "versions")
 __all__ = ["API", "MdflowError", "__version__", *API]
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, overload
 
-from mdflow import datasets, sources
+from mdflow import datasets, gitrepo, sources
 from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
@@ -100,7 +102,8 @@ def read(
     tables.require_table(name)  # before any download
     _fill_cache(src, loc)
     frame = tables.read_frame(str(_local_path(src.repo, loc)), name, **pandas_kwargs)
-    frame.attrs["mdflow"] = _provenance(src, loc)
+    with contextlib.suppress(MdflowError):  # no commit yet: nothing to refer to
+        frame.attrs["mdflow"] = asdict(_reference(src, loc))
     return frame
 
 
@@ -179,6 +182,88 @@ def _source(path: PathArg, rev: str | None, repo: RepoArg) -> Source:
     return sources.open_source(repo, rev, near)
 
 
+def log_input(
+    path_or_df_source: PathArg | pd.DataFrame,
+    context: str | None = "train",
+    rev: str | None = None,
+    repo: RepoArg = None,
+) -> str:
+    """Record a dataset version as an input of the active MLflow run (`mlflow.log_input`;
+    MLflow starts a run if none is active), so the run's Datasets section names the exact
+    data: name = path, digest = the hash's hex digits, source = `mdflow://<repo>@<commit>:<path>`,
+    input tags `mdflow.hash`, `mdflow.commit`, `mdflow.path`. Pass a path (with `rev`, `repo`)
+    or a DataFrame returned by `mdflow.read`. Returns the source URI.
+
+    >>> import mlflow, mdflow
+    >>> with mlflow.start_run():
+    ...     train = mdflow.read("data/train.csv", rev="v1.0")
+    ...     mdflow.log_input(train, context="train")
+    """
+    from mdflow.remote import mlflow as adapter
+
+    attrs = getattr(path_or_df_source, "attrs", None)
+    if isinstance(attrs, dict) and "mdflow" in attrs:
+        ref = VersionRef(**attrs["mdflow"])
+    elif isinstance(path_or_df_source, str | os.PathLike):
+        ref = _reference(*_locate(path_or_df_source, rev, repo))
+    else:
+        raise MdflowError(
+            "mdflow.log_input takes a dataset path or a DataFrame from mdflow.read",
+            "pass the path the data was read from",
+        )
+    tags = {"mdflow.hash": ref.hash, "mdflow.commit": ref.commit, "mdflow.path": ref.path}
+    adapter.log_input(ref.path, ref.uri, ref.hash, context, tags)
+    return ref.uri
+
+
+def read_run_input(run_id: str, name: str | None = None, **pandas_kwargs: Any) -> pd.DataFrame:
+    """The table an MLflow run logged with `mdflow.log_input`, as a DataFrame, read from that
+    exact version (the run is looked up on the current MLflow tracking server). `name` picks
+    one input by its path when the run has several.
+
+    >>> import mdflow
+    >>> train = mdflow.read_run_input("4f2c1b0e9a7d4c5b", name="data/train.csv")
+    """
+    from mdflow import tables
+    from mdflow.remote import mlflow as adapter
+
+    found = [i for i in adapter.run_inputs(run_id) if name is None or i[0] == name]
+    if len(found) != 1:
+        names = ", ".join(i[0] for i in adapter.run_inputs(run_id)) or "none"
+        what = "several mdflow inputs" if found else f"no mdflow input {name or ''}".rstrip()
+        raise MdflowError(f"run {run_id} has {what} (inputs: {names})", "name one of them")
+    input_name, uri, oid = found[0]
+    tables.require_table(input_name)  # before any download
+    return tables.read_frame(str(load_uri(uri, oid)), input_name, **pandas_kwargs)
+
+
+def load_uri(uri: str, oid: str | None = None, dst_path: str | None = None) -> Path:
+    """The local path of the version `mdflow://<repo>@<commit>:<path>` names (when `oid`, the
+    dataset's hash, is given, that version); with `dst_path`, a copy in that folder."""
+    import shutil
+
+    match = _URI.match(uri)
+    if match is None:
+        raise MdflowError(
+            f"{uri!r} is not an mdflow dataset URI", "mdflow://<repo>@<commit>:<path>"
+        )
+    src, loc = _locate(match["path"], match["commit"], match["repo"])
+    if oid is not None and oid != loc.dataset.pointer.hash:  # logged before its commit
+        pointer = loc.dataset.pointer.model_copy(update={"hash": oid})
+        loc = replace(loc, dataset=replace(loc.dataset, pointer=pointer))
+    _fill_cache(src, loc)
+    local = _local_path(src.repo, loc)
+    if dst_path is None:
+        return local
+    target = Path(dst_path) / PurePosixPath(match["path"]).name
+    if local.is_dir():
+        shutil.copytree(local, target, dirs_exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)
+    return target
+
+
 def _locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:
     src = _source(path, rev, repo)
     rel = _rel(src, path, repo is None)
@@ -233,13 +318,30 @@ def _local_path(repo: Repo, loc: Located) -> Path:
     return tree / d.only[0] if d.only else tree
 
 
-def _provenance(src: Source, loc: Located) -> dict[str, str | None]:
-    return {
-        "repo": src.location,
-        "commit": loc.commit,
-        "path": loc.rel if loc.dataset.only is None else f"{loc.rel}/{loc.dataset.only[0]}",
-        "hash": loc.dataset.pointer.hash,
-    }
+@dataclass(frozen=True)
+class VersionRef:
+    """Where a dataset version can be read again: repository, commit, path, and the hash of
+    the dataset holding the path."""
+
+    repo: str
+    commit: str
+    path: str
+    hash: str
+
+    @property
+    def uri(self) -> str:
+        return f"mdflow://{self.repo}@{self.commit}:{self.path}"
+
+
+_URI = re.compile(r"^mdflow://(?P<repo>.+)@(?P<commit>[0-9a-f]{40}):(?P<path>.+)$")
+
+
+def _reference(src: Source, loc: Located) -> VersionRef:
+    """The version read; from the working tree's pointer, the commit is HEAD's."""
+    d = loc.dataset
+    commit = loc.commit or gitrepo.resolve(src.repo.root, "HEAD")
+    path = loc.rel if d.only is None else f"{loc.rel}/{d.only[0]}"
+    return VersionRef(src.location, commit, path, d.pointer.hash)
 
 
 def _work_tree(repo: RepoArg, paths: PathArg | Sequence[PathArg]) -> Repo:

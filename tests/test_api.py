@@ -37,20 +37,21 @@ def two_versions(repo: Path) -> tuple[bytes, bytes]:
     return v1, (repo / "data/t.csv").read_bytes()
 
 
-def shared_project(repo: Path, url: str) -> None:
+def shared_project(repo: Path, url: str) -> tuple[bytes, bytes]:
     """A repository whose default remote is `url` (its own experiment), both versions pushed."""
     assert mdflow(repo, "remote", "add", "origin", url).code == 0
     cfg = repo / "mdflow.yaml"
     own = f"experiment: mdflow/api-{repo.parent.name}"
     cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", own))
     git(repo, "commit", "-qam", "remote")
-    two_versions(repo)
+    versions = two_versions(repo)
     git(repo, "checkout", "-q", "v1")
     assert mdflow(repo, "push").code == 0
     git(repo, "checkout", "-qf", "main")  # drops v1's run links: they stay on the server
     assert mdflow(repo, "push").code == 0
     git(repo, "commit", "-qam", "link the versions to their runs")
     git(repo, "config", "uploadpack.allowFilter", "true")  # serve partial clones
+    return versions
 
 
 def test_read_any_revision_leaves_working_tree_and_index_alone(
@@ -173,10 +174,52 @@ def test_notebook_writes_a_frame_versions_and_shares_it(repo: Path, tmp_path: Pa
 def test_import_mdflow_stays_cheap(tmp_path: Path) -> None:
     probe = (
         "import sys, mdflow\n"
-        "assert callable(mdflow.read) and callable(mdflow.get_path)\n"
+        "assert callable(mdflow.read) and callable(mdflow.log_input)\n"
         "print(','.join(m for m in ('mlflow', 'pandas', 'pyarrow') if m in sys.modules))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert proc.stdout == "\n", proc.stdout
+
+
+def test_training_run_links_to_the_exact_version(
+    repo: Path, tmp_path: Path, mlflow_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    data_v1, _ = shared_project(repo, mlflow_server.url)
+    url = repo.as_uri()
+    v1 = git(repo, "show", "v1:data/t.csv.mdflow").split("hash: ")[1].split("\n")[0]
+    commit = git(repo, "rev-parse", "v1").strip()
+    training = f"sqlite:///{tmp_path / 'training.db'}"  # the user's own tracking store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", training)
+    experiment = MlflowClient(training).create_experiment(
+        "training", artifact_location=(tmp_path / "training-artifacts").as_uri()
+    )
+    with mlflow.start_run(experiment_id=experiment) as run:
+        train = package.read("data/t.csv", rev="v1", repo=url)  # downloads from the data server
+        uri = package.log_input(train, context="train")
+        package.log_input("data/images", context="eval", rev="v1", repo=url)
+        assert mlflow.get_tracking_uri() == training  # reading data did not move the run
+    assert uri == f"mdflow://{url}@{commit}:data/t.csv"
+
+    inputs = MlflowClient(training).get_run(run.info.run_id).inputs.dataset_inputs
+    first = next(i for i in inputs if i.dataset.name == "data/t.csv")
+    assert first.dataset.digest == v1.split(":")[1] and first.dataset.source_type == "mdflow"
+    tags = {t.key: t.value for t in first.tags}
+    assert tags["mdflow.hash"] == v1 and tags["mdflow.commit"] == commit
+    assert tags["mlflow.data.context"] == "train"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-machine"))  # nothing cached
+    local = Path(mlflow.data.get_source(first).load())
+    assert local.read_bytes() == data_v1
+    assert (tmp_path / "another-machine") in local.parents
+    copied = mlflow.data.get_source(first).load(dst_path=str(tmp_path / "out"))
+    assert Path(copied) == tmp_path / "out/t.csv" and Path(copied).read_bytes() == data_v1
+    pd.testing.assert_frame_equal(package.read_run_input(run.info.run_id, "data/t.csv"), train)
+    with pytest.raises(MdflowError, match="not a table"):
+        package.read_run_input(run.info.run_id, "data/images")
+    with pytest.raises(MdflowError, match="several mdflow inputs"):
+        package.read_run_input(run.info.run_id)
