@@ -15,13 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, overload
 
-from mdflow import datasets, gitrepo, sources
+from mdflow.commands import get
+from mdflow.commands.get import PathArg, RepoArg
 from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
@@ -30,13 +30,7 @@ if TYPE_CHECKING:
     from mdflow.commands.add import Added
     from mdflow.commands.log import Version
     from mdflow.commands.sync import SyncReport
-    from mdflow.datasets import Located
     from mdflow.repo import Repo
-    from mdflow.sources import Source
-
-PathArg = str | os.PathLike[str]
-RepoArg = str | os.PathLike[str] | None
-TREES = "trees"
 
 
 def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Path:
@@ -48,9 +42,9 @@ def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Pat
     >>> import pandas as pd, mdflow
     >>> frame = pd.read_parquet(mdflow.get_path("data/train.parquet", rev="v1.0"))
     """
-    src, loc = _locate(path, rev, repo)
-    _fill_cache(src, loc)
-    return _local_path(src.repo, loc)
+    src, loc = get.locate(path, rev, repo)
+    get.fill_cache(src.repo, loc)
+    return get.local_path(src.repo, loc)
 
 
 @overload
@@ -75,9 +69,9 @@ def open(path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: str 
     """
     if mode not in ("rb", "r", "rt"):
         raise MdflowError(f"mode {mode!r} is not supported", 'mdflow.open reads: use "rb" or "r"')
-    src, loc = _locate(path, rev, repo)
-    _fill_cache(src, loc)
-    local = _local_path(src.repo, loc)
+    src, loc = get.locate(path, rev, repo)
+    get.fill_cache(src.repo, loc)
+    local = get.local_path(src.repo, loc)
     if local.is_dir():
         raise MdflowError(f"{path} is a folder", "open a file inside it, or use mdflow.get_path")
     raw = local.open("rb")
@@ -97,13 +91,13 @@ def read(
     """
     from mdflow import tables
 
-    src, loc = _locate(path, rev, repo)
+    src, loc = get.locate(path, rev, repo)
     name = PurePosixPath(os.fspath(path)).name
     tables.require_table(name)  # before any download
-    _fill_cache(src, loc)
-    frame = tables.read_frame(str(_local_path(src.repo, loc)), name, **pandas_kwargs)
+    get.fill_cache(src.repo, loc)
+    frame = tables.read_frame(str(get.local_path(src.repo, loc)), name, **pandas_kwargs)
     with contextlib.suppress(MdflowError):  # no commit yet: nothing to refer to
-        frame.attrs["mdflow"] = asdict(_reference(src, loc))
+        frame.attrs["mdflow"] = asdict(get.reference(src, loc))
     return frame
 
 
@@ -118,8 +112,8 @@ def versions(path: PathArg, repo: RepoArg = None, remote: bool = True) -> list[V
     """
     from mdflow.commands.log import log
 
-    src = _source(path, None, repo)
-    rel = _rel(src, path, repo is None)
+    src = get.source_of(path, None, repo)
+    rel = get.rel_path(src, path, repo is None)
     return log(src.repo, str(src.repo.root / rel), "" if remote else None)
 
 
@@ -174,14 +168,6 @@ def pull(
     return _checked(sync.pull(found, _args(found, paths, repo), remote, jobs, rev), "pull")
 
 
-def _source(path: PathArg, rev: str | None, repo: RepoArg) -> Source:
-    """The repository to read from; without `repo`, the one holding an absolute `path`, or
-    the current folder's."""
-    text = os.fspath(path)
-    near = Path(text).parent if repo is None and os.path.isabs(text) else None
-    return sources.open_source(repo, rev, near)
-
-
 def log_input(
     path_or_df_source: PathArg | pd.DataFrame,
     context: str | None = "train",
@@ -203,9 +189,9 @@ def log_input(
 
     attrs = getattr(path_or_df_source, "attrs", None)
     if isinstance(attrs, dict) and "mdflow" in attrs:
-        ref = VersionRef(**attrs["mdflow"])
+        ref = get.VersionRef(**attrs["mdflow"])
     elif isinstance(path_or_df_source, str | os.PathLike):
-        ref = _reference(*_locate(path_or_df_source, rev, repo))
+        ref = get.reference(*get.locate(path_or_df_source, rev, repo))
     else:
         raise MdflowError(
             "mdflow.log_input takes a dataset path or a DataFrame from mdflow.read",
@@ -234,114 +220,7 @@ def read_run_input(run_id: str, name: str | None = None, **pandas_kwargs: Any) -
         raise MdflowError(f"run {run_id} has {what} (inputs: {names})", "name one of them")
     input_name, uri, oid = found[0]
     tables.require_table(input_name)  # before any download
-    return tables.read_frame(str(load_uri(uri, oid)), input_name, **pandas_kwargs)
-
-
-def load_uri(uri: str, oid: str | None = None, dst_path: str | None = None) -> Path:
-    """The local path of the version `mdflow://<repo>@<commit>:<path>` names (when `oid`, the
-    dataset's hash, is given, that version); with `dst_path`, a copy in that folder."""
-    import shutil
-
-    match = _URI.match(uri)
-    if match is None:
-        raise MdflowError(
-            f"{uri!r} is not an mdflow dataset URI", "mdflow://<repo>@<commit>:<path>"
-        )
-    src, loc = _locate(match["path"], match["commit"], match["repo"])
-    if oid is not None and oid != loc.dataset.pointer.hash:  # logged before its commit
-        pointer = loc.dataset.pointer.model_copy(update={"hash": oid})
-        loc = replace(loc, dataset=replace(loc.dataset, pointer=pointer))
-    _fill_cache(src, loc)
-    local = _local_path(src.repo, loc)
-    if dst_path is None:
-        return local
-    target = Path(dst_path) / PurePosixPath(match["path"]).name
-    if local.is_dir():
-        shutil.copytree(local, target, dirs_exist_ok=True)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local, target)
-    return target
-
-
-def _locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:
-    src = _source(path, rev, repo)
-    rel = _rel(src, path, repo is None)
-    if rev is None and src.clone:
-        rev = "HEAD"  # a clone has no working tree: its default branch
-    return src, datasets.locate(src.repo, rel, rev)
-
-
-def _rel(src: Source, path: PathArg, from_cwd: bool) -> str:
-    """The path from the source's root: relative to the current folder when the repository
-    is the current one, else to the repository's root."""
-    text = os.fspath(path)
-    if from_cwd or (os.path.isabs(text) and not src.clone):
-        return src.repo.rel(src.repo.resolve_user_path(text))
-    return PurePosixPath(text.replace(os.sep, "/")).as_posix()
-
-
-def _fill_cache(src: Source, loc: Located) -> None:
-    """Download what the located version lacks in the source's cache (verified), if any."""
-    from mdflow.commands import sync
-
-    repo = src.repo
-    with sync.connected(repo, None) as remote, repo.lock():
-        report = sync.SyncReport(remote.name)
-        sync.fetch(repo, remote, [loc.dataset], report, None)
-    problems = _problems(report)
-    if problems:
-        where = f" at {loc.commit[:10]}" if loc.commit else ""
-        raise MdflowError(
-            f"cannot read {loc.rel}{where} from remote {remote.name}: {problems[0]}",
-            "push it from a clone that has it (mdflow push), or check the remote",
-        )
-
-
-def _local_path(repo: Repo, loc: Located) -> Path:
-    d = loc.dataset
-    if d.kind == "file":
-        return repo.cache.path(d.pointer.hash)
-    entries = [e for e in datasets.manifest_of(repo, d).files if d.wants(e.path)]
-    if d.only and [e.path for e in entries] == list(d.only):
-        return repo.cache.path(entries[0].hash)  # one file inside a folder dataset
-    from mdflow.hashing import hex_of
-
-    tree = repo.dot / TREES / hex_of(d.pointer.hash)
-    tree.mkdir(parents=True, exist_ok=True)
-    for e in entries:
-        link = tree / e.path
-        if not os.path.lexists(link):
-            link.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # made by another process meanwhile
-                link.symlink_to(repo.cache.path(e.hash))
-    return tree / d.only[0] if d.only else tree
-
-
-@dataclass(frozen=True)
-class VersionRef:
-    """Where a dataset version can be read again: repository, commit, path, and the hash of
-    the dataset holding the path."""
-
-    repo: str
-    commit: str
-    path: str
-    hash: str
-
-    @property
-    def uri(self) -> str:
-        return f"mdflow://{self.repo}@{self.commit}:{self.path}"
-
-
-_URI = re.compile(r"^mdflow://(?P<repo>.+)@(?P<commit>[0-9a-f]{40}):(?P<path>.+)$")
-
-
-def _reference(src: Source, loc: Located) -> VersionRef:
-    """The version read; from the working tree's pointer, the commit is HEAD's."""
-    d = loc.dataset
-    commit = loc.commit or gitrepo.resolve(src.repo.root, "HEAD")
-    path = loc.rel if d.only is None else f"{loc.rel}/{d.only[0]}"
-    return VersionRef(src.location, commit, path, d.pointer.hash)
+    return tables.read_frame(str(get.load_uri(uri, oid)), input_name, **pandas_kwargs)
 
 
 def _work_tree(repo: RepoArg, paths: PathArg | Sequence[PathArg]) -> Repo:
@@ -366,18 +245,8 @@ def _args(found: Repo, paths: PathArg | Sequence[PathArg], repo: RepoArg) -> lis
     return [str(base / os.fspath(p)) for p in _items(paths)]
 
 
-def _problems(report: SyncReport) -> list[str]:
-    """What a transfer (and its checkout) could not do, one line each."""
-    problems = [f"{oid}: {why}" for oid, why in sorted(report.transfer.failed.items())]
-    problems += [f"{path}: {why}" for path, why in sorted(report.missing.items())]
-    if report.checkout is not None:
-        problems += [f"kept {k} (not in the cache)" for k in report.checkout.kept_modified]
-        problems += [f"missing from cache: {k}" for k in report.checkout.missing_cache]
-    return problems
-
-
 def _checked(report: SyncReport, verb: str) -> SyncReport:
-    problems = _problems(report)
+    problems = get.problems(report)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise MdflowError(

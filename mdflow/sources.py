@@ -84,7 +84,7 @@ def open_source(
         if not path.exists():
             raise MdflowError(f"{text}: no such repository", "give a Git URL or a local path")
         text = path.as_uri()  # a bare repository: cloned like a URL (git ignores filters on paths)
-    return Source(ClonedRepo(clone(text, rev)), os.fspath(repo), True)
+    return Source(ClonedRepo(clone(text, rev)), text, True)
 
 
 def clone_root(url: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import clone, git, make_tree, mdflow, read_tree, write_csv
+from conftest import clone, git, mdflow, read_tree, shared_project, two_versions, write_csv
 from servers import Server
 
 import mdflow as package
@@ -20,38 +20,6 @@ def _user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "user-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return cache
-
-
-def two_versions(repo: Path) -> tuple[bytes, bytes]:
-    """data/t.csv with 3 rows (tag v1) then 5 rows (HEAD), and a folder data/images."""
-    write_csv(repo / "data/t.csv", 3)
-    make_tree(repo / "data/images")
-    assert mdflow(repo, "add", "data/t.csv", "data/images").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "v1")
-    git(repo, "tag", "v1")
-    v1 = (repo / "data/t.csv").read_bytes()
-    write_csv(repo / "data/t.csv", 5)
-    assert mdflow(repo, "add", "data/t.csv").code == 0
-    git(repo, "commit", "-qam", "v2")
-    return v1, (repo / "data/t.csv").read_bytes()
-
-
-def shared_project(repo: Path, url: str) -> tuple[bytes, bytes]:
-    """A repository whose default remote is `url` (its own experiment), both versions pushed."""
-    assert mdflow(repo, "remote", "add", "origin", url).code == 0
-    cfg = repo / "mdflow.yaml"
-    own = f"experiment: mdflow/api-{repo.parent.name}"
-    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", own))
-    git(repo, "commit", "-qam", "remote")
-    versions = two_versions(repo)
-    git(repo, "checkout", "-q", "v1")
-    assert mdflow(repo, "push").code == 0
-    git(repo, "checkout", "-qf", "main")  # drops v1's run links: they stay on the server
-    assert mdflow(repo, "push").code == 0
-    git(repo, "commit", "-qam", "link the versions to their runs")
-    git(repo, "config", "uploadpack.allowFilter", "true")  # serve partial clones
-    return versions
 
 
 def test_read_any_revision_leaves_working_tree_and_index_alone(

@@ -316,9 +316,9 @@ def _dataset_source_class() -> type[Any]:
             return SOURCE_TYPE
 
         def load(self, dst_path: str | None = None) -> str:
-            from mdflow import api  # MLflow's way into mdflow, like the command line's
+            from mdflow.commands import get  # MLflow's way into mdflow, like the CLI's
 
-            return str(api.load_uri(self.uri, self.hash, dst_path))
+            return str(get.load_uri(self.uri, self.hash, dst_path))
 
         @staticmethod
         def _can_resolve(raw_source: Any) -> bool:
