@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,30 @@ def test_training_run_links_to_the_exact_version(
         package.read_run_input(run.info.run_id, "data/images")
     with pytest.raises(MdflowError, match="several mdflow inputs"):
         package.read_run_input(run.info.run_id)
+
+
+@pytest.mark.slow
+def test_type_checkers_see_the_public_api(tmp_path: Path) -> None:
+    snippet = tmp_path / "use.py"
+    snippet.write_text(
+        "import mdflow\n"
+        "from pathlib import Path\n"
+        "p: Path = mdflow.get_path('data/t.csv', rev='v1')\n"
+        "data: bytes = mdflow.open('data/t.csv').read()\n"
+        "text: str = mdflow.open('data/t.csv', mode='r').read()\n"
+        "uri: str = mdflow.log_input('data/t.csv', context='train')\n"
+        "wrong: int = mdflow.read('data/t.csv')\n"
+    )
+    source = Path(package.__file__).parent
+    assert (source / "py.typed").is_file()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(snippet)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(source.parent)},  # the editable install's source
+    )
+    # errors inside mdflow's own files (checked here without its mypy settings) do not count
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("use.py:")]
+    assert len(errors) == 1 and "use.py:7:" in errors[0] and "DataFrame" in errors[0], proc.stdout
