@@ -222,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("move", cmd_move, "move a dataset and its pointer")
     p.add_argument("src", metavar="SRC")
     p.add_argument("dst", metavar="DST")
+
+    for name, handler, text in (
+        ("get", cmd_get, "download a dataset version from another repository (no working tree)"),
+        ("import", cmd_import, "bring a dataset from another repository; its pointer remembers"),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("source", metavar="REPO", help="Git URL or path of the repository")
+        p.add_argument("path", metavar="PATH", help="dataset path in REPO, from its root")
+        p.add_argument("--rev", metavar="REV", help="branch, tag or commit (default: HEAD)")
+        p.add_argument("-o", "--out", metavar="OUT", help="where to write it (default: its name)")
+    p = command("update", cmd_update, "move imported datasets to their source's newest version")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--rev", metavar="REV", help="follow this revision of the source from now on")
     return parser
 
 
@@ -647,4 +660,40 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("no reports yet: run mdflow visit")
     for path, text in sorted(texts.items()):
         print(f"\n## {path}\n\n{text.rstrip()}")
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from mdflow.commands.get import get
+
+    target, ref = get(args.source, args.path, args.rev, args.out)
+    print(f"got {ref.path} at {ref.commit[:10]} ({ref.hash}) into {target}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from mdflow.commands.imports import import_dataset
+
+    repo = _repo()
+    d = import_dataset(repo, args.source, args.path, args.rev, args.out)
+    rel, source = repo.rel(d.data), d.pointer.source
+    assert source is not None
+    print(f"imported {source.path} from {source.repo} at {source.commit[:10]} as {rel}")
+    folder = rel.rpartition("/")[0]
+    note(f"next: git add {rel}.mdflow {folder + '/' if folder else ''}.gitignore")
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from mdflow.commands.imports import update
+
+    repo = _repo()
+    for arg in args.paths:
+        before, after = update(repo, arg, args.rev)
+        source = after.pointer.source
+        assert source is not None
+        if after is before:
+            print(f"{repo.rel(after.data)} is up to date ({source.commit[:10]})")
+        else:
+            print(f"updated {repo.rel(after.data)} to {source.commit[:10]} ({after.pointer.hash})")
     return 0

@@ -121,8 +121,10 @@ class Config(BaseModel):
     datasets: list[DatasetRoles] = Field(default_factory=list)
 
 
-def load(root: Path) -> Config:
-    data = read_committed(root)
+def load(root: Path, committed: dict[str, Any] | None = None) -> Config:
+    """The configuration of the repository at `root`: `committed` (the contents of mdflow.yaml,
+    e.g. as read from a commit) or the file itself, overridden by the local file."""
+    data = read_committed(root) if committed is None else committed
     _refuse_secrets(data)
     local = _read(root / ".mdflow" / LOCAL_NAME)
     merged = _merge(data, local)
@@ -178,15 +180,20 @@ def _read(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         return {}
+    return parse(text, path.name, f"fix {path}")
+
+
+def parse(text: str | bytes, origin: str, fix: str) -> dict[str, Any]:
+    """A configuration file's mapping, read with the safe loader."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         first = str(e).strip().splitlines()[0]
-        raise FormatError(f"{path.name}: not valid YAML ({first})", f"fix {path}") from None
+        raise FormatError(f"{origin}: not valid YAML ({first})", fix) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise FormatError(f"{path.name}: expected a YAML mapping", f"fix {path}")
+        raise FormatError(f"{origin}: expected a YAML mapping", fix)
     return data
 
 

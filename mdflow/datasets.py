@@ -9,6 +9,7 @@ from mdflow import gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError
 from mdflow.manifest import Manifest
+from mdflow.paths import check_relpath
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
 from mdflow.workspace import Hasher, WorkspaceFile, manifest_oid, scan_dir, stat_file
@@ -130,3 +131,47 @@ def inspect(repo: Repo, hasher: Hasher, data: Path) -> WorkspaceData:
         hashes = hasher.hash_files([f])
         return WorkspaceData("file", hashes[f.key], [f], hashes)
     return WorkspaceData(None)
+
+
+@dataclass(frozen=True)
+class Located:
+    """The dataset holding a path, at a commit or in the working tree (`commit` None)."""
+
+    dataset: Dataset  # `only` names the part asked for inside a folder dataset
+    rel: str  # the dataset's data path from the repository root
+    commit: str | None
+
+
+def locate(repo: Repo, rel: str, rev: str | None) -> Located:
+    """The dataset whose data is `rel` or holds it (a file or folder inside a folder dataset),
+    read from the pointer in the working tree (`rev` None) or in commit `rev`; only that one
+    pointer is read, and neither the working tree nor the index is touched."""
+    try:
+        check_relpath(rel)
+    except ValueError as e:
+        raise MdflowError(f"{rel!r}: {e}", "give a data path inside the repository") from None
+    parts = rel.split("/")
+    candidates = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+    commit = gitrepo.resolve(repo.root, rev) if rev is not None else None
+    blobs = gitrepo.pointer_blobs_at(repo.root, commit) if commit else {}
+    for top in candidates:
+        pointer_rel = top + ptr.SUFFIX
+        pointer_file = repo.root / pointer_rel
+        if commit is None:
+            if not pointer_file.is_file():
+                continue
+            p = ptr.load(pointer_file, pointer_rel)
+        elif pointer_rel in blobs:
+            text = gitrepo.blob(repo.root, blobs[pointer_rel])
+            p = ptr.Pointer.from_yaml(text, f"{commit[:10]}:{pointer_rel}")
+        else:
+            continue
+        data = ptr.data_path_for(pointer_file, p)
+        if data != repo.root / top:  # a pointer naming another path: not this one
+            continue
+        inner = rel[len(top) + 1 :] or None
+        if inner and p.kind != "dir":
+            break
+        return Located(Dataset(pointer_file, p, data, (inner,) if inner else None), top, commit)
+    where = f" at {rev}" if rev is not None else ""
+    raise MdflowError(f"{rel} is not tracked by mdflow{where}", "check the path and the revision")

@@ -18,15 +18,24 @@ if TYPE_CHECKING:
 POINTER_GLOB = "*.mdflow"
 
 
-def run(root: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+def run(
+    root: Path,
+    *args: str,
+    ok_codes: tuple[int, ...] = (0,),
+    hint: str = "check the repository with git status",
+    env: dict[str, str] | None = None,
+) -> bytes:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False, env=env)
     if proc.returncode not in ok_codes:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise MdflowError(
-            f"git {args[0]} failed: {err[-1] if err else proc.returncode}",
-            "check the repository with git status",
-        )
+        raise MdflowError(f"git {args[0]} failed: {err[-1] if err else proc.returncode}", hint)
     return proc.stdout
+
+
+def blob(root: Path, spec: str) -> bytes:
+    """The content of one blob, named `<rev>:<path>` or by id (in a partial clone, git fetches
+    it on demand)."""
+    return run(root, "cat-file", "blob", spec, hint="check the revision and the path")
 
 
 def _z(data: bytes) -> list[str]:

@@ -20,7 +20,34 @@ from mdflow.paths import UMASK, check_relpath
 
 FORMAT_VERSION = 1
 SUFFIX = ".mdflow"
-KEY_ORDER = ("mdflow", "path", "kind", "hash", "size", "files", "rows", "columns", "run", "url")
+KEY_ORDER = (
+    "mdflow",
+    "path",
+    "kind",
+    "hash",
+    "size",
+    "files",
+    "rows",
+    "columns",
+    "run",
+    "url",
+    "source",
+)
+
+
+class ImportSource(BaseModel):
+    """Where an imported dataset comes from (`mdflow import`; `mdflow update` follows it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    repo: str = Field(description="Git URL or local path of the source repository.")
+    path: str = Field(description="Data path in the source repository, from its root (POSIX).")
+    rev: str | None = Field(
+        None, description="Revision followed by mdflow update (branch, tag); none: the default."
+    )
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$", description="Commit the version was read at.")
+
+    _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
 
 
 class Pointer(BaseModel):
@@ -40,6 +67,9 @@ class Pointer(BaseModel):
         None, pattern=r"^runs:/[0-9a-zA-Z]+$", description="MLflow run of this version."
     )
     url: str | None = Field(None, description="Web page of that run on the MLflow server.")
+    source: ImportSource | None = Field(
+        None, description="Imported datasets: the repository and revision they come from."
+    )
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
 
@@ -47,7 +77,9 @@ class Pointer(BaseModel):
         data: dict[str, Any] = {}
         for key in KEY_ORDER:
             value = getattr(self, key)
-            if value is not None:
+            if isinstance(value, BaseModel):
+                data[key] = value.model_dump(exclude_none=True)
+            elif value is not None:
                 data[key] = value
         data.update(self.model_extra or {})
         return yaml.safe_dump(

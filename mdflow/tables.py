@@ -12,7 +12,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,16 +133,35 @@ def read_chunks(f: BinaryIO, name: str, chunk_rows: int = 100_000) -> Iterator[p
         raise ValueError(f"{name} is not a table")
 
 
-def read_frame(f: BinaryIO, name: str, max_rows: int | None = None) -> pd.DataFrame:
-    """The table in `f` as one DataFrame (its first `max_rows` rows when given)."""
+def reader_of(name: str) -> str | None:
+    """How a table is read by its name: delimited, jsonl or parquet; None for other files."""
+    kind = table_kind(name)
+    return "delimited" if kind in ("csv", "tsv") else kind
+
+
+def require_table(name: str) -> str:
+    """The reader of a table; a one-line error for any other file."""
+    kind = reader_of(name)
+    if kind is None:
+        raise MdflowError(
+            f"{name} is not a table (csv, tsv, parquet, json lines)",
+            "open it with mdflow.open or mdflow.get_path instead",
+        )
+    return kind
+
+
+def read_frame(source: Any, name: str, nrows: int | None = None, **kwargs: Any) -> pd.DataFrame:
+    """A table as a pandas DataFrame; `source` is a path or a binary file object (parquet
+    needs one that can seek). `kwargs` go to the pandas reader."""
     import pandas as pd
 
-    kind = table_kind(name)
+    kind = require_table(name)
     if kind == "parquet":
-        frame = pd.read_parquet(f)
-        return frame if max_rows is None else frame.head(max_rows)
+        frame = pd.read_parquet(source, **kwargs)
+        return frame if nrows is None else frame.head(nrows)
     if kind == "jsonl":
-        return pd.read_json(f, lines=True, nrows=max_rows)
-    if kind is not None:
-        return pd.read_csv(f, sep=DELIMITED["." + kind], nrows=max_rows)
-    raise ValueError(f"{name} is not a table")
+        table: pd.DataFrame = pd.read_json(source, lines=True, nrows=nrows, **kwargs)
+        return table
+    sep = DELIMITED[PurePosixPath(name).suffix.lower()]
+    table = pd.read_csv(source, **{"sep": sep, "nrows": nrows, **kwargs})
+    return table

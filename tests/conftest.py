@@ -75,13 +75,7 @@ def mdflow_proc(repo: Path, *args: str, stdin: str | None = None) -> Result:
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Path]:
     """A fresh Git repository with mdflow initialized and one commit."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    assert mdflow(root, "init").code == 0
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "init")
-    yield root
+    yield new_repo(tmp_path / "repo")
 
 
 def pointer_hash(repo: Path, rel: str) -> str:
@@ -165,3 +159,45 @@ def clone(origin: Path, dest: Path) -> Path:
     """A second working copy, as a teammate gets it: git clone, same committed config."""
     subprocess.run(["git", "clone", "-q", str(origin), str(dest)], check=True)
     return dest
+
+
+def new_repo(root: Path) -> Path:
+    """A Git repository with mdflow initialized and one commit (like the `repo` fixture)."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    assert mdflow(root, "init").code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    return root
+
+
+def two_versions(repo: Path) -> tuple[bytes, bytes]:
+    """data/t.csv with 3 rows (tag v1) then 5 rows (HEAD), and a folder data/images."""
+    write_csv(repo / "data/t.csv", 3)
+    make_tree(repo / "data/images")
+    assert mdflow(repo, "add", "data/t.csv", "data/images").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "tag", "v1")
+    v1 = (repo / "data/t.csv").read_bytes()
+    write_csv(repo / "data/t.csv", 5)
+    assert mdflow(repo, "add", "data/t.csv").code == 0
+    git(repo, "commit", "-qam", "v2")
+    return v1, (repo / "data/t.csv").read_bytes()
+
+
+def shared_project(repo: Path, url: str) -> tuple[bytes, bytes]:
+    """A repository whose default remote is `url` (its own experiment), both versions pushed."""
+    assert mdflow(repo, "remote", "add", "origin", url).code == 0
+    cfg = repo / "mdflow.yaml"
+    own = f"experiment: mdflow/api-{repo.parent.name}"
+    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", own))
+    git(repo, "commit", "-qam", "remote")
+    versions = two_versions(repo)
+    git(repo, "checkout", "-q", "v1")
+    assert mdflow(repo, "push").code == 0
+    git(repo, "checkout", "-qf", "main")  # drops v1's run links: they stay on the server
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "link the versions to their runs")
+    git(repo, "config", "uploadpack.allowFilter", "true")  # serve partial clones
+    return versions

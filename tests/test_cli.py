@@ -47,7 +47,7 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for cmd in ("init", "add", "status", "checkout", "gc", "fsck", "list", "remove", "move"):
+    for cmd in ("init", "add", "status", "checkout", "gc", "fsck", "list", "remove", "move", "get"):
         r = mdflow_proc(tmp_path, cmd, "--help")
         assert r.code == 0 and f"usage: mdflow {cmd}" in r.out
 

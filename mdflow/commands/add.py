@@ -99,8 +99,9 @@ def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
     else:
         fields = _ingest_file(repo, state, path, old)
     extra = dict(old.model_extra or {}) if old else {}
-    if old and old.hash == fields["hash"]:  # same version: its MLflow run still applies
+    if old and old.hash == fields["hash"]:  # same version: its run and source still apply
         extra |= {k: v for k, v in (("run", old.run), ("url", old.url)) if v}
+        extra |= {"source": old.source.model_dump()} if old.source else {}
     new = Pointer.model_validate({**extra, "path": path.name, **fields})
     changed = ptr.save(pointer_file, new)
     gitignore.add(path.parent, path.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mdflow import datasets, gitrepo
@@ -27,6 +28,11 @@ class Version:
     in_git: bool
     on_remote: bool
     stat: str | None = None  # with --stat: what changed since the version before it
+
+    @property
+    def date(self) -> datetime | None:
+        """When the version appeared (its commit, else its push), in UTC."""
+        return None if self.time is None else datetime.fromtimestamp(self.time, UTC)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -40,7 +40,7 @@ def push(
     repo: Repo, args: list[str], remote: str | None = None, jobs: int | None = None
 ) -> SyncReport:
     chosen = datasets.select(repo, args)
-    with _connected(repo, remote) as target:
+    with connected(repo, remote) as target:
         report = SyncReport(target.name)
         oids = _objects(repo, chosen, report)
         report.wanted = len(oids)
@@ -137,14 +137,9 @@ def pull(
     With `rev`, the datasets are those of that commit and only the cache is filled.
     """
     chosen = datasets.at_revision(repo, rev, args) if rev else datasets.select(repo, args)
-    with _connected(repo, remote) as source, repo.lock():
+    with connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
-        tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs)
-        pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
-        oids = _objects(repo, pulled, report)
-        files = pull_objects(repo, source, oids, jobs)
-    report.wanted = len(oids | {d.pointer.hash for d in chosen})
-    report.transfer = tops.merged(files)
+        pulled = fetch(repo, source, chosen, report, jobs)
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
     report.checkout = checkout(repo, [t for ts in ready for t in ts]) if ready and not rev else None
     return report
@@ -174,12 +169,9 @@ def pull_version(
         }
     )
     wanted = replace(current, pointer=pointer)
-    with _connected(repo, remote) as source, repo.lock():
+    with connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
-        tops = pull_objects(repo, source, {version.hash}, jobs)
-        oids = _objects(repo, [wanted], report) if version.hash not in tops.failed else set()
-        report.transfer = tops.merged(pull_objects(repo, source, oids, jobs))
-        report.wanted = len(oids | {version.hash})
+        fetch(repo, source, [wanted], report, jobs)
         if report.transfer.failed or report.missing:
             return report
         report.checkout = checkout_datasets(repo, [wanted])
@@ -191,8 +183,21 @@ def _target(d: Dataset) -> list[str]:
     return [str(d.data)] if d.only is None else [str(d.data / p) for p in d.only]
 
 
+def fetch(
+    repo: Repo, source: Remote, chosen: list[Dataset], report: SyncReport, jobs: int | None
+) -> list[Dataset]:
+    """Download what the datasets need into the cache: their top objects, then the files
+    their manifests list. Returns the datasets whose top object is now cached."""
+    tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs)
+    pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
+    oids = _objects(repo, pulled, report)
+    report.transfer = tops.merged(pull_objects(repo, source, oids, jobs))
+    report.wanted = len(oids | {d.pointer.hash for d in chosen})
+    return pulled
+
+
 @contextlib.contextmanager
-def _connected(repo: Repo, name: str | None) -> Iterator[Remote]:
+def connected(repo: Repo, name: str | None) -> Iterator[Remote]:
     """An open remote; remote failures become one-line errors."""
     remote = None
     try:

@@ -45,8 +45,9 @@ class MlflowRemote:
 
         for logger in ("mlflow", "alembic"):  # after import: mlflow sets its level then
             logging.getLogger(logger).setLevel(logging.WARNING)
+        # no mlflow.set_tracking_uri: mdflow runs inside training code (Python API), whose
+        # own MLflow runs must keep going to the tracking server the user chose
         self.tracking_uri, artifact_location = _locations(spec.url, repo.root)
-        mlflow.set_tracking_uri(self.tracking_uri)
         self.client = mlflow.MlflowClient(self.tracking_uri)
         try:
             self.experiment_id = self._experiment(spec.experiment, artifact_location)
@@ -280,3 +281,84 @@ def _short(e: Exception) -> str:
 register("http", MlflowRemote)
 register("https", MlflowRemote)
 register("file", MlflowRemote)
+
+
+# Lineage: training runs name the dataset versions they read (mdflow.log_input), and MLflow
+# loads them back through a dataset source registered by the `mlflow.dataset_source` entry
+# point (pyproject.toml). The class is built on first access: MLflow loads entry points while
+# `import mlflow` runs, so this module must not import mlflow at its top.
+
+SOURCE_TYPE = "mdflow"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MdflowDatasetSource":
+        cls = _dataset_source_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _dataset_source_class() -> type[Any]:
+    from mlflow.data.dataset_source import DatasetSource
+
+    class MdflowDatasetSource(DatasetSource):
+        """A dataset version in Git + mdflow: `mdflow://<repo>@<commit>:<path>` and its hash.
+
+        `load(dst_path=None)` downloads that exact version and returns its local path.
+        """
+
+        def __init__(self, uri: str, hash: str | None = None) -> None:
+            self.uri, self.hash = uri, hash
+
+        @staticmethod
+        def _get_source_type() -> str:
+            return SOURCE_TYPE
+
+        def load(self, dst_path: str | None = None) -> str:
+            from mdflow.commands import get  # MLflow's way into mdflow, like the CLI's
+
+            return str(get.load_uri(self.uri, self.hash, dst_path))
+
+        @staticmethod
+        def _can_resolve(raw_source: Any) -> bool:
+            return isinstance(raw_source, str) and raw_source.startswith("mdflow://")
+
+        @classmethod
+        def _resolve(cls, raw_source: Any) -> MdflowDatasetSource:
+            return cls(str(raw_source))
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"uri": self.uri, "hash": self.hash}
+
+        @classmethod
+        def from_dict(cls, source_dict: dict[Any, Any]) -> MdflowDatasetSource:
+            return cls(str(source_dict["uri"]), source_dict.get("hash"))
+
+    return MdflowDatasetSource
+
+
+def log_input(name: str, uri: str, oid: str, context: str | None, tags: dict[str, str]) -> None:
+    """Log a dataset version as an input of the active MLflow run (started if none is)."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+
+    source = __getattr__("MdflowDatasetSource")(uri, oid)
+    digest = oid.split(":", 1)[1]  # 32 hex digits: MLflow keeps at most 36 characters
+    dataset = MetaDataset(source=source, name=name, digest=digest)  # type: ignore[abstract]
+    mlflow.log_input(dataset, context=context, tags=tags)
+
+
+def run_inputs(run_id: str) -> builtins.list[tuple[str, str, str | None]]:
+    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+    import json
+
+    import mlflow
+
+    run = mlflow.MlflowClient().get_run(run_id)
+    found = []
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        if item.dataset.source_type == SOURCE_TYPE:
+            source = json.loads(item.dataset.source)
+            found.append((item.dataset.name, str(source["uri"]), source.get("hash")))
+    return found

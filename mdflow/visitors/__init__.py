@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mdflow import tables
 from mdflow.errors import MdflowError
+from mdflow.tables import read_frame, reader_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,14 +43,14 @@ class DatasetVersion:
 
     @property
     def is_table(self) -> bool:
-        return self.kind == "file" and tables.table_kind(self.path) is not None
+        return self.kind == "file" and reader_of(self.path) is not None
 
     def frame(self, max_rows: int = MAX_ROWS) -> pd.DataFrame:
         """The table as a pandas DataFrame (at most `max_rows` rows, read in one pass)."""
         if not self.is_table:
             raise MdflowError(f"{self.path} is not a table", "give visitors tables only")
         with self.open_object(self.hash) as f:
-            return tables.read_frame(f, self.path, max_rows)
+            return read_frame(f, self.path, nrows=max_rows)
 
     def iter_files(self) -> Iterator[tuple[str, str, int]]:
         """Folders: (relative path, hash, size) of every file."""
