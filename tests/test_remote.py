@@ -12,6 +12,8 @@ import pytest
 from conftest import clone, git, make_tree, mdflow, mdflow_proc, read_tree, write_csv
 from servers import FaultProxy, Server
 
+from mdflow.hashing import hash_bytes
+
 BIG = 3 << 20  # stored loose on the remote (>= 1 MiB); smaller objects travel in packs
 
 
@@ -126,6 +128,30 @@ def test_corrupt_object_on_remote_is_refused(
     assert not (b / "data/big.bin").exists()
     assert mdflow(b, "fsck").code == 0  # nothing unverified entered the cache
     assert (b / "data/train.csv").exists()  # the intact datasets were pulled
+
+
+def test_corrupt_object_in_a_pack_is_refused_and_the_rest_pulled(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    oid = hash_bytes(b"hello\n")  # data/images/a.txt
+    for idx in store_folder(mlflow_server, repo).rglob("packs/*.idx"):
+        entry = next((e for e in json.loads(idx.read_text())["objects"] if e["hash"] == oid), None)
+        if entry is not None:
+            pack = idx.with_suffix(".pack")
+            data = bytearray(pack.read_bytes())
+            data[entry["offset"]] ^= 0xFF
+            pack.write_bytes(bytes(data))
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 1
+    assert f"{oid}: corrupt on remote origin (in packs/" in r.err
+    assert not (b / "data/images/a.txt").exists()
+    assert (b / "data/images/nested/deeper/b.bin").read_bytes() == bytes(range(256)) * 40
+    assert mdflow(b, "fsck").code == 0  # nothing unverified entered the cache
+    assert not (b / ".mdflow/cache" / oid[9:11] / oid[11:]).exists()
 
 
 def test_wrong_url_is_one_line_error(repo: Path) -> None:

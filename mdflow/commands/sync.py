@@ -15,7 +15,7 @@ from mdflow.errors import MdflowError
 from mdflow.remote import Remote, open_remote
 from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
-from mdflow.transfer import TransferResult
+from mdflow.transfer import RemoteIndex, TransferResult
 from mdflow.transfer import pull as pull_objects
 from mdflow.transfer import push as push_objects
 
@@ -139,10 +139,11 @@ def pull(
     chosen = datasets.at_revision(repo, rev, args) if rev else datasets.select(repo, args)
     with _connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
-        tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs)
+        index = RemoteIndex(repo, source)  # listed once for both steps
+        tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs, index)
         pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
         oids = _objects(repo, pulled, report)
-        files = pull_objects(repo, source, oids, jobs)
+        files = pull_objects(repo, source, oids, jobs, index)
     report.wanted = len(oids | {d.pointer.hash for d in chosen})
     report.transfer = tops.merged(files)
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
@@ -176,9 +177,10 @@ def pull_version(
     wanted = replace(current, pointer=pointer)
     with _connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
-        tops = pull_objects(repo, source, {version.hash}, jobs)
+        index = RemoteIndex(repo, source)
+        tops = pull_objects(repo, source, {version.hash}, jobs, index)
         oids = _objects(repo, [wanted], report) if version.hash not in tops.failed else set()
-        report.transfer = tops.merged(pull_objects(repo, source, oids, jobs))
+        report.transfer = tops.merged(pull_objects(repo, source, oids, jobs, index))
         report.wanted = len(oids | {version.hash})
         if report.transfer.failed or report.missing:
             return report
