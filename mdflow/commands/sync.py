@@ -144,10 +144,13 @@ def pull(
         pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
         oids = _objects(repo, pulled, report)
         files = pull_objects(repo, source, oids, jobs, index)
-    report.wanted = len(oids | {d.pointer.hash for d in chosen})
+    wanted = oids | {d.pointer.hash for d in chosen}
+    report.wanted = len(wanted)
     report.transfer = tops.merged(files)
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
-    report.checkout = checkout(repo, [t for ts in ready for t in ts]) if ready and not rev else None
+    if ready and not rev:
+        cached = wanted - report.transfer.failed.keys()  # pulled or there already
+        report.checkout = checkout(repo, [t for ts in ready for t in ts], cached=cached)
     return report
 
 
