@@ -12,6 +12,7 @@ import contextlib
 import mmap
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,9 +67,10 @@ class RemoteIndex:
 
     def sync(self) -> RemoteIndex:
         """Download inventory files not seen before (one listing per index), then load them."""
-        self.load()
         if self.synced:
-            return self
+            return self.load()
+        self._check_store()
+        self.load()
         for name in self.remote.list("inventory"):
             if name not in self.seen and name.endswith(".json"):
                 tmp = self.folder / f".{name}.tmp"
@@ -77,6 +79,21 @@ class RemoteIndex:
                 os.replace(tmp, self.folder / name)
         self.synced = True
         return self.load()
+
+    def _check_store(self) -> None:
+        """Forget the inventories read from another store of the same name (a store run that
+        was deleted and created anew): what they list is not in this one."""
+        marker = self.folder.parent / "store"
+        current = self.remote.store_id()
+        if marker.is_file() and marker.read_text().strip() != current:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.loose.clear()
+            self.packed.clear()
+            self.seen.clear()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".store.{os.getpid()}.tmp")
+        tmp.write_text(current + "\n")
+        os.replace(tmp, marker)
 
     def add(self, inv: Inventory) -> None:
         self.loose.update(inv.loose)

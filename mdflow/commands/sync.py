@@ -44,6 +44,9 @@ def push(
         report = SyncReport(target.name)
         oids = _objects(repo, chosen, report)
         report.wanted = len(oids)
+        known = _RunLog(repo, target.name)
+        if any(known.get(repo.rel(d.data), d.pointer.hash) is None for d in chosen):
+            target.expect_records()  # the server is needed anyway: get ready while bytes travel
         report.transfer = push_objects(repo, target, oids, jobs)
         complete = [d for d in chosen if not _needs(repo, d, report)]
         report.runs = record_versions(repo, target, complete, report)
