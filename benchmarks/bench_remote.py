@@ -493,10 +493,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cold-repeat", type=int, default=3, help="cold rounds (median shown)")
     p.add_argument("-j", "--jobs", type=int, help="parallel transfers for both tools")
     p.add_argument(
-        "--proxied",
+        "--signed-urls",
         action="store_true",
-        help=f"{' and '.join(PROXY_VARS)}=false for mdflow and the\n"
-        "MLflow client: all artifact bytes go through the server, none straight to S3",
+        help=f"{' and '.join(PROXY_VARS)}=true for mdflow and the\n"
+        "MLflow client: downloads and uploads of 500 MiB or more go straight to S3 with\n"
+        "signed URLs. Default: false, every byte through the server (mdflow's default)",
     )
     p.add_argument("--server-workers", type=int, default=1, help="mlflow server --workers")
     p.add_argument("--work", type=Path, default=HERE / "work", help="scratch folder")
@@ -552,8 +553,7 @@ def main() -> int:
     remove_tree(base)
     ENV["DVC_SITE_CACHE_DIR"] = str(base / "dvc-site")  # DVC's per-repository state, cleaned up
     ENV.update(S3_ENV)  # DVC reads its S3 credentials from the environment
-    if args.proxied:
-        ENV.update(dict.fromkeys(PROXY_VARS, "false"))
+    ENV.update(dict.fromkeys(PROXY_VARS, "true" if args.signed_urls else "false"))
     tools = find_tools(work, not args.no_install)
     scenarios = make_data(work / "data", args.size_mb, args.files)
     try:

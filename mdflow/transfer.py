@@ -8,13 +8,18 @@ before it enters the cache. Transfers report what failed instead of stopping at 
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 import secrets
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from mdflow.cache import Batch
-from mdflow.hashing import hash_bytes, hash_file, hex_of
+from mdflow.hashing import hash_file, hex_of
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.remote.base import Remote, RemoteError
@@ -23,6 +28,7 @@ from mdflow.repo import Repo
 
 SMALL = 1 << 20
 PACK_MAX = 64 << 20
+UNPACK_WORKERS = min(8, os.cpu_count() or 2)  # threads verifying and writing one pack's objects
 
 
 @dataclass
@@ -48,6 +54,7 @@ class RemoteIndex:
         self.loose: set[str] = set()
         self.packed: dict[str, str] = {}  # oid -> pack id
         self.seen: set[str] = set()  # inventory files loaded
+        self.synced = False  # listed the remote's inventory folder in this process
 
     def load(self) -> RemoteIndex:
         """What the inventories read before say (no remote access)."""
@@ -59,7 +66,10 @@ class RemoteIndex:
         return self
 
     def sync(self) -> RemoteIndex:
-        """Download inventory files not seen before (one listing), then load them."""
+        """Download inventory files not seen before (one listing per index), then load them."""
+        if self.synced:
+            return self.load()
+        self._check_store()
         self.load()
         for name in self.remote.list("inventory"):
             if name not in self.seen and name.endswith(".json"):
@@ -67,7 +77,23 @@ class RemoteIndex:
                 self.remote.get(f"inventory/{name}", tmp)
                 parse(Inventory, tmp.read_bytes(), f"inventory/{name}")
                 os.replace(tmp, self.folder / name)
+        self.synced = True
         return self.load()
+
+    def _check_store(self) -> None:
+        """Forget the inventories read from another store of the same name (a store run that
+        was deleted and created anew): what they list is not in this one."""
+        marker = self.folder.parent / "store"
+        current = self.remote.store_id()
+        if marker.is_file() and marker.read_text().strip() != current:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.loose.clear()
+            self.packed.clear()
+            self.seen.clear()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".store.{os.getpid()}.tmp")
+        tmp.write_text(current + "\n")
+        os.replace(tmp, marker)
 
     def add(self, inv: Inventory) -> None:
         self.loose.update(inv.loose)
@@ -183,13 +209,22 @@ def _push_pack(repo: Repo, remote: Remote, oids: list[str]) -> str:
         tmp.with_suffix(".idx").unlink(missing_ok=True)
 
 
-def pull(repo: Repo, remote: Remote, oids: set[str], jobs: int | None = None) -> TransferResult:
-    """Download what the cache lacks, verifying every object before it enters the cache."""
+def pull(
+    repo: Repo,
+    remote: Remote,
+    oids: set[str],
+    jobs: int | None = None,
+    index: RemoteIndex | None = None,
+) -> TransferResult:
+    """Download what the cache lacks, verifying every object before it enters the cache.
+
+    Pass the same `index` to several pulls of one command: the remote is listed once.
+    """
     result = TransferResult()
     todo = sorted(o for o in oids if not repo.cache.has(o))
     if not todo:
         return result
-    index = RemoteIndex(repo, remote).sync()
+    index = (index or RemoteIndex(repo, remote)).sync()
     for oid in todo:
         if not index.has(oid):
             result.failed[oid] = f"not on remote {remote.name}"
@@ -201,24 +236,23 @@ def pull(repo: Repo, remote: Remote, oids: set[str], jobs: int | None = None) ->
     tasks = [("loose", o, [o]) for o in loose] + [("pack", p, g) for p, g in by_pack.items()]
     with repo.cache.batch() as batch, Progress(f"pull from {remote.name}", 0, len(todo)) as bar:
 
-        def run(task: tuple[str, str, list[str]]) -> None:
+        def run(task: tuple[str, str, list[str]]) -> TransferResult:
             kind, name, wanted = task
             try:
                 if kind == "loose":
-                    _pull_loose(repo, remote, batch, name, result)
-                else:
-                    _pull_pack(repo, remote, batch, name, set(wanted), result)
+                    return _pull_loose(repo, remote, batch, name)
+                return _pull_pack(repo, remote, batch, name, set(wanted))
             except RemoteError as e:
-                for oid in wanted:
-                    result.failed.setdefault(oid, str(e))
-            bar.advance(0, len(wanted))
+                return TransferResult(failed=dict.fromkeys(wanted, str(e)))
+            finally:
+                bar.advance(0, len(wanted))
 
-        for _ in parallel(run, tasks, jobs):
-            pass
+        for _, part in parallel(run, tasks, jobs):  # merged here, in one thread
+            result = result.merged(part)
     return result
 
 
-def _pull_loose(repo: Repo, remote: Remote, batch: Batch, oid: str, result: TransferResult) -> None:
+def _pull_loose(repo: Repo, remote: Remote, batch: Batch, oid: str) -> TransferResult:
     tmp = repo.cache.temp()
     try:
         remote.get(object_path(oid), tmp)
@@ -227,36 +261,48 @@ def _pull_loose(repo: Repo, remote: Remote, batch: Batch, oid: str, result: Tran
         raise
     size = tmp.stat().st_size
     if batch.adopt(tmp, oid):  # staged: the batch renames it into the cache
-        result.transferred.add(oid)
-        result.bytes += size
-    else:
-        result.failed[oid] = f"corrupt on remote {remote.name} ({object_path(oid)})"
+        return TransferResult({oid}, {}, size)
+    return TransferResult(failed={oid: f"corrupt on remote {remote.name} ({object_path(oid)})"})
 
 
 def _pull_pack(
-    repo: Repo, remote: Remote, batch: Batch, pack: str, wanted: set[str], result: TransferResult
-) -> None:
+    repo: Repo, remote: Remote, batch: Batch, pack: str, wanted: set[str]
+) -> TransferResult:
+    """Download a pack, then verify and stage the wanted objects in parallel, each hashed once."""
+    result = TransferResult()
     idx_tmp, pack_tmp = repo.cache.temp(), repo.cache.temp()
     try:
         remote.get(f"packs/{pack}.idx", idx_tmp)
         index = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
         remote.get(f"packs/{pack}.pack", pack_tmp)
-        data = pack_tmp.read_bytes()
-        for entry in index.objects:
-            if entry.hash not in wanted:
-                continue
-            chunk = data[entry.offset : entry.offset + entry.size]
-            if hash_bytes(chunk) == entry.hash:  # verified before it reaches the cache
-                batch.write_bytes(chunk)
-                result.transferred.add(entry.hash)
-                result.bytes += entry.size
-            else:
-                result.failed[entry.hash] = f"corrupt on remote {remote.name} (in packs/{pack})"
+        entries = [e for e in index.objects if e.hash in wanted]
+        with pack_tmp.open("rb") as f, _mapped(f) as data:
+
+            def unpack(e: PackEntry) -> bool:
+                return batch.put_verified(data[e.offset : e.offset + e.size], e.hash)
+
+            for entry, ok in parallel(unpack, entries, UNPACK_WORKERS):
+                if ok:
+                    result.transferred.add(entry.hash)
+                    result.bytes += entry.size
+                else:
+                    result.failed[entry.hash] = f"corrupt on remote {remote.name} (in packs/{pack})"
         for oid in wanted - {e.hash for e in index.objects}:
             result.failed[oid] = f"missing from packs/{pack} on remote {remote.name}"
     finally:
         idx_tmp.unlink(missing_ok=True)
         pack_tmp.unlink(missing_ok=True)
+    return result
+
+
+@contextlib.contextmanager
+def _mapped(f: BinaryIO) -> Iterator[mmap.mmap | bytes]:
+    """The file's bytes, mapped rather than read (a pack may be 64 MiB)."""
+    if os.fstat(f.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        yield mapped
 
 
 def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
-import shutil
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -18,7 +18,7 @@ from typing import NamedTuple
 from mdflow.cache import Cache
 from mdflow.config import LinkType
 from mdflow.errors import MdflowError
-from mdflow.hashing import hash_bytes, hash_file
+from mdflow.hashing import hash_bytes, hash_file, hex_of
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK
 from mdflow.pool import parallel
@@ -27,6 +27,7 @@ from mdflow.repo import Repo
 from mdflow.state import Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
+COPY_CHUNK = 1 << 30
 TMP_SUFFIX = ".mdflow-tmp"
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -140,61 +141,114 @@ def manifest_oid(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> str:
 
 def materialize(
     cache: Cache, oid: str, dest: Path, links: list[LinkType], executable: bool = False
-) -> None:
+) -> Stamp:
     """Write the object `oid` at `dest` atomically, with the first link type that works."""
-    source = cache.path(oid)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=TMP_SUFFIX)
-    os.close(fd)
-    tmp = Path(name)
+    return Materializer(cache, links).write(oid, str(dest), executable)
+
+
+class Materializer:
+    """Writes cache objects into the workspace atomically (a temporary name, then a rename).
+
+    For many files: folders are made once, a copy needs one open of each file, and a link
+    type that the filesystem refused once (reflink) is not tried again. Thread-safe.
+    """
+
+    def __init__(self, cache: Cache, links: list[LinkType]) -> None:
+        self.cache, self.links = cache, links
+        self.root = str(cache.root)
+        self._folders: set[str] = set()
+        self._names = itertools.count()
+        self._token = secrets.token_hex(4)
+        self._no_reflink = False
+
+    def write(self, oid: str, dest: str, executable: bool = False) -> Stamp:
+        """Write `oid` at `dest`; the stamp of the written file (for the stat cache)."""
+        h = hex_of(oid)
+        source = f"{self.root}/{h[:2]}/{h[2:]}"
+        folder, name = os.path.split(dest)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        tmp = f"{folder}/.{name[:40]}.{self._token}{next(self._names)}{TMP_SUFFIX}"
+        try:
+            stamp = self._write_tmp(source, tmp, executable)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return stamp
+
+    def _write_tmp(self, source: str, tmp: str, executable: bool) -> Stamp:
+        for link in self.links:
+            if link in (LinkType.hardlink, LinkType.symlink):
+                try:
+                    (os.link if link is LinkType.hardlink else os.symlink)(source, tmp)
+                except OSError:
+                    continue
+                if link is LinkType.hardlink:  # shares the object: stays read-only
+                    os.chmod(tmp, 0o444 | (EXEC_BITS & ~UMASK if executable else 0))
+                return Stamp.of(os.stat(tmp))
+            if link is LinkType.reflink and self._no_reflink:
+                continue
+            stamp = self._clone_or_copy(source, tmp, link, executable)
+            if stamp is not None:
+                return stamp
+        raise MdflowError(
+            f"none of the link types {[li.value for li in self.links]} works for "
+            f"{os.path.dirname(tmp)}",
+            "add copy to cache.link in mdflow.yaml",
+        )
+
+    def _clone_or_copy(
+        self, source: str, tmp: str, link: LinkType, executable: bool
+    ) -> Stamp | None:
+        """A reflink (None when the filesystem cannot) or a copy, made writable."""
+        src = os.open(source, os.O_RDONLY)
+        try:
+            dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            try:
+                if link is LinkType.reflink:
+                    if not _reflink_fd(src, dst):
+                        self._no_reflink = True
+                        os.close(dst)
+                        dst = -1
+                        os.unlink(tmp)
+                        return None
+                else:
+                    _copy_fd(src, dst)
+                os.fchmod(dst, 0o666 & ~UMASK | (EXEC_BITS & ~UMASK if executable else 0))
+                return Stamp.of(os.fstat(dst))
+            finally:
+                if dst >= 0:
+                    os.close(dst)
+        finally:
+            os.close(src)
+
+
+def _reflink_fd(src: int, dst: int) -> bool:
     try:
-        _link(source, tmp, links)
-        if not tmp.is_symlink():
-            mode = 0o444 if _shares_object(tmp, source) else 0o666 & ~UMASK
-            os.chmod(tmp, mode | (EXEC_BITS & ~UMASK if executable else 0))
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        fcntl.ioctl(dst, FICLONE, src)
+        return True
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY):
+            return False
         raise
 
 
-def _link(source: Path, tmp: Path, links: list[LinkType]) -> None:
-    for link in links:
-        if link is LinkType.reflink and _reflink(source, tmp):
-            return
-        if link is LinkType.copy:
-            shutil.copyfile(source, tmp)
-            return
-        if link in (LinkType.hardlink, LinkType.symlink):
-            tmp.unlink()
-            try:
-                if link is LinkType.hardlink:
-                    os.link(source, tmp)
-                else:
-                    os.symlink(source, tmp)
-                return
-            except OSError:
-                tmp.touch()
-    raise MdflowError(
-        f"none of the link types {[li.value for li in links]} works for {tmp.parent}",
-        "add copy to cache.link in mdflow.yaml",
-    )
-
-
-def _reflink(source: Path, tmp: Path) -> bool:
-    with source.open("rb") as src, tmp.open("wb") as dst:
-        try:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-            return True
-        except OSError as e:
-            if e.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY):
-                return False
+def _copy_fd(src: int, dst: int) -> None:
+    """Copy a whole file between descriptors in the kernel where it can (sendfile)."""
+    offset = 0
+    try:
+        while sent := os.sendfile(dst, src, offset, COPY_CHUNK):
+            offset += sent
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or offset:
             raise
-
-
-def _shares_object(path: Path, source: Path) -> bool:
-    return path.stat().st_ino == source.stat().st_ino
+        while block := os.read(src, COPY_CHUNK):
+            view = memoryview(block)
+            while view:
+                view = view[os.write(dst, view) :]
 
 
 def remove_file(path: Path) -> None:

@@ -44,3 +44,16 @@ def test_many_objects_commit_with_one_sync(tmp_path: Path) -> None:
     with cache.batch() as b:
         oids = [b.ingest(io.BytesIO(str(i).encode()))[0] for i in range(50)]
     assert all(cache.has(o) for o in oids)
+
+
+def test_put_verified_stages_only_matching_data(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    good, bad = hash_bytes(b"good"), hash_bytes(b"expected")
+    with cache.batch() as b:
+        assert b.put_verified(b"good", good)
+        assert b.put_verified(b"good", good)  # twice in one batch: written once
+        assert not b.put_verified(b"tampered", bad)
+        assert len(list((tmp_path / "cache" / "tmp").iterdir())) == 1
+    assert list(cache.oids()) == [good]
+    assert cache.path(good).read_bytes() == b"good"
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []

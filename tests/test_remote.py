@@ -12,6 +12,8 @@ import pytest
 from conftest import clone, git, make_tree, mdflow, mdflow_proc, read_tree, write_csv
 from servers import FaultProxy, Server
 
+from mdflow.hashing import hash_bytes
+
 BIG = 3 << 20  # stored loose on the remote (>= 1 MiB); smaller objects travel in packs
 
 
@@ -126,6 +128,30 @@ def test_corrupt_object_on_remote_is_refused(
     assert not (b / "data/big.bin").exists()
     assert mdflow(b, "fsck").code == 0  # nothing unverified entered the cache
     assert (b / "data/train.csv").exists()  # the intact datasets were pulled
+
+
+def test_corrupt_object_in_a_pack_is_refused_and_the_rest_pulled(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    oid = hash_bytes(b"hello\n")  # data/images/a.txt
+    for idx in store_folder(mlflow_server, repo).rglob("packs/*.idx"):
+        entry = next((e for e in json.loads(idx.read_text())["objects"] if e["hash"] == oid), None)
+        if entry is not None:
+            pack = idx.with_suffix(".pack")
+            data = bytearray(pack.read_bytes())
+            data[entry["offset"]] ^= 0xFF
+            pack.write_bytes(bytes(data))
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 1
+    assert f"{oid}: corrupt on remote origin (in packs/" in r.err
+    assert not (b / "data/images/a.txt").exists()
+    assert (b / "data/images/nested/deeper/b.bin").read_bytes() == bytes(range(256)) * 40
+    assert mdflow(b, "fsck").code == 0  # nothing unverified entered the cache
+    assert not (b / ".mdflow/cache" / oid[9:11] / oid[11:]).exists()
 
 
 def test_wrong_url_is_one_line_error(repo: Path) -> None:
@@ -461,3 +487,71 @@ def test_pull_killed_midway_leaves_nothing_half_written(repo: Path, tmp_path: Pa
     r = mdflow(b, "pull")
     assert r.code == 0, r.err
     assert read_tree(b / "big") == read_tree(repo / "big")
+
+
+def test_pull_through_a_server_does_not_import_mlflow(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    from test_cli import PROBE
+
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "link runs")
+    b = clone(repo, tmp_path / "b")
+    probe = PROBE.format(heavy=("mlflow",))
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "pull"], cwd=b, capture_output=True, text=True, check=False
+    )
+    assert "HEAVY=\n" in proc.stderr, proc.stderr  # the REST API alone moved the objects
+    assert snapshot(b) == snapshot(repo)
+
+
+def test_store_run_deleted_then_everything_is_pushed_again(
+    repo: Path, tmp_path: Path, server: Server
+) -> None:
+    from mlflow import MlflowClient
+
+    make_project(repo, server.url)
+    assert mdflow(repo, "push").code == 0
+    client = MlflowClient(server.url)
+    exp = client.get_experiment_by_name(experiment(repo))
+    (old,) = client.search_runs([exp.experiment_id], "tags.`mdflow.role` = 'store'")
+    client.delete_run(old.info.run_id)  # someone cleaned up the experiment by hand
+
+    (repo / "data/new.txt").write_text("after the store run was deleted\n")
+    assert mdflow(repo, "add", "data/new.txt").code == 0
+    r = mdflow(repo, "push")  # inventories read from the old store run no longer count
+    assert r.code == 0, r.err
+    assert r.out.startswith("pushed ") and not r.out.startswith("pushed 1 objects")
+    (new,) = client.search_runs([exp.experiment_id], "tags.`mdflow.role` = 'store'")
+    assert new.info.run_id != old.info.run_id
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "new data")
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 0, r.err
+    assert snapshot(b) == snapshot(repo)
+
+
+def test_deleted_experiment_is_named_then_restored(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    from mlflow import MlflowClient
+
+    make_project(repo, mlflow_server.url)
+    assert mdflow(repo, "push").code == 0
+    git(repo, "commit", "-qam", "link runs")
+    client = MlflowClient(mlflow_server.url)
+    exp_id = client.get_experiment_by_name(experiment(repo)).experiment_id
+    client.delete_experiment(exp_id)
+
+    b = clone(repo, tmp_path / "b")
+    r = mdflow(b, "pull")
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and "is deleted on the server: restore it" in r.err
+
+    client.restore_experiment(exp_id)
+    r = mdflow(b, "pull")
+    assert r.code == 0, r.err
+    assert snapshot(b) == snapshot(repo)

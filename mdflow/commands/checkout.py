@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -14,12 +15,12 @@ from mdflow.manifest import ManifestEntry
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
-from mdflow.state import StatCache
+from mdflow.state import Stamp, StatCache
 from mdflow.workspace import (
     EXEC_BITS,
     Hasher,
+    Materializer,
     WorkspaceFile,
-    materialize,
     prune_empty_dirs,
     remove_file,
     stat_file,
@@ -39,10 +40,15 @@ class CheckoutReport:
         return not self.kept_modified and not self.missing_cache
 
 
-def checkout(repo: Repo, args: list[str], force: bool = False) -> CheckoutReport:
-    """Make the workspace match the pointers, never losing data that is not in the cache."""
+def checkout(
+    repo: Repo, args: list[str], force: bool = False, cached: Set[str] = frozenset()
+) -> CheckoutReport:
+    """Make the workspace match the pointers, never losing data that is not in the cache.
+
+    `cached`: objects the caller knows are in the cache (just pulled): not looked up again.
+    """
     with repo.lock():
-        return checkout_datasets(repo, datasets.select(repo, args), force)
+        return checkout_datasets(repo, datasets.select(repo, args), force, cached)
 
 
 def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
@@ -70,13 +76,15 @@ def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
         return checkout_datasets(repo, [datasets.load(repo, pointer_file)])
 
 
-def checkout_datasets(repo: Repo, chosen: list[Dataset], force: bool = False) -> CheckoutReport:
+def checkout_datasets(
+    repo: Repo, chosen: list[Dataset], force: bool = False, cached: Set[str] = frozenset()
+) -> CheckoutReport:
     """Write these datasets' versions into the workspace (the caller holds the lock)."""
     report = CheckoutReport()
     _refuse_git_tracked(repo, chosen)
     state = StatCache(repo.dot, repo.config.core.lock_timeout)
     try:
-        job = _Checkout(repo, Hasher(state), force, report)
+        job = _Checkout(repo, Hasher(state), force, report, cached)
         for d in chosen:
             job.dataset(d)
         job.record()
@@ -96,10 +104,16 @@ def _refuse_git_tracked(repo: Repo, chosen: list[Dataset]) -> None:
 
 
 class _Checkout:
-    def __init__(self, repo: Repo, hasher: Hasher, force: bool, report: CheckoutReport) -> None:
+    def __init__(
+        self, repo: Repo, hasher: Hasher, force: bool, report: CheckoutReport, cached: Set[str]
+    ) -> None:
         self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
-        self.written: list[Path] = []
-        self.written_oids: dict[Path, str] = {}
+        self.cached = cached
+        self.writer = Materializer(repo.cache, repo.config.cache.link)
+        self.written: list[tuple[str, Stamp, str]] = []  # key, stamp, oid: for the stat cache
+
+    def _has(self, oid: str) -> bool:
+        return oid in self.cached or self.repo.cache.has(oid)
 
     def dataset(self, d: Dataset) -> None:
         if d.kind == "file":
@@ -109,7 +123,7 @@ class _Checkout:
 
     def _replaceable(self, key: str, oid: str) -> bool:
         """A workspace file may be overwritten when its content is in the cache."""
-        if self.force or self.repo.cache.has(oid):
+        if self.force or self._has(oid):
             return True
         self.report.kept_modified.append(key)
         return False
@@ -137,14 +151,14 @@ class _Checkout:
         key = self.repo.rel(d.data)
         if ws.oid == d.pointer.hash:
             self.report.unchanged += 1
-        elif not self.repo.cache.has(d.pointer.hash):
+        elif not self._has(d.pointer.hash):
             self.report.missing_cache.append(key)
         elif ws.oid is None or self._replaceable(key, ws.oid):
-            self._write(d.pointer.hash, d.data, executable=False)
+            self._write(d.pointer.hash, str(d.data), key, executable=False)
 
     def _dir(self, d: Dataset) -> None:
         key = self.repo.rel(d.data)
-        if not self.repo.cache.has(d.pointer.hash):
+        if not self._has(d.pointer.hash):
             self.report.missing_cache.append(key)
             return
         if not self._clear_other_kind(d, want_dir=True):
@@ -158,7 +172,7 @@ class _Checkout:
             have = ws.hashes[f.key] if f else None
             if have == entry.hash:
                 self._fix_exec(f, entry)
-            elif not self.repo.cache.has(entry.hash):
+            elif not self._has(entry.hash):
                 self.report.missing_cache.append(f"{key}/{entry.path}")
             elif f is None or self._replaceable(f.key, ws.hashes[f.key]):
                 todo.append(entry)
@@ -167,9 +181,17 @@ class _Checkout:
                 remove_file(Path(f.path))
                 self.report.removed.append(f.key)
         prune_empty_dirs(d.data)
-        todo = [e for e in todo if self._free(d.data, e.path, key)]
+        if _holds_anything(d.data):  # else nothing there can stand in the way
+            todo = [e for e in todo if self._free(d.data, e.path, key)]
+        top = str(d.data)
+
+        def write(e: ManifestEntry) -> tuple[str, Stamp, str]:
+            return self._stamp(e.hash, f"{top}/{e.path}", f"{key}/{e.path}", e.exec)
+
         with Progress(f"checkout {key}", sum(e.size for e in todo), len(todo)) as bar:
-            for e, _ in parallel(lambda e: self._write(e.hash, d.data / e.path, e.exec), todo):
+            for e, done in parallel(write, todo):
+                self.written.append(done)
+                self.report.restored.append(done[0])
                 bar.advance(e.size, 1)
 
     def _free(self, top: Path, rel: str, key: str) -> bool:
@@ -186,16 +208,24 @@ class _Checkout:
             mode = os.stat(f.path).st_mode
             os.chmod(f.path, mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
 
-    def _write(self, oid: str, dest: Path, executable: bool) -> None:
-        materialize(self.repo.cache, oid, dest, self.repo.config.cache.link, executable)
-        self.written_oids[dest] = oid
-        self.report.restored.append(self.repo.rel(dest))
+    def _stamp(self, oid: str, dest: str, key: str, executable: bool) -> tuple[str, Stamp, str]:
+        """Write one file (from a worker thread); what the stat cache records of it."""
+        return key, self.writer.write(oid, dest, executable), oid
+
+    def _write(self, oid: str, dest: str, key: str, executable: bool) -> None:
+        self.written.append(self._stamp(oid, dest, key, executable))
+        self.report.restored.append(key)
 
     def record(self) -> None:
         """Remember the hashes of the files just written (Git records its checkouts too)."""
         state = self.hasher.state
         state.refresh_clock()
-        state.put(
-            (self.repo.rel(p), stat_file(self.repo, p, p.name).stamp, oid)
-            for p, oid in self.written_oids.items()
-        )
+        state.put(self.written)
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False

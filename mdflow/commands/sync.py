@@ -15,7 +15,7 @@ from mdflow.errors import MdflowError
 from mdflow.remote import Remote, open_remote
 from mdflow.remote.base import RemoteError, VersionInfo, VersionRun
 from mdflow.repo import Repo
-from mdflow.transfer import TransferResult
+from mdflow.transfer import RemoteIndex, TransferResult
 from mdflow.transfer import pull as pull_objects
 from mdflow.transfer import push as push_objects
 
@@ -44,6 +44,9 @@ def push(
         report = SyncReport(target.name)
         oids = _objects(repo, chosen, report)
         report.wanted = len(oids)
+        known = _RunLog(repo, target.name)
+        if any(known.get(repo.rel(d.data), d.pointer.hash) is None for d in chosen):
+            target.expect_records()  # the server is needed anyway: get ready while bytes travel
         report.transfer = push_objects(repo, target, oids, jobs)
         complete = [d for d in chosen if not _needs(repo, d, report)]
         report.runs = record_versions(repo, target, complete, report)
@@ -139,9 +142,11 @@ def pull(
     chosen = datasets.at_revision(repo, rev, args) if rev else datasets.select(repo, args)
     with connected(repo, remote) as source, repo.lock():
         report = SyncReport(source.name)
-        pulled = fetch(repo, source, chosen, report, jobs)
+        pulled, wanted = fetch(repo, source, chosen, report, jobs)
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
-    report.checkout = checkout(repo, [t for ts in ready for t in ts]) if ready and not rev else None
+    if ready and not rev:
+        cached = wanted - report.transfer.failed.keys()  # pulled or there already
+        report.checkout = checkout(repo, [t for ts in ready for t in ts], cached=cached)
     return report
 
 
@@ -185,15 +190,18 @@ def _target(d: Dataset) -> list[str]:
 
 def fetch(
     repo: Repo, source: Remote, chosen: list[Dataset], report: SyncReport, jobs: int | None
-) -> list[Dataset]:
+) -> tuple[list[Dataset], set[str]]:
     """Download what the datasets need into the cache: their top objects, then the files
-    their manifests list. Returns the datasets whose top object is now cached."""
-    tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs)
+    their manifests list. Returns the datasets whose top object is now cached, and every
+    object they need."""
+    index = RemoteIndex(repo, source)  # listed once for both steps
+    tops = pull_objects(repo, source, {d.pointer.hash for d in chosen}, jobs, index)
     pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
     oids = _objects(repo, pulled, report)
-    report.transfer = tops.merged(pull_objects(repo, source, oids, jobs))
-    report.wanted = len(oids | {d.pointer.hash for d in chosen})
-    return pulled
+    report.transfer = tops.merged(pull_objects(repo, source, oids, jobs, index))
+    wanted = oids | {d.pointer.hash for d in chosen}
+    report.wanted = len(wanted)
+    return pulled, wanted
 
 
 @contextlib.contextmanager

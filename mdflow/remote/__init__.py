@@ -78,6 +78,9 @@ class LazyRemote:
             self._remote = connect(self.repo, self.spec)
         return self._remote
 
+    def store_id(self) -> str:
+        return self.connected.store_id()
+
     def list(self, folder: str) -> list[str]:
         return self.connected.list(folder)
 
@@ -89,6 +92,9 @@ class LazyRemote:
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         return self.connected.record_version(version)
+
+    def expect_records(self) -> None:
+        self.connected.expect_records()
 
     def versions(self, path: str) -> builtins.list[VersionRecord]:
         return self.connected.versions(path)

@@ -58,6 +58,11 @@ class Remote(Protocol):
     name: str
     url: str
 
+    def store_id(self) -> str:
+        """Which store this is (MLflow: server and store run). Files listed by inventories of
+        another store are not in this one, even under the same remote name."""
+        ...
+
     def list(self, folder: str) -> list[str]:
         """Names of the files directly in `folder` ([] when it does not exist)."""
         ...
@@ -72,6 +77,10 @@ class Remote(Protocol):
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         """Find or create the run of this dataset version; idempotent."""
+        ...
+
+    def expect_records(self) -> None:
+        """A hint: versions will be recorded after the transfer (get ready meanwhile)."""
         ...
 
     def run_tags(self, run_id: str) -> dict[str, str]:

@@ -7,16 +7,20 @@ MLflow tracking server or in an embedded store (sqlite + artifact folder).
 from __future__ import annotations
 
 import builtins
+import contextlib
+import importlib
 import logging
 import os
 import posixpath
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from mdflow.remote import RemoteSpec, register
+from mdflow.remote import RemoteSpec, http, register
 from mdflow.remote.base import RemoteError, VersionInfo, VersionRecord, VersionRun
 from mdflow.repo import Repo
 
@@ -40,23 +44,107 @@ class MlflowRemote:
         self.name = spec.name
         self.url = spec.url
         self._configure_env(spec)
-        import mlflow
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        for logger in ("mlflow", "alembic"):  # after import: mlflow sets its level then
-            logging.getLogger(logger).setLevel(logging.WARNING)
-        # no mlflow.set_tracking_uri: mdflow runs inside training code (Python API), whose
-        # own MLflow runs must keep going to the tracking server the user chose
         self.tracking_uri, artifact_location = _locations(spec.url, repo.root)
-        self.client = mlflow.MlflowClient(self.tracking_uri)
+        self._client: Any = None
+        self._preload: threading.Thread | None = None
+        self.http = http.MlflowHttp(self.tracking_uri) if http.usable(self.tracking_uri) else None
+        self.artifacts: Any = None
         try:
-            self.experiment_id = self._experiment(spec.experiment, artifact_location)
-            self.run_id = self._store_run()
-            uri = self.client.get_run(self.run_id).info.artifact_uri
-            self.artifacts: Any = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+            if self.http is not None:
+                self.experiment_id, self.run_id, uri = self._find_store(spec.experiment)
+            else:
+                self.experiment_id, self.run_id, uri = self._locate(
+                    spec.experiment, artifact_location
+                )
+            self._root = _proxied_root(uri) if self.http else None
+            if self._root is None:
+                from mlflow.store.artifact.artifact_repository_registry import (
+                    get_artifact_repository,
+                )
+
+                self.artifacts = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
         except Exception as e:
             raise RemoteError(f"cannot open remote {self.name} ({self.url}): {_short(e)}") from e
         self._staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
+
+    @property
+    def client(self) -> Any:
+        """MLflow's client, imported on first use (a pull never needs it with a server)."""
+        if self._client is None:
+            import mlflow
+
+            for logger in ("mlflow", "alembic"):  # after import: mlflow sets its level then
+                logging.getLogger(logger).setLevel(logging.WARNING)
+            # no mlflow.set_tracking_uri: mdflow runs inside training code (Python API), whose
+            # own MLflow runs must keep going to the tracking server the user chose
+            self._client = mlflow.MlflowClient(self.tracking_uri)
+        return self._client
+
+    def expect_records(self) -> None:
+        """Import mlflow in the background while objects travel: runs are recorded next."""
+        if self._client is None and self._preload is None and "mlflow" not in sys.modules:
+            self._preload = threading.Thread(target=_import_mlflow, daemon=True)
+            self._preload.start()
+
+    def _find_store(self, experiment: str) -> tuple[str, str, str]:
+        """(experiment id, store run id, its artifact URI), found or created through the REST
+        API: a handful of requests, no `import mlflow`. The same steps as `_locate`."""
+        api = self.http
+        assert api is not None
+        exp_id = self._experiment_http(api, experiment)
+        runs = self._store_runs_http(api, exp_id)
+        if not runs:
+            now = int(time.time() * 1000)
+            tag = {"key": STORE_TAG, "value": "store"}
+            new = {"experiment_id": exp_id, "run_name": STORE_RUN_NAME, "start_time": now}
+            mine = api.post_json("runs/create", new | {"tags": [tag]})["run"]["info"]["run_id"]
+            api.post_json("runs/update", {"run_id": mine, "status": "FINISHED", "end_time": now})
+            runs = self._store_runs_http(api, exp_id)
+            if runs[0]["info"]["run_id"] != mine:  # another clone created one at the same time
+                api.post_json("runs/delete", {"run_id": mine})
+        info = runs[0]["info"]
+        return exp_id, str(info["run_id"]), str(info["artifact_uri"])
+
+    @staticmethod
+    def _experiment_http(api: http.MlflowHttp, name: str) -> str:
+        def find() -> str | None:
+            try:
+                exp = api.get_json("experiments/get-by-name", experiment_name=name)["experiment"]
+            except http.NotFound:
+                return None
+            if exp["lifecycle_stage"] != "active":
+                raise RemoteError(_deleted(name))
+            return str(exp["experiment_id"])
+
+        found = find()
+        if found is None:
+            try:
+                return str(api.post_json("experiments/create", {"name": name})["experiment_id"])
+            except OSError:  # created concurrently by another clone: use theirs
+                found = find()
+                if found is None:
+                    raise
+        return found
+
+    @staticmethod
+    def _store_runs_http(api: http.MlflowHttp, exp_id: str) -> list[dict[str, Any]]:
+        query = {
+            "experiment_ids": [exp_id],
+            "filter": f"tags.`{STORE_TAG}` = 'store'",
+            "run_view_type": "ACTIVE_ONLY",
+            "order_by": ["attributes.start_time ASC"],
+        }
+        runs = api.post_json("runs/search", query).get("runs", [])
+        return runs if isinstance(runs, list) else []
+
+    def _locate(self, experiment: str, artifact_location: str | None) -> tuple[str, str, str]:
+        """Find or create the experiment and its store run with MLflow's client."""
+        self.experiment_id = self._experiment(experiment, artifact_location)
+        run_id = self._store_run()
+        return self.experiment_id, run_id, str(self.client.get_run(run_id).info.artifact_uri)
+
+    def store_id(self) -> str:
+        return f"{self.tracking_uri} {self.run_id}"
 
     @staticmethod
     def _configure_env(spec: RemoteSpec) -> None:
@@ -72,6 +160,8 @@ class MlflowRemote:
 
     def _experiment(self, name: str, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
+        if found is not None and found.lifecycle_stage != "active":
+            raise RemoteError(_deleted(name))
         if found is None:
             try:
                 return str(self.client.create_experiment(name, artifact_location))
@@ -105,12 +195,20 @@ class MlflowRemote:
 
     def list(self, folder: str) -> list[str]:
         try:
+            if self._root is not None and self.http is not None:
+                return self.http.list(f"{self._root}/{folder}")
             infos = self.artifacts.list_artifacts(folder)
         except Exception as e:
             raise RemoteError(f"listing {folder}/ on {self.url} failed: {_short(e)}") from e
         return sorted(posixpath.basename(i.path) for i in infos if not i.is_dir)
 
     def put(self, local: Path, dest: str) -> None:
+        if self._root is not None and self.http is not None:
+            try:
+                self.http.upload(local, f"{self._root}/{dest}")
+            except Exception as e:
+                raise RemoteError(f"uploading {dest} to {self.url} failed: {_short(e)}") from e
+            return
         folder, name = posixpath.split(dest)
         source = local
         if local.name != name:  # MLflow names the artifact after the local file
@@ -126,6 +224,13 @@ class MlflowRemote:
                 shutil.rmtree(source.parent, ignore_errors=True)
 
     def get(self, src: str, local: Path) -> None:
+        if self._root is not None and self.http is not None:
+            try:
+                self.http.download(f"{self._root}/{src}", local)
+            except Exception as e:
+                local.unlink(missing_ok=True)
+                raise RemoteError(f"downloading {src} from {self.url} failed: {_short(e)}") from e
+            return
         tmp = Path(tempfile.mkdtemp(dir=local.parent, prefix=".mdflow-download-"))
         try:
             got = self.artifacts.download_artifacts(src, dst_path=str(tmp))
@@ -251,7 +356,24 @@ class MlflowRemote:
         return str(run_id)
 
     def close(self) -> None:
+        if self._preload is not None:
+            self._preload.join()  # no import left running at exit
+        if self.http is not None:
+            self.http.session.close()
         shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _import_mlflow() -> None:
+    with contextlib.suppress(Exception):  # the import is done again where it is needed
+        importlib.import_module("mlflow")
+
+
+def _proxied_root(artifact_uri: str) -> str | None:
+    """The artifact path below the server's proxy (`mlflow-artifacts:/<path>`), else None."""
+    head, sep, path = artifact_uri.partition(":")
+    if head != "mlflow-artifacts" or not sep or path.startswith("//"):
+        return None  # another scheme, or a proxy on another host: MLflow's client handles it
+    return path.strip("/") or None
 
 
 def _locations(url: str, root: Path) -> tuple[str, str | None]:
@@ -262,6 +384,13 @@ def _locations(url: str, root: Path) -> tuple[str, str | None]:
     folder = folder if folder.is_absolute() else root / folder
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+
+
+def _deleted(experiment: str) -> str:
+    return (
+        f"experiment {experiment!r} is deleted on the server: restore it (mlflow experiments "
+        "restore) or delete it for good (mlflow gc) so that mdflow creates it again"
+    )
 
 
 def _short(e: Exception) -> str:

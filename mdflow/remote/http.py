@@ -1,0 +1,150 @@
+"""The few calls of MLflow's REST API that moving objects needs, over plain HTTP.
+
+`import mlflow` costs about a second; a pull or the transfer part of a push needs only the
+artifact proxy of the server (`/api/2.0/mlflow-artifacts/artifacts/...`) and two lookups that
+find the store run. This client honours MLflow's client settings for them: credentials
+(MLFLOW_TRACKING_USERNAME/PASSWORD or ~/.mlflow/credentials, MLFLOW_TRACKING_TOKEN), TLS
+(MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_CLIENT_CERT_PATH),
+retries and timeout. Settings it cannot honour (auth plugins, SigV4, workspaces, header plugins,
+signed-URL transfers) make `usable()` false: MLflow's own client is used then.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.metadata
+import os
+import posixpath
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+API = "/api/2.0/mlflow"
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+UNSUPPORTED = ("MLFLOW_TRACKING_AUTH", "MLFLOW_TRACKING_AWS_SIGV4", "MLFLOW_WORKSPACE")
+PROXY_VARS = ("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")
+TRANSIENT = (408, 429, 500, 502, 503, 504)  # what MLflow's client retries
+CHUNK = 1 << 20
+
+
+class NotFound(Exception):
+    """The server answered 404: the experiment, run or artifact does not exist."""
+
+
+def usable(url: str) -> bool:
+    """Whether this client can stand in for MLflow's own one with the current settings."""
+    if not url.startswith(("http://", "https://")):
+        return False
+    if any(os.environ.get(v, "").strip() for v in UNSUPPORTED):
+        return False
+    if any(_truthy(os.environ.get(v, "false")) for v in PROXY_VARS):
+        return False  # signed URLs: bytes go straight to the artifact store
+    return not importlib.metadata.entry_points(group="mlflow.request_header_provider")
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("true", "1", "yes", "on")
+
+
+def _credentials() -> tuple[str | None, str | None]:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    path = Path(os.path.expanduser("~/.mlflow/credentials"))
+    if (not user or not password) and path.is_file():
+        cfg = configparser.ConfigParser()
+        cfg.read(path)
+        if "mlflow" in cfg:
+            user = user or cfg["mlflow"].get("mlflow_tracking_username")
+            password = password or cfg["mlflow"].get("mlflow_tracking_password")
+    return user, password
+
+
+class MlflowHttp:
+    """One server: a pooled session shared by the transfer threads."""
+
+    def __init__(self, url: str, pool: int = 16) -> None:
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        self.url = url.rstrip("/")
+        self.timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120"))
+        retries = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7"))
+        retry = Retry(
+            total=retries,
+            backoff_factor=float(os.environ.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "2")),
+            status_forcelist=TRANSIENT,
+            allowed_methods=None,  # PUT and POST too, as MLflow's client does
+            raise_on_status=False,
+        )
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        user, password = _credentials()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        elif user and password:
+            self.session.auth = (user, password)
+        if _truthy(os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "false")):
+            self.session.verify = False
+        elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+            self.session.verify = os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
+        if os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+            self.session.cert = os.environ["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
+
+    def _request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        resp = self.session.request(method, self.url + endpoint, timeout=self.timeout, **kwargs)
+        if resp.status_code == 404:
+            resp.close()
+            raise NotFound(f"{endpoint}: not found on {self.url}")
+        if resp.status_code >= 400:  # the message names the code, as MLflow's client does
+            text = " ".join(resp.text[:200].split())
+            resp.close()
+            raise OSError(
+                f"API request to {endpoint} failed with error code {resp.status_code}: {text}"
+            )
+        return resp
+
+    def get_json(self, endpoint: str, **params: str) -> dict[str, Any]:
+        data = self._request("GET", f"{API}/{endpoint}", params=params).json()
+        if not isinstance(data, dict):
+            raise ValueError(f"{endpoint}: unexpected answer from {self.url}")
+        return data
+
+    def post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        data = self._request("POST", f"{API}/{endpoint}", json=body).json()
+        if not isinstance(data, dict):
+            raise ValueError(f"{endpoint}: unexpected answer from {self.url}")
+        return data
+
+    # --- the artifact proxy ------------------------------------------------------------------
+
+    def _artifact(self, path: str) -> str:
+        return f"{ARTIFACTS}/{urllib.parse.quote(path)}"
+
+    def list(self, path: str) -> list[str]:
+        """Names of the files directly in the artifact folder `path` ([] when missing)."""
+        data = self._request("GET", ARTIFACTS, params={"path": path}).json()
+        names = []
+        for item in data.get("files", []) if isinstance(data, dict) else []:
+            name = item.get("path") if isinstance(item, dict) else None
+            if isinstance(name, str) and not item.get("is_dir") and _plain(name):
+                names.append(name)
+        return sorted(names)
+
+    def download(self, path: str, local: Path) -> None:
+        with self._request("GET", self._artifact(path), stream=True) as resp, local.open("wb") as f:
+            for block in resp.iter_content(chunk_size=CHUNK):
+                f.write(block)
+
+    def upload(self, local: Path, path: str) -> None:
+        with local.open("rb") as f:
+            headers = {"Content-Type": "application/octet-stream"}
+            self._request("PUT", self._artifact(path), data=f, headers=headers).close()
+
+
+def _plain(name: str) -> bool:
+    """A file name a server may answer with: no folder part, nothing that climbs out."""
+    return bool(name) and posixpath.basename(name) == name and name not in (".", "..")
