@@ -70,11 +70,9 @@ def open(path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: str 
     if mode not in ("rb", "r", "rt"):
         raise MdflowError(f"mode {mode!r} is not supported", 'mdflow.open reads: use "rb" or "r"')
     src, loc = get.locate(path, rev, repo)
-    get.fill_cache(src.repo, loc)
-    local = get.local_path(src.repo, loc)
-    if local.is_dir():
+    if loc.dataset.kind == "dir" and not loc.dataset.only:
         raise MdflowError(f"{path} is a folder", "open a file inside it, or use mdflow.get_path")
-    raw = local.open("rb")
+    raw = get.open_file(src.repo, loc)
     return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
 
 

@@ -9,17 +9,20 @@ before it enters the cache. Transfers report what failed instead of stopping at 
 from __future__ import annotations
 
 import contextlib
+import io
 import mmap
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import xxhash
 
 from mdflow.cache import Batch
-from mdflow.hashing import hash_file, hex_of
+from mdflow.hashing import PREFIX, hash_file, hex_of
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.remote.base import Remote, RemoteError
@@ -327,3 +330,82 @@ def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:
     except (RemoteError, MdflowError):
         pass
     return {o for o in missing if not repo.cache.has(o)}
+
+
+def open_object(
+    repo: Repo, remote: Remote, oid: str, on_close: Callable[[], None] | None = None
+) -> BinaryIO:
+    """Read object `oid`: from the cache, else streamed from the remote while it downloads.
+
+    A streamed object is copied aside as it is read; when the reader reaches the end, the hash
+    is checked: a match puts the copy into the cache, a mismatch raises OSError. Bytes read
+    before the end are not verified yet; a reader that stops early leaves nothing behind.
+    Objects in packs (under 1 MiB) and remotes that cannot stream are pulled first.
+    `on_close` runs when a streamed object is closed (it holds the remote open till then).
+    """
+    if not repo.cache.has(oid):
+        index = RemoteIndex(repo, remote).sync()
+        stream = remote.open_stream(object_path(oid)) if oid in index.loose else None
+        if stream is not None:
+            raw = _Verified(repo, stream, oid, remote.name, on_close)
+            return io.BufferedReader(raw, CHUNK)
+        failed = pull(repo, remote, {oid}).failed
+        if oid in failed:
+            raise RemoteError(f"{oid}: {failed[oid]}")
+    return repo.cache.open(oid)
+
+
+CHUNK = 1 << 20
+
+
+class _Verified(io.RawIOBase):
+    """A remote object read as it arrives, hashed and copied; verified at its end."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        upstream: BinaryIO,
+        oid: str,
+        where: str,
+        on_close: Callable[[], None] | None,
+    ) -> None:
+        self.repo, self.upstream, self.oid, self.where = repo, upstream, oid, where
+        self.on_close = on_close
+        self.tmp = repo.cache.temp()
+        self.copy = self.tmp.open("wb")
+        self.hasher = xxhash.xxh3_128()
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.upstream.read(len(buffer))
+        if not data:
+            self._finish()
+            return 0
+        buffer[: len(data)] = data
+        self.hasher.update(data)
+        self.copy.write(data)
+        return len(data)
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.copy.close()
+        if PREFIX + self.hasher.hexdigest() != self.oid:
+            self.tmp.unlink(missing_ok=True)
+            raise OSError(f"object {self.oid} is corrupt on remote {self.where}")
+        with self.repo.cache.batch() as batch:
+            batch.adopt(self.tmp, self.oid)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.upstream.close()
+            if not self.done:
+                self.copy.close()
+                self.tmp.unlink(missing_ok=True)
+            if self.on_close is not None:
+                self.on_close()
+        super().close()

@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from mdflow import datasets, gitrepo, sources
 from mdflow.commands import sync
@@ -107,6 +108,45 @@ def fill_cache(repo: Repo, loc: Located) -> None:
         where = f" at {loc.commit[:10]}" if loc.commit else ""
         raise MdflowError(
             f"cannot read {loc.rel}{where} from remote {remote.name}: {failed[0]}",
+            "push it from a clone that has it (mdflow push), or check the remote",
+        )
+
+
+def open_file(repo: Repo, loc: Located) -> BinaryIO:
+    """One file of a version, streamed from the remote when the cache lacks it (verified
+    at its end, and kept in the cache then)."""
+    from mdflow.remote import open_remote
+    from mdflow.transfer import open_object
+
+    d = loc.dataset
+    if d.kind == "dir":
+        if not repo.cache.has(d.pointer.hash):
+            fill_manifest(repo, loc)
+        single, _ = parts(repo, d)
+        if single is None:
+            raise MdflowError(f"{loc.rel} is a folder", "open a file inside it, or use get_path")
+        oid = single.hash
+    else:
+        oid = d.pointer.hash
+    if repo.cache.has(oid):
+        return repo.cache.open(oid)
+    remote = open_remote(repo)
+    try:
+        return open_object(repo, remote, oid, on_close=remote.close)
+    except BaseException:
+        remote.close()
+        raise
+
+
+def fill_manifest(repo: Repo, loc: Located) -> None:
+    """Download the manifest of a folder version only."""
+    from mdflow.transfer import pull
+
+    with sync.connected(repo, None) as remote, repo.lock():
+        failed = pull(repo, remote, {loc.dataset.pointer.hash}).failed
+    if failed:
+        raise MdflowError(
+            f"cannot read {loc.rel} from remote {remote.name}: {next(iter(failed.values()))}",
             "push it from a clone that has it (mdflow push), or check the remote",
         )
 

@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mdflow.config import AuthConfig
 from mdflow.errors import MdflowError
@@ -89,6 +90,9 @@ class LazyRemote:
 
     def get(self, src: str, local: Path) -> None:
         self.connected.get(src, local)
+
+    def open_stream(self, src: str) -> BinaryIO | None:
+        return self.connected.open_stream(src)
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         return self.connected.record_version(version)

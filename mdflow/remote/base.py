@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class RemoteError(Exception):
@@ -73,6 +73,11 @@ class Remote(Protocol):
 
     def get(self, src: str, local: Path) -> None:
         """Download `src` to the path `local` (whose folder exists)."""
+        ...
+
+    def open_stream(self, src: str) -> BinaryIO | None:
+        """The artifact `src` as a file object that reads while it downloads, or None when
+        this remote cannot stream (then `get` it)."""
         ...
 
     def record_version(self, version: VersionInfo) -> VersionRun:

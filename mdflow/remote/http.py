@@ -17,7 +17,7 @@ import os
 import posixpath
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -138,6 +138,12 @@ class MlflowHttp:
         with self._request("GET", self._artifact(path), stream=True) as resp, local.open("wb") as f:
             for block in resp.iter_content(chunk_size=CHUNK):
                 f.write(block)
+
+    def stream(self, path: str) -> BinaryIO:
+        """The artifact as a file object reading from the response as it arrives."""
+        resp = self._request("GET", self._artifact(path), stream=True)
+        resp.raw.decode_content = True
+        return resp.raw  # type: ignore[no-any-return]
 
     def upload(self, local: Path, path: str) -> None:
         with local.open("rb") as f:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mdflow.remote import RemoteSpec, http, register
 from mdflow.remote.base import RemoteError, VersionInfo, VersionRecord, VersionRun
@@ -239,6 +239,14 @@ class MlflowRemote:
             raise RemoteError(f"downloading {src} from {self.url} failed: {_short(e)}") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def open_stream(self, src: str) -> BinaryIO | None:
+        if self._root is None or self.http is None:
+            return None  # MLflow's client downloads whole files only
+        try:
+            return self.http.stream(f"{self._root}/{src}")
+        except Exception as e:
+            raise RemoteError(f"downloading {src} from {self.url} failed: {_short(e)}") from e
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         try:
