@@ -62,7 +62,7 @@ def _credentials() -> tuple[str | None, str | None]:
 class MlflowHttp:
     """One server: a pooled session shared by the transfer threads."""
 
-    def __init__(self, url: str, pool: int = 16) -> None:
+    def __init__(self, url: str, pool: int = 64) -> None:  # connections kept: >= -j
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
