@@ -116,13 +116,17 @@ def main() -> None:
         mdflow(repo, "list")
 
         say("the data changes: more rows, a new image, a removed one")
-        write_table(repo / "data/weather.csv", 25_000, seed=3)
+        write_table(repo / "data/weather.csv", 25_000, seed=1)  # 5,000 more days
         write_images(repo / "data/images/extra", 5, seed=4)
         (repo / "data/images/train/img_001.bin").unlink()
         mdflow(repo, "status", "--exit-code", ok=(1,))
         mdflow(repo, "add", "data/weather.csv", "data/images")
         sh(repo, "git", "diff", "--", "data/weather.csv.mdflow")
         sh(repo, "git", "commit", "-q", "-am", "More weather data, new images")
+
+        say("review the change: what happened inside the data")
+        mdflow(repo, "diff", "--stat", "HEAD~1", "HEAD")
+        mdflow(repo, "diff", "HEAD~1", "HEAD", "--key", "day", "--offline")
 
         say("go back to the first version: git moves the pointers, mdflow the data")
         sh(repo, "git", "checkout", "-q", "HEAD~1")
