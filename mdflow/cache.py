@@ -118,14 +118,17 @@ class Batch:
         self._stage(tmp, expected, look_in_cache=False)
         return True
 
-    def adopt(self, tmp: Path, expected: str) -> bool:
+    def adopt(self, tmp: Path, expected: str, known: str | None = None) -> bool:
         """Stage a downloaded file (in `cache.tmp`) as `expected` if its content hashes to it.
 
-        A file that does not match is deleted and False is returned: nothing unverified
-        ever enters the cache.
+        `known`: the hash of exactly the bytes the caller wrote to `tmp`, computed while
+        writing them (the file is then not read again). A file that does not match is deleted
+        and False is returned: nothing unverified ever enters the cache.
         """
-        with tmp.open("rb") as f:
-            actual, _ = hash_stream(f)
+        if known is None:
+            with tmp.open("rb") as f:
+                known, _ = hash_stream(f)
+        actual = known
         if actual != expected:
             tmp.unlink()
             return False

@@ -15,6 +15,7 @@ from typing import Any
 
 from mdflow import __version__
 from mdflow.errors import MdflowError
+from mdflow.render import human
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -251,14 +252,6 @@ def _repo() -> Any:
 
 def _json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def human(n: int | float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError
 
 
 def note(text: str) -> None:

@@ -64,8 +64,8 @@ def compare(old: dict[str, Version], new: dict[str, Version], opt: Options) -> l
                 )
             )
         else:
-            changes.append(_one_sided(v, "added", opt))
-    changes += [_one_sided(v, "removed", opt) for v in removed.values()]
+            changes.append(_one_sided(v, "added"))
+    changes += [_one_sided(v, "removed") for v in removed.values()]
     for path in sorted(old.keys() & new.keys()):
         if old[path].ref.hash != new[path].ref.hash or old[path].ref.kind != new[path].ref.kind:
             change = _modified(old[path], new[path], opt)
@@ -74,7 +74,7 @@ def compare(old: dict[str, Version], new: dict[str, Version], opt: Options) -> l
     return sorted(changes, key=lambda c: c.path)
 
 
-def _one_sided(v: Version, status: str, opt: Options) -> DatasetChange:
+def _one_sided(v: Version, status: str) -> DatasetChange:
     change = DatasetChange(path=v.path, status=status)
     if status == "added":
         change.after = v.ref
@@ -186,22 +186,11 @@ def column_changes(a: TableProfile, b: TableProfile) -> list[ColumnChange]:
             out.append(
                 ColumnChange(name=name, status="added", dtype_after=c.dtype, nulls_after=c.nulls)
             )
-        elif was.dtype != c.dtype:
+        elif was.dtype != c.dtype or was.nulls != c.nulls:
             out.append(
                 ColumnChange(
                     name=name,
-                    status="retyped",
-                    dtype_before=was.dtype,
-                    dtype_after=c.dtype,
-                    nulls_before=was.nulls,
-                    nulls_after=c.nulls,
-                )
-            )
-        elif was.nulls != c.nulls:
-            out.append(
-                ColumnChange(
-                    name=name,
-                    status="nulls",
+                    status="retyped" if was.dtype != c.dtype else "nulls",
                     dtype_before=was.dtype,
                     dtype_after=c.dtype,
                     nulls_before=was.nulls,

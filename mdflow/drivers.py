@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdflow import gitrepo, tables
+from mdflow import datasets, gitrepo, tables
 from mdflow.errors import FormatError
 from mdflow.manifest import Manifest, ManifestEntry
 from mdflow.pointer import Pointer, write_atomic
@@ -76,9 +76,10 @@ def _table_lines(repo: Repo, p: Pointer) -> list[str]:
 
 
 def _manifest(repo: Repo, oid: str) -> Manifest | None:
+    """The cached manifest, or None when it is missing or unreadable (drivers never fail)."""
     try:
-        return Manifest.from_bytes(repo.cache.path(oid).read_bytes(), oid)
-    except (FileNotFoundError, FormatError):
+        return datasets.cached_manifest(repo, oid, oid)
+    except FormatError:
         return None
 
 

@@ -127,8 +127,8 @@ def _by_key(a: _Side, b: _Side, columns: list[str], key: list[str]) -> RowChange
     removed_k = np.setdiff1d(a.keys, both, assume_unique=True)
     added_k = np.setdiff1d(b.keys, both, assume_unique=True)
     changed_k = both[differ]
-    before = dict(_pick_pairs(a, columns, changed_k))
-    after = dict(_pick_pairs(b, columns, np.array(list(before), dtype=np.uint64)))
+    before = dict(_pick_rows(a, columns, a.keys, changed_k))
+    after = dict(_pick_rows(b, columns, b.keys, np.array(list(before), dtype=np.uint64)))
     changed = []
     for k, old_row in before.items():
         new_row = after.get(k, {})
@@ -159,12 +159,6 @@ def _pick(
 ) -> list[dict[str, str]]:
     """Up to EXAMPLES rows of `side` whose hash (in `by`) is among `wanted`, in file order."""
     return [row for _, row in _pick_rows(side, columns, by, wanted)]
-
-
-def _pick_pairs(
-    side: _Side, columns: list[str], wanted: np.ndarray
-) -> list[tuple[int, dict[str, str]]]:
-    return _pick_rows(side, columns, side.keys, wanted)
 
 
 def _pick_rows(

@@ -30,6 +30,7 @@ from mdflow.remote.formats import Inventory, PackEntry, PackIndex, parse
 from mdflow.repo import Repo
 
 SMALL = 1 << 20
+CHUNK = 1 << 20  # read size of a streamed object
 PACK_MAX = 64 << 20
 UNPACK_WORKERS = min(8, os.cpu_count() or 2)  # threads verifying and writing one pack's objects
 
@@ -355,9 +356,6 @@ def open_object(
     return repo.cache.open(oid)
 
 
-CHUNK = 1 << 20
-
-
 class _Verified(io.RawIOBase):
     """A remote object read as it arrives, hashed and copied; verified at its end."""
 
@@ -398,7 +396,7 @@ class _Verified(io.RawIOBase):
             self.tmp.unlink(missing_ok=True)
             raise OSError(f"object {self.oid} is corrupt on remote {self.where}")
         with self.repo.cache.batch() as batch:
-            batch.adopt(self.tmp, self.oid)
+            batch.adopt(self.tmp, self.oid, known=self.oid)  # hashed while copied
 
     def close(self) -> None:
         if not self.closed:

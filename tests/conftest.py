@@ -186,13 +186,18 @@ def two_versions(repo: Path) -> tuple[bytes, bytes]:
     return v1, (repo / "data/t.csv").read_bytes()
 
 
+def use_server(repo: Path, url: str, experiment: str) -> None:
+    """Commit `url` as the default remote, with an experiment of this test's own (tests share
+    one server per session)."""
+    assert mdflow(repo, "remote", "add", "origin", url, "--default").code == 0
+    cfg = repo / "mdflow.yaml"
+    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", f"experiment: {experiment}"))
+    git(repo, "commit", "-qm", "remote", "--", "mdflow.yaml")
+
+
 def shared_project(repo: Path, url: str) -> tuple[bytes, bytes]:
     """A repository whose default remote is `url` (its own experiment), both versions pushed."""
-    assert mdflow(repo, "remote", "add", "origin", url).code == 0
-    cfg = repo / "mdflow.yaml"
-    own = f"experiment: mdflow/api-{repo.parent.name}"
-    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", own))
-    git(repo, "commit", "-qam", "remote")
+    use_server(repo, url, f"mdflow/api-{repo.parent.name}")
     versions = two_versions(repo)
     git(repo, "checkout", "-q", "v1")
     assert mdflow(repo, "push").code == 0

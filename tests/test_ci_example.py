@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import clone, git, mdflow, write_csv
+from conftest import clone, git, mdflow, use_server, write_csv
 from servers import Server
 
 WORKFLOW = Path(__file__).parent.parent / "examples/github/mdflow-diff.yml"
@@ -32,9 +32,7 @@ def commit_all(repo: Path, message: str) -> None:
 def test_workflow_step_writes_the_comment(
     repo: Path, tmp_path: Path, mlflow_server: Server
 ) -> None:
-    assert mdflow(repo, "remote", "add", "origin", mlflow_server.url, "--default").code == 0
-    cfg = repo / "mdflow.yaml"
-    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", "experiment: ci-example"))
+    use_server(repo, mlflow_server.url, "ci-example")
     write_csv(repo / "data/train.csv", 50)
     assert mdflow(repo, "add", "data/train.csv").code == 0
     assert mdflow(repo, "push").code == 0

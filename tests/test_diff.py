@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import clone, git, mdflow
+from conftest import clone, git, mdflow, use_server
 from servers import Server
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas/diff.json").read_text())
@@ -214,10 +214,7 @@ def test_an_argument_that_is_a_revision_and_a_path_is_refused(people: Path) -> N
 def test_rows_compared_after_fetching_from_the_server(
     people: Path, tmp_path: Path, mlflow_server: Server
 ) -> None:
-    assert mdflow(people, "remote", "add", "origin", mlflow_server.url, "--default").code == 0
-    cfg = people / "mdflow.yaml"
-    cfg.write_text(cfg.read_text().replace("experiment: mdflow/repo", "experiment: diff-fetch"))
-    commit_all(people, "remote")
+    use_server(people, mlflow_server.url, "diff-fetch")
     git(people, "checkout", "HEAD~2", "--", "data/people.csv.mdflow")  # the first version
     assert mdflow(people, "push").code == 0
     git(people, "checkout", "HEAD", "--", "data/people.csv.mdflow")

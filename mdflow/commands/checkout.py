@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -59,18 +58,14 @@ def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
     pointer_file = path if path.name.endswith(ptr.SUFFIX) else ptr.pointer_path_for(path)
     rel = repo.rel(pointer_file)
     stage = {"ours": 2, "theirs": 3}[side]
-    proc = subprocess.run(
-        ["git", "cat-file", "blob", f":{stage}:{rel}"],
-        cwd=repo.root,
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
+    try:
+        text = gitrepo.blob(repo.root, f":{stage}:{rel}")
+    except MdflowError:
         raise MdflowError(
             f"{rel} has no {side} version in the index: it is not in a merge conflict",
             "use mdflow checkout PATH outside a conflict",
-        )
-    pointer = ptr.Pointer.from_yaml(proc.stdout, f"{rel} ({side})")
+        ) from None
+    pointer = ptr.Pointer.from_yaml(text, f"{rel} ({side})")
     with repo.lock():
         ptr.save(pointer_file, pointer)
         return checkout_datasets(repo, [datasets.load(repo, pointer_file)])

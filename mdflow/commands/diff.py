@@ -89,19 +89,11 @@ def diff(repo: Repo, req: DiffRequest) -> DiffReport:
     old_sets, new_sets = _narrow(repo, every_old, every_new, req.paths)
     if req.fetch:
         _fetch_missing(repo, old_sets, new_sets, req.rows)
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
-        old = {v.path: v for v in (_from_cache(repo, d) for d in old_sets)}
-        hasher = Hasher(state)
-        new = {
-            v.path: v
-            for v in (
-                _from_cache(repo, d) if new_commit else _from_workspace(repo, hasher, d)
-                for d in new_sets
-            )
-        }
-    finally:
-        state.close()
+    old = {v.path: v for v in (_from_cache(repo, d) for d in old_sets)}
+    if new_commit:
+        new = {v.path: v for v in (_from_cache(repo, d) for d in new_sets)}
+    else:
+        new = _workspace_versions(repo, new_sets)
     opt = Options(
         profiles=Profiles(repo.dot / "profiles"),
         key_for=functools.partial(_key_for, repo, req.key),
@@ -176,6 +168,15 @@ def _from_cache(repo: Repo, d: Dataset) -> Version:
     elif repo.cache.has(d.pointer.hash):
         v.opener = functools.partial(repo.cache.open, d.pointer.hash)
     return v
+
+
+def _workspace_versions(repo: Repo, chosen: list[Dataset]) -> dict[str, Version]:
+    state = StatCache(repo.dot, repo.config.core.lock_timeout)
+    try:
+        hasher = Hasher(state)
+        return {v.path: v for v in (_from_workspace(repo, hasher, d) for d in chosen)}
+    finally:
+        state.close()
 
 
 def _from_workspace(repo: Repo, hasher: Hasher, d: Dataset) -> Version:

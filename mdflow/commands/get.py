@@ -105,11 +105,15 @@ def fill_cache(repo: Repo, loc: Located) -> None:
         sync.fetch(repo, remote, [loc.dataset], report, None)
     failed = problems(report)
     if failed:
-        where = f" at {loc.commit[:10]}" if loc.commit else ""
-        raise MdflowError(
-            f"cannot read {loc.rel}{where} from remote {remote.name}: {failed[0]}",
-            "push it from a clone that has it (mdflow push), or check the remote",
-        )
+        raise _unreadable(loc, remote.name, failed[0])
+
+
+def _unreadable(loc: Located, remote: str, reason: str) -> MdflowError:
+    where = f" at {loc.commit[:10]}" if loc.commit else ""
+    return MdflowError(
+        f"cannot read {loc.rel}{where} from remote {remote}: {reason}",
+        "push it from a clone that has it (mdflow push), or check the remote",
+    )
 
 
 def open_file(repo: Repo, loc: Located) -> BinaryIO:
@@ -145,10 +149,7 @@ def fill_manifest(repo: Repo, loc: Located) -> None:
     with sync.connected(repo, None) as remote, repo.lock():
         failed = pull(repo, remote, {loc.dataset.pointer.hash}).failed
     if failed:
-        raise MdflowError(
-            f"cannot read {loc.rel} from remote {remote.name}: {next(iter(failed.values()))}",
-            "push it from a clone that has it (mdflow push), or check the remote",
-        )
+        raise _unreadable(loc, remote.name, next(iter(failed.values())))
 
 
 def parts(repo: Repo, d: Dataset) -> tuple[ManifestEntry | None, list[ManifestEntry]]:
