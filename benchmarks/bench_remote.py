@@ -75,11 +75,12 @@ COLUMNS = ("mdflow", "dvc", CLIENT)
 # downloads and uploads of files >= 500 MiB go straight to S3 instead of through the server.
 PROXY_VARS = ("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")
 REFERENCE, IMPORT, MODE = "reference", "import mlflow", "transfer mode"
-# MLflow's environment as mdflow sets it (mdflow.remote.mlflow), for the reference client.
+# MLflow's environment as mdflow sets it (mdflow.remote.mlflow.connection), for the reference
+# client.
 SETTINGS_CODE = """
 import json, os, sys, time
 try:
-    from mdflow.remote.mlflow import _ENV_DEFAULTS
+    from mdflow.remote.mlflow.connection import _ENV_DEFAULTS
 except (ImportError, AttributeError):
     _ENV_DEFAULTS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 for key, value in _ENV_DEFAULTS.items():

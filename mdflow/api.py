@@ -20,17 +20,17 @@ from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, overload
 
-from mdflow.commands import get
-from mdflow.commands.get import PathArg, RepoArg
+from mdflow import reading
 from mdflow.errors import MdflowError
+from mdflow.reading import PathArg, RepoArg
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mdflow.commands.add import Added
-    from mdflow.commands.log import Version
-    from mdflow.commands.sync import SyncReport
+    from mdflow.history import Version
     from mdflow.repo import Repo
+    from mdflow.sync import SyncReport
+    from mdflow.tracking import Added
 
 
 def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Path:
@@ -42,9 +42,9 @@ def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Pat
     >>> import pandas as pd, mdflow
     >>> frame = pd.read_parquet(mdflow.get_path("data/train.parquet", rev="v1.0"))
     """
-    src, loc = get.locate(path, rev, repo)
-    get.fill_cache(src.repo, loc)
-    return get.local_path(src.repo, loc)
+    src, loc = reading.locate(path, rev, repo)
+    reading.fill_cache(src.repo, loc)
+    return reading.local_path(src.repo, loc)
 
 
 @overload
@@ -69,10 +69,10 @@ def open(path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: str 
     """
     if mode not in ("rb", "r", "rt"):
         raise MdflowError(f"mode {mode!r} is not supported", 'mdflow.open reads: use "rb" or "r"')
-    src, loc = get.locate(path, rev, repo)
+    src, loc = reading.locate(path, rev, repo)
     if loc.dataset.kind == "dir" and not loc.dataset.only:
         raise MdflowError(f"{path} is a folder", "open a file inside it, or use mdflow.get_path")
-    raw = get.open_file(src.repo, loc)
+    raw = reading.open_file(src.repo, loc)
     return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
 
 
@@ -89,13 +89,13 @@ def read(
     """
     from mdflow import tables
 
-    src, loc = get.locate(path, rev, repo)
+    src, loc = reading.locate(path, rev, repo)
     name = PurePosixPath(os.fspath(path)).name
     tables.require_table(name)  # before any download
-    get.fill_cache(src.repo, loc)
-    frame = tables.read_frame(str(get.local_path(src.repo, loc)), name, **pandas_kwargs)
+    reading.fill_cache(src.repo, loc)
+    frame = tables.read_frame(str(reading.local_path(src.repo, loc)), name, **pandas_kwargs)
     with contextlib.suppress(MdflowError):  # no commit yet: nothing to refer to
-        frame.attrs["mdflow"] = asdict(get.reference(src, loc))
+        frame.attrs["mdflow"] = asdict(reading.reference(src, loc))
     return frame
 
 
@@ -108,10 +108,10 @@ def versions(path: PathArg, repo: RepoArg = None, remote: bool = True) -> list[V
     >>> import mdflow
     >>> [(v.hash[:18], v.date, v.commit, v.run) for v in mdflow.versions("data/train.csv")]
     """
-    from mdflow.commands.log import log
+    from mdflow.history import log
 
-    src = get.source_of(path, None, repo)
-    rel = get.rel_path(src, path, repo is None)
+    src = reading.source_of(path, None, repo)
+    rel = reading.rel_path(src, path, repo is None)
     return log(src.repo, str(src.repo.root / rel), "" if remote else None)
 
 
@@ -122,7 +122,7 @@ def add(paths: PathArg | Sequence[PathArg], repo: RepoArg = None) -> list[Added]
     >>> frame.to_parquet("data/features.parquet")
     >>> mdflow.add("data/features.parquet")  # then git add data/features.parquet.mdflow
     """
-    from mdflow.commands.add import add as add_datasets
+    from mdflow.tracking import add as add_datasets
 
     found = _work_tree(repo, paths)
     return add_datasets(found, _args(found, paths, repo))
@@ -141,7 +141,7 @@ def push(
     >>> import mdflow
     >>> mdflow.push("data/features.parquet")
     """
-    from mdflow.commands import sync
+    from mdflow import sync
 
     found = _work_tree(repo, paths)
     return _checked(sync.push(found, _args(found, paths, repo), remote, jobs), "push")
@@ -160,7 +160,7 @@ def pull(
     >>> import mdflow
     >>> mdflow.pull("data/train.csv")
     """
-    from mdflow.commands import sync
+    from mdflow import sync
 
     found = _work_tree(repo, paths)
     return _checked(sync.pull(found, _args(found, paths, repo), remote, jobs, rev), "pull")
@@ -183,20 +183,19 @@ def log_input(
     ...     train = mdflow.read("data/train.csv", rev="v1.0")
     ...     mdflow.log_input(train, context="train")
     """
-    from mdflow.remote import mlflow as adapter
+    from mdflow import lineage
 
     attrs = getattr(path_or_df_source, "attrs", None)
     if isinstance(attrs, dict) and "mdflow" in attrs:
-        ref = get.VersionRef(**attrs["mdflow"])
+        ref = reading.DatasetRef(**attrs["mdflow"])
     elif isinstance(path_or_df_source, str | os.PathLike):
-        ref = get.reference(*get.locate(path_or_df_source, rev, repo))
+        ref = reading.reference(*reading.locate(path_or_df_source, rev, repo))
     else:
         raise MdflowError(
             "mdflow.log_input takes a dataset path or a DataFrame from mdflow.read",
             "pass the path the data was read from",
         )
-    tags = {"mdflow.hash": ref.hash, "mdflow.commit": ref.commit, "mdflow.path": ref.path}
-    adapter.log_input(ref.path, ref.uri, ref.hash, context, tags)
+    lineage.log_input(ref, context)
     return ref.uri
 
 
@@ -208,17 +207,17 @@ def read_run_input(run_id: str, name: str | None = None, **pandas_kwargs: Any) -
     >>> import mdflow
     >>> train = mdflow.read_run_input("4f2c1b0e9a7d4c5b", name="data/train.csv")
     """
-    from mdflow import tables
-    from mdflow.remote import mlflow as adapter
+    from mdflow import lineage, tables
 
-    found = [i for i in adapter.run_inputs(run_id) if name is None or i[0] == name]
+    inputs = lineage.run_inputs(run_id)
+    found = [i for i in inputs if name is None or i[0] == name]
     if len(found) != 1:
-        names = ", ".join(i[0] for i in adapter.run_inputs(run_id)) or "none"
+        names = ", ".join(i[0] for i in inputs) or "none"
         what = "several mdflow inputs" if found else f"no mdflow input {name or ''}".rstrip()
         raise MdflowError(f"run {run_id} has {what} (inputs: {names})", "name one of them")
     input_name, uri, oid = found[0]
     tables.require_table(input_name)  # before any download
-    return tables.read_frame(str(get.load_uri(uri, oid)), input_name, **pandas_kwargs)
+    return tables.read_frame(str(reading.load_uri(uri, oid)), input_name, **pandas_kwargs)
 
 
 def _work_tree(repo: RepoArg, paths: PathArg | Sequence[PathArg]) -> Repo:
@@ -244,7 +243,9 @@ def _args(found: Repo, paths: PathArg | Sequence[PathArg], repo: RepoArg) -> lis
 
 
 def _checked(report: SyncReport, verb: str) -> SyncReport:
-    problems = get.problems(report)
+    from mdflow.sync import problems as problems_of
+
+    problems = problems_of(report)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise MdflowError(

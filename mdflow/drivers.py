@@ -102,7 +102,7 @@ def merge(
         return MergeResult(ours, [], "changed on our side only")
     if not (base and ours.kind == theirs.kind == base.kind == "dir"):
         return MergeResult(None, [shown], "both sides changed the data")
-    from mdflow.transfer import fetch_missing
+    from mdflow.sync import fetch_missing
 
     fetch_missing(repo, {base.hash, ours.hash, theirs.hash})
     manifests = [_manifest(repo, p.hash) for p in (base, ours, theirs)]

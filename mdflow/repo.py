@@ -7,13 +7,19 @@ import os
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mdflow import config as config_mod
 from mdflow.cache import Cache
 from mdflow.errors import MdflowError, NotARepoError
 from mdflow.lock import locked
+from mdflow.state import StatCache
+
+if TYPE_CHECKING:
+    from mdflow.remote import Remote
 
 DOT = ".mdflow"
+REMOTE_HINT = "check the server, the URL (mdflow remote list) and try again"
 
 
 class Repo:
@@ -51,6 +57,26 @@ class Repo:
     def lock(self) -> Iterator[None]:
         with locked(self.dot / "lock", self.config.core.lock_timeout):
             yield
+
+    def stat_cache(self) -> StatCache:
+        """The stat cache, to use in a `with` block (closed at its end)."""
+        return StatCache(self.dot, self.config.core.lock_timeout)
+
+    @contextlib.contextmanager
+    def remote(self, name: str | None = None, hint: str = REMOTE_HINT) -> Iterator[Remote]:
+        """The remote called `name` (default: the default one), open for the block and closed
+        after it; a remote failure inside becomes a one-line error with `hint`."""
+        from mdflow.remote import RemoteError, open_remote
+
+        opened = None
+        try:
+            opened = open_remote(self.config.remote, self.root, self.dot, name)
+            yield opened
+        except RemoteError as e:
+            raise MdflowError(str(e), hint) from e
+        finally:
+            if opened is not None:
+                opened.close()
 
     def rel(self, path: Path) -> str:
         """POSIX path of `path` relative to the root (`path` must be absolute, inside)."""

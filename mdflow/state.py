@@ -49,6 +49,12 @@ class StatCache:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> StatCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def refresh_clock(self) -> None:
         """Move the clock forward, after this process wrote files it knows the hashes of."""
         self.clock = self._touch_clock()

@@ -12,22 +12,19 @@ import contextlib
 import io
 import mmap
 import os
-import secrets
-import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import xxhash
 
-from mdflow.cache import Batch
+from mdflow.cache import Batch, Cache
 from mdflow.hashing import PREFIX, hash_file, hex_of
 from mdflow.pool import parallel
 from mdflow.progress import Progress
-from mdflow.remote.base import Remote, RemoteError
 from mdflow.remote.formats import Inventory, PackEntry, PackIndex, parse
-from mdflow.repo import Repo
+from mdflow.remote.inventory import RemoteIndex
+from mdflow.remote.store import ObjectStore, RemoteError
 
 SMALL = 1 << 20
 CHUNK = 1 << 20  # read size of a streamed object
@@ -49,112 +46,40 @@ class TransferResult:
         )
 
 
-class RemoteIndex:
-    """Which objects a remote holds, and where: the union of its inventory files."""
-
-    def __init__(self, repo: Repo, remote: Remote) -> None:
-        self.remote = remote
-        self.folder = repo.dot / "remotes" / remote.name / "inventory"
-        self.loose: set[str] = set()
-        self.packed: dict[str, str] = {}  # oid -> pack id
-        self.seen: set[str] = set()  # inventory files loaded
-        self.synced = False  # listed the remote's inventory folder in this process
-
-    def load(self) -> RemoteIndex:
-        """What the inventories read before say (no remote access)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for name in sorted(os.listdir(self.folder)):
-            if name.endswith(".json") and name not in self.seen:
-                self.add(parse(Inventory, (self.folder / name).read_bytes(), name))
-                self.seen.add(name)
-        return self
-
-    def sync(self) -> RemoteIndex:
-        """Download inventory files not seen before (one listing per index), then load them."""
-        if self.synced:
-            return self.load()
-        self._check_store()
-        self.load()
-        for name in self.remote.list("inventory"):
-            if name not in self.seen and name.endswith(".json"):
-                tmp = self.folder / f".{name}.tmp"
-                self.remote.get(f"inventory/{name}", tmp)
-                parse(Inventory, tmp.read_bytes(), f"inventory/{name}")
-                os.replace(tmp, self.folder / name)
-        self.synced = True
-        return self.load()
-
-    def _check_store(self) -> None:
-        """Forget the inventories read from another store of the same name (a store run that
-        was deleted and created anew): what they list is not in this one."""
-        marker = self.folder.parent / "store"
-        current = self.remote.store_id()
-        if marker.is_file() and marker.read_text().strip() != current:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.loose.clear()
-            self.packed.clear()
-            self.seen.clear()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_name(f".store.{os.getpid()}.tmp")
-        tmp.write_text(current + "\n")
-        os.replace(tmp, marker)
-
-    def add(self, inv: Inventory) -> None:
-        self.loose.update(inv.loose)
-        for pack, oids in inv.packs.items():
-            for oid in oids:
-                self.packed[oid] = pack
-
-    def has(self, oid: str) -> bool:
-        return oid in self.loose or oid in self.packed
-
-    def record(self, inv: Inventory) -> None:
-        """Publish an inventory (the last write of a push) and remember it locally."""
-        if not inv.loose and not inv.packs:
-            return
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}.json"
-        local = self.folder / name
-        local.write_bytes(inv.to_bytes())
-        try:
-            self.remote.put(local, f"inventory/{name}")
-        except BaseException:
-            local.unlink()
-            raise
-        self.add(inv)
-        self.seen.add(name)
-
-
 def object_path(oid: str) -> str:
     h = hex_of(oid)
     return f"objects/{h[:2]}/{h[2:]}"
 
 
-def push(repo: Repo, remote: Remote, oids: set[str], jobs: int | None = None) -> TransferResult:
+def push(
+    cache: Cache, index: RemoteIndex, oids: set[str], jobs: int | None = None
+) -> TransferResult:
     """Upload what the remote lacks. Inventories already read settle a no-op push offline."""
-    index = RemoteIndex(repo, remote).load()
+    store = index.store
+    index.load()
     result = TransferResult()
     if all(index.has(o) for o in oids):
         return result
     index.sync()
     todo = sorted(o for o in oids if not index.has(o))
     for oid in todo:
-        if not repo.cache.has(oid):
+        if not cache.has(oid):
             result.failed[oid] = "not in the local cache"
     todo = [o for o in todo if o not in result.failed]
-    sizes = {o: repo.cache.path(o).stat().st_size for o in todo}
+    sizes = {o: cache.path(o).stat().st_size for o in todo}
     large = [o for o in todo if sizes[o] >= SMALL]
     packs = _group([o for o in todo if sizes[o] < SMALL], sizes)
     tasks = [[o] for o in large] + packs
     inventory = Inventory()
-    with Progress(f"push to {remote.name}", sum(sizes.values()), len(todo)) as bar:
+    with Progress(f"push to {store.name}", sum(sizes.values()), len(todo)) as bar:
 
         def run(group: list[str]) -> tuple[bool, str | None]:
             """Upload one large object or one pack; (succeeded, pack id)."""
             try:
                 if len(group) == 1 and group[0] in large:
-                    remote.put(repo.cache.path(group[0]), object_path(group[0]))
+                    store.put(cache.path(group[0]), object_path(group[0]))
                     return True, None
-                return True, _push_pack(repo, remote, group)
+                return True, _push_pack(cache, store, group)
             except RemoteError as e:
                 result.failed.update((oid, str(e)) for oid in group)
                 return False, None
@@ -189,14 +114,14 @@ def _group(oids: list[str], sizes: dict[str, int]) -> list[list[str]]:
     return groups
 
 
-def _push_pack(repo: Repo, remote: Remote, oids: list[str]) -> str:
+def _push_pack(cache: Cache, store: ObjectStore, oids: list[str]) -> str:
     """Write one pack and its index to temp files, upload both; return the pack id."""
-    tmp = repo.cache.temp()
+    tmp = cache.temp()
     entries = []
     offset = 0
     with tmp.open("wb") as out:
         for oid in oids:
-            data = repo.cache.path(oid).read_bytes()
+            data = cache.path(oid).read_bytes()
             out.write(data)
             entries.append(PackEntry(hash=oid, offset=offset, size=len(data)))
             offset += len(data)
@@ -205,8 +130,8 @@ def _push_pack(repo: Repo, remote: Remote, oids: list[str]) -> str:
         index = PackIndex(pack=pack_id, objects=sorted(entries, key=lambda e: e.hash))
         idx = tmp.with_suffix(".idx")
         idx.write_bytes(index.to_bytes())
-        remote.put(tmp, f"packs/{pack_id}.pack")
-        remote.put(idx, f"packs/{pack_id}.idx")
+        store.put(tmp, f"packs/{pack_id}.pack")
+        store.put(idx, f"packs/{pack_id}.idx")
         return pack_id
     finally:
         tmp.unlink(missing_ok=True)
@@ -214,38 +139,34 @@ def _push_pack(repo: Repo, remote: Remote, oids: list[str]) -> str:
 
 
 def pull(
-    repo: Repo,
-    remote: Remote,
-    oids: set[str],
-    jobs: int | None = None,
-    index: RemoteIndex | None = None,
+    cache: Cache, index: RemoteIndex, oids: set[str], jobs: int | None = None
 ) -> TransferResult:
     """Download what the cache lacks, verifying every object before it enters the cache.
 
     Pass the same `index` to several pulls of one command: the remote is listed once.
     """
     result = TransferResult()
-    todo = sorted(o for o in oids if not repo.cache.has(o))
+    todo = sorted(o for o in oids if not cache.has(o))
     if not todo:
         return result
-    index = (index or RemoteIndex(repo, remote)).sync()
+    store = index.sync().store
     for oid in todo:
         if not index.has(oid):
-            result.failed[oid] = f"not on remote {remote.name}"
+            result.failed[oid] = f"not on remote {store.name}"
     loose = [o for o in todo if o in index.loose and o not in result.failed]
     by_pack: dict[str, list[str]] = {}
     for oid in todo:
         if oid not in result.failed and oid not in index.loose:
             by_pack.setdefault(index.packed[oid], []).append(oid)
     tasks = [("loose", o, [o]) for o in loose] + [("pack", p, g) for p, g in by_pack.items()]
-    with repo.cache.batch() as batch, Progress(f"pull from {remote.name}", 0, len(todo)) as bar:
+    with cache.batch() as batch, Progress(f"pull from {store.name}", 0, len(todo)) as bar:
 
         def run(task: tuple[str, str, list[str]]) -> TransferResult:
             kind, name, wanted = task
             try:
                 if kind == "loose":
-                    return _pull_loose(repo, remote, batch, name)
-                return _pull_pack(repo, remote, batch, name, set(wanted))
+                    return _pull_loose(cache, store, batch, name)
+                return _pull_pack(cache, store, batch, name, set(wanted))
             except RemoteError as e:
                 return TransferResult(failed=dict.fromkeys(wanted, str(e)))
             finally:
@@ -256,29 +177,29 @@ def pull(
     return result
 
 
-def _pull_loose(repo: Repo, remote: Remote, batch: Batch, oid: str) -> TransferResult:
-    tmp = repo.cache.temp()
+def _pull_loose(cache: Cache, store: ObjectStore, batch: Batch, oid: str) -> TransferResult:
+    tmp = cache.temp()
     try:
-        remote.get(object_path(oid), tmp)
+        store.get(object_path(oid), tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     size = tmp.stat().st_size
     if batch.adopt(tmp, oid):  # staged: the batch renames it into the cache
         return TransferResult({oid}, {}, size)
-    return TransferResult(failed={oid: f"corrupt on remote {remote.name} ({object_path(oid)})"})
+    return TransferResult(failed={oid: f"corrupt on remote {store.name} ({object_path(oid)})"})
 
 
 def _pull_pack(
-    repo: Repo, remote: Remote, batch: Batch, pack: str, wanted: set[str]
+    cache: Cache, store: ObjectStore, batch: Batch, pack: str, wanted: set[str]
 ) -> TransferResult:
     """Download a pack, then verify and stage the wanted objects in parallel, each hashed once."""
     result = TransferResult()
-    idx_tmp, pack_tmp = repo.cache.temp(), repo.cache.temp()
+    idx_tmp, pack_tmp = cache.temp(), cache.temp()
     try:
-        remote.get(f"packs/{pack}.idx", idx_tmp)
+        store.get(f"packs/{pack}.idx", idx_tmp)
         index = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
-        remote.get(f"packs/{pack}.pack", pack_tmp)
+        store.get(f"packs/{pack}.pack", pack_tmp)
         entries = [e for e in index.objects if e.hash in wanted]
         with pack_tmp.open("rb") as f, _mapped(f) as data:
 
@@ -290,9 +211,9 @@ def _pull_pack(
                     result.transferred.add(entry.hash)
                     result.bytes += entry.size
                 else:
-                    result.failed[entry.hash] = f"corrupt on remote {remote.name} (in packs/{pack})"
+                    result.failed[entry.hash] = f"corrupt on remote {store.name} (in packs/{pack})"
         for oid in wanted - {e.hash for e in index.objects}:
-            result.failed[oid] = f"missing from packs/{pack} on remote {remote.name}"
+            result.failed[oid] = f"missing from packs/{pack} on remote {store.name}"
     finally:
         idx_tmp.unlink(missing_ok=True)
         pack_tmp.unlink(missing_ok=True)
@@ -309,51 +230,27 @@ def _mapped(f: BinaryIO) -> Iterator[mmap.mmap | bytes]:
         yield mapped
 
 
-def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:
-    """Best effort: download the objects of `oids` the cache lacks from the default remote.
-
-    Returns the ones still missing; an unreachable remote is not an error here (callers that
-    can do without the objects say what they could not compare).
-    """
-    from mdflow.errors import MdflowError
-    from mdflow.remote import open_remote
-
-    missing = {o for o in oids if not repo.cache.has(o)}
-    if not missing:
-        return missing
-    try:
-        remote = open_remote(repo)
-        try:
-            with repo.lock():
-                pull(repo, remote, missing)
-        finally:
-            remote.close()
-    except (RemoteError, MdflowError):
-        pass
-    return {o for o in missing if not repo.cache.has(o)}
-
-
 def open_object(
-    repo: Repo, remote: Remote, oid: str, on_close: Callable[[], None] | None = None
+    cache: Cache, index: RemoteIndex, oid: str, on_close: Callable[[], None] | None = None
 ) -> BinaryIO:
     """Read object `oid`: from the cache, else streamed from the remote while it downloads.
 
     A streamed object is copied aside as it is read; when the reader reaches the end, the hash
     is checked: a match puts the copy into the cache, a mismatch raises OSError. Bytes read
     before the end are not verified yet; a reader that stops early leaves nothing behind.
-    Objects in packs (under 1 MiB) and remotes that cannot stream are pulled first.
+    Objects in packs (under 1 MiB) and stores that cannot stream are pulled first.
     `on_close` runs when a streamed object is closed (it holds the remote open till then).
     """
-    if not repo.cache.has(oid):
-        index = RemoteIndex(repo, remote).sync()
-        stream = remote.open_stream(object_path(oid)) if oid in index.loose else None
+    if not cache.has(oid):
+        store = index.sync().store
+        stream = store.open(object_path(oid)) if oid in index.loose else None
         if stream is not None:
-            raw = _Verified(repo, stream, oid, remote.name, on_close)
+            raw = _Verified(cache, stream, oid, store.name, on_close)
             return io.BufferedReader(raw, CHUNK)
-        failed = pull(repo, remote, {oid}).failed
+        failed = pull(cache, index, {oid}).failed
         if oid in failed:
             raise RemoteError(f"{oid}: {failed[oid]}")
-    return repo.cache.open(oid)
+    return cache.open(oid)
 
 
 class _Verified(io.RawIOBase):
@@ -361,15 +258,15 @@ class _Verified(io.RawIOBase):
 
     def __init__(
         self,
-        repo: Repo,
+        cache: Cache,
         upstream: BinaryIO,
         oid: str,
         where: str,
         on_close: Callable[[], None] | None,
     ) -> None:
-        self.repo, self.upstream, self.oid, self.where = repo, upstream, oid, where
+        self.cache, self.upstream, self.oid, self.where = cache, upstream, oid, where
         self.on_close = on_close
-        self.tmp = repo.cache.temp()
+        self.tmp = cache.temp()
         self.copy = self.tmp.open("wb")
         self.hasher = xxhash.xxh3_128()
         self.done = False
@@ -395,7 +292,7 @@ class _Verified(io.RawIOBase):
         if PREFIX + self.hasher.hexdigest() != self.oid:
             self.tmp.unlink(missing_ok=True)
             raise OSError(f"object {self.oid} is corrupt on remote {self.where}")
-        with self.repo.cache.batch() as batch:
+        with self.cache.batch() as batch:
             batch.adopt(self.tmp, self.oid, known=self.oid)  # hashed while copied
 
     def close(self) -> None:

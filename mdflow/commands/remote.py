@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mdflow import config
+from mdflow.config import RemoteSection
 from mdflow.errors import MdflowError
 from mdflow.remote import scheme_of
 from mdflow.repo import Repo
@@ -30,6 +31,11 @@ def add(repo: Repo, name: str, url: str, default: bool = False) -> None:
     if default or not section.get("default"):
         section["default"] = name
     config.write_committed(repo.root, data)
+
+
+def listed(repo: Repo) -> RemoteSection:
+    """The remotes mdflow.yaml (and config.local.yaml) name, and the default one."""
+    return repo.config.remote
 
 
 def remove(repo: Repo, name: str) -> None:

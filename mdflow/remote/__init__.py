@@ -1,21 +1,22 @@
-"""Remotes: named in mdflow.yaml, opened through a registry of URI schemes.
+"""Remotes: named in mdflow.yaml, opened through a registry of URL schemes.
 
-Only mdflow/remote/mlflow.py imports mlflow; it is imported when a remote is opened.
+A remote is two things behind two small protocols: an object store (store.py) that holds the
+bytes, and a catalogue of versions (catalog.py) that knows them as runs. A backend provides
+both; the MLflow one (remote/mlflow/) is imported only when a remote is first used.
 """
 
 from __future__ import annotations
 
-import builtins
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
-from mdflow.config import AuthConfig
+from mdflow.config import AuthConfig, RemoteSection
 from mdflow.errors import MdflowError
-from mdflow.remote.base import Remote, RemoteError, VersionInfo, VersionRecord, VersionRun
-from mdflow.repo import Repo
+from mdflow.remote.catalog import VersionCatalog
+from mdflow.remote.store import Deferred, ObjectStore, RemoteError
 
 EMBEDDED_DEFAULT = ".mdflow/mlflow"
 
@@ -30,7 +31,16 @@ class RemoteSpec:
     is_default: bool = False  # the remote teammates use when they name none
 
 
-Opener = Callable[[RemoteSpec, Repo], Remote]
+class Backend(Protocol):
+    """What a URL scheme opens: the store and the catalogue of one remote."""
+
+    store: ObjectStore
+    catalog: VersionCatalog
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[RemoteSpec, Path], Backend]  # (spec, repository root)
 _OPENERS: dict[str, Opener] = {}
 
 
@@ -44,12 +54,11 @@ def scheme_of(url: str) -> str:
     return head.lower() if sep else "file"
 
 
-def spec(repo: Repo, name: str | None = None) -> RemoteSpec:
+def spec(section: RemoteSection, root: Path, name: str | None = None) -> RemoteSpec:
     """The remote called `name`, else the default one, else the embedded store."""
-    section = repo.config.remote
     is_default = name is None or name == section.default
     name = name or section.default
-    experiment = f"mdflow/{repo.root.name}"
+    experiment = f"mdflow/{root.name}"
     if name is None:
         if len(section.remotes) == 1:
             name = next(iter(section.remotes))
@@ -65,65 +74,45 @@ def spec(repo: Repo, name: str | None = None) -> RemoteSpec:
     return RemoteSpec(name, cfg.url, cfg.experiment or experiment, cfg.auth, True, is_default)
 
 
-class LazyRemote:
-    """A remote that connects on first use: a no-op push or pull never imports mlflow."""
+class Remote:
+    """An open remote, connected on first use: a no-op push or pull never imports mlflow.
 
-    def __init__(self, repo: Repo, remote_spec: RemoteSpec) -> None:
-        self.repo, self.spec = repo, remote_spec
+    `state` is the folder where this clone keeps what it knows of the remote (its inventories
+    and the runs it recorded), `.mdflow/remotes/<name>/`.
+    """
+
+    def __init__(self, remote_spec: RemoteSpec, root: Path, state: Path) -> None:
+        self.spec, self.root, self.state = remote_spec, root, state
         self.name, self.url = remote_spec.name, remote_spec.url
-        self._remote: Remote | None = None
+        self.store: ObjectStore = Deferred(self.name, lambda: self.backend.store)
+        self._backend: Backend | None = None
 
     @property
-    def connected(self) -> Remote:
-        if self._remote is None:
-            self._remote = connect(self.repo, self.spec)
-        return self._remote
+    def linkable(self) -> bool:
+        """Pointers may record runs of this remote: teammates reach it by default."""
+        return self.spec.shared and self.spec.is_default
 
-    def store_id(self) -> str:
-        return self.connected.store_id()
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = connect(self.spec, self.root)
+        return self._backend
 
-    def list(self, folder: str) -> list[str]:
-        return self.connected.list(folder)
-
-    def put(self, local: Path, dest: str) -> None:
-        self.connected.put(local, dest)
-
-    def get(self, src: str, local: Path) -> None:
-        self.connected.get(src, local)
-
-    def open_stream(self, src: str) -> BinaryIO | None:
-        return self.connected.open_stream(src)
-
-    def record_version(self, version: VersionInfo) -> VersionRun:
-        return self.connected.record_version(version)
-
-    def expect_records(self) -> None:
-        self.connected.expect_records()
-
-    def versions(self, path: str) -> builtins.list[VersionRecord]:
-        return self.connected.versions(path)
-
-    def run_tags(self, run_id: str) -> dict[str, str]:
-        return self.connected.run_tags(run_id)
-
-    def log_report(
-        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
-    ) -> None:
-        self.connected.log_report(run_id, visitor, folder, metrics, key)
-
-    def report_texts(self, run_id: str) -> dict[str, str]:
-        return self.connected.report_texts(run_id)
+    @property
+    def catalog(self) -> VersionCatalog:
+        return self.backend.catalog
 
     def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
+        if self._backend is not None:
+            self._backend.close()
 
 
-def open_remote(repo: Repo, name: str | None = None) -> Remote:
-    return LazyRemote(repo, spec(repo, name))
+def open_remote(section: RemoteSection, root: Path, dot: Path, name: str | None = None) -> Remote:
+    found = spec(section, root, name)
+    return Remote(found, root, dot / "remotes" / found.name)
 
 
-def connect(repo: Repo, s: RemoteSpec) -> Remote:
+def connect(s: RemoteSpec, root: Path) -> Backend:
     scheme = scheme_of(s.url)
     if scheme not in _OPENERS and scheme in ("http", "https", "file"):
         importlib.import_module("mdflow.remote.mlflow")  # registers itself
@@ -134,7 +123,7 @@ def connect(repo: Repo, s: RemoteSpec) -> Remote:
             f"remote {s.name!r} has an unsupported URL {s.url!r}",
             "use http(s)://host:port for an MLflow server or a folder path",
         )
-    return opener(s, repo)
+    return opener(s, root)
 
 
 __all__ = ["Remote", "RemoteError", "RemoteSpec", "open_remote", "register", "spec"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mdflow.visitors import DatasetVersion, TableVisitor, builtin
+from mdflow.visitors.base import DatasetVersion, TableVisitor, builtin
 from mdflow.visitors.builtins import md_table
 
 if TYPE_CHECKING:

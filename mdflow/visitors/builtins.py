@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mdflow.visitors import DatasetVersion, TableVisitor, builtin
+from mdflow.visitors.base import DatasetVersion, TableVisitor, builtin
 
 
 def md_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -1,16 +1,21 @@
+"""Tracking: put files and folders under mdflow (content into the cache, a pointer beside
+them), stop tracking them, move them with their pointers."""
+
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdflow import gitignore, gitrepo
+from mdflow import datasets, gitignore, gitrepo
 from mdflow import pointer as ptr
 from mdflow.cache import Batch
 from mdflow.config import LinkType
+from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.hashing import hash_stream
 from mdflow.manifest import Manifest
@@ -43,11 +48,8 @@ def add(repo: Repo, args: list[str]) -> list[Added]:
     with repo.lock():
         targets = [_check_target(repo, a) for a in args]
         _refuse_git_tracked(repo, targets)
-        state = StatCache(repo.dot, repo.config.core.lock_timeout)
-        try:
+        with repo.stat_cache() as state:
             return [_add_one(repo, state, path) for path in targets]
-        finally:
-            state.close()
 
 
 def _check_target(repo: Repo, arg: str) -> Path:
@@ -186,3 +188,48 @@ def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
             ):
                 continue
         materialize(repo.cache, oid, Path(f.path), links, f.exec)
+
+
+def _one(repo: Repo, arg: str) -> Dataset:
+    path = repo.resolve_user_path(arg)
+    if path.name.endswith(ptr.SUFFIX):
+        path = path.with_name(path.name[: -len(ptr.SUFFIX)])
+    pointer_file = ptr.pointer_path_for(path)
+    if not pointer_file.is_file():
+        raise MdflowError(
+            f"{arg} is not tracked by mdflow (no {pointer_file.name})", "check the path"
+        )
+    return datasets.load(repo, pointer_file)
+
+
+def remove(repo: Repo, arg: str) -> Dataset:
+    """Stop tracking: delete the pointer and the .gitignore entry; the data stays."""
+    with repo.lock():
+        d = _one(repo, arg)
+        d.pointer_file.unlink()
+        gitignore.remove(d.data.parent, d.data.name)
+        return d
+
+
+def move(repo: Repo, src: str, dst: str) -> tuple[Path, Path]:
+    """Move data and pointer together and fix both .gitignore files; return new (data, pointer)."""
+    with repo.lock():
+        d = _one(repo, src)
+        target = repo.resolve_user_path(dst)
+        if target.is_dir():
+            target = target / d.data.name
+            repo.check_inside(target, str(target))
+        if target.exists() or os.path.lexists(target):
+            raise MdflowError(f"{dst} already exists", "choose another destination")
+        new_pointer_file = ptr.pointer_path_for(target)
+        if new_pointer_file.exists():
+            raise MdflowError(f"{repo.rel(new_pointer_file)} already exists", "choose another name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if d.data.exists():
+            shutil.move(d.data, target)
+        moved = d.pointer.model_copy(update={"path": target.name})
+        ptr.save(new_pointer_file, moved)
+        d.pointer_file.unlink()
+        gitignore.remove(d.data.parent, d.data.name)
+        gitignore.add(target.parent, target.name)
+        return target, new_pointer_file

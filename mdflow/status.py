@@ -1,3 +1,5 @@
+"""The workspace against the pointers: what is clean, modified, missing, or not pushed."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -5,7 +7,7 @@ from typing import Any
 
 from mdflow import datasets
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
-from mdflow.errors import MdflowError
+from mdflow.remote.inventory import RemoteIndex
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import Hasher
@@ -34,12 +36,9 @@ class Status:
 def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Status]:
     """Workspace against pointers; with `remote`, also whether each version was pushed."""
     chosen = datasets.select(repo, args)
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
+    with repo.stat_cache() as state:
         hasher = Hasher(state)
         results = [status_of(repo, hasher, d) for d in chosen]
-    finally:
-        state.close()
     if remote is not None:
         _mark_pushed(repo, chosen, results, remote or None)
     return results
@@ -48,20 +47,11 @@ def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Statu
 def _mark_pushed(
     repo: Repo, chosen: list[Dataset], results: list[Status], name: str | None
 ) -> None:
-    from mdflow.remote import open_remote
-    from mdflow.remote.base import RemoteError
-    from mdflow.transfer import RemoteIndex
-
-    remote = open_remote(repo, name)
-    try:
-        index = RemoteIndex(repo, remote).load()
+    with repo.remote(name, "check the server and the URL (mdflow remote list)") as remote:
+        index = RemoteIndex(remote.store, remote.state).load()
         needed = {d.pointer_file: _needed(repo, d) for d in chosen}
         if not all(index.has(o) for oids in needed.values() for o in oids):
             index.sync()  # only ask the remote when the inventories read so far fall short
-    except RemoteError as e:
-        raise MdflowError(str(e), "check the server and the URL (mdflow remote list)") from e
-    finally:
-        remote.close()
     for d, s in zip(chosen, results, strict=True):
         s.pushed = all(index.has(o) for o in needed[d.pointer_file])
 
@@ -110,3 +100,29 @@ def dir_changes(repo: Repo, d: Dataset, ws: WorkspaceData) -> dict[str, int]:
         "removed": len(recorded.keys() - current.keys()),
         "modified": sum(1 for p, h in current.items() if p in recorded and recorded[p] != h),
     }
+
+
+@dataclass
+class Listed:
+    """A tracked dataset for `mdflow list`: its status and what its pointer says."""
+
+    status: Status
+    size: int
+    files: int | None
+    rows: int | None
+    columns: int | None
+
+
+def list_datasets(repo: Repo) -> list[Listed]:
+    with repo.stat_cache() as state:
+        hasher = Hasher(state)
+        return [
+            Listed(
+                status_of(repo, hasher, d),
+                d.pointer.size,
+                d.pointer.files,
+                d.pointer.rows,
+                d.pointer.columns,
+            )
+            for d in datasets.all_datasets(repo)
+        ]

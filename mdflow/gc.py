@@ -1,3 +1,6 @@
+"""Garbage collection: cache objects no pointer of any ref, reflog, stash, index or worktree
+needs, once they are older than the expiry."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +13,6 @@ from mdflow.errors import FormatError, MdflowError
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
-from mdflow.state import StatCache
 
 DEFAULT_EXPIRY = 14 * 86400
 TMP_EXPIRY = 86400
@@ -63,15 +65,12 @@ def plan(repo: Repo, expiry: float) -> GcPlan:
 
 
 def execute(repo: Repo, gc_plan: GcPlan) -> None:
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
+    with repo.stat_cache() as state:
         state.forget_complete()
         for oid in gc_plan.unreachable:
             repo.cache.path(oid).unlink(missing_ok=True)
         for tmp in gc_plan.stale_tmp:
             tmp.unlink(missing_ok=True)
-    finally:
-        state.close()
 
 
 def referenced_objects(repo: Repo) -> tuple[set[str], list[str]]:

@@ -1,4 +1,5 @@
-"""`mdflow visit` and `mdflow show`: run the declared visitors, read their reports back."""
+"""Reports: run the declared visitors on dataset versions, log their reports to each version's
+run, read them back."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdflow import datasets
-from mdflow.commands.log import log
-from mdflow.commands.sync import SyncReport, record_versions
 from mdflow.config import VisitorConfig, roles_for
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
-from mdflow.remote import Remote, open_remote
-from mdflow.remote.base import RemoteError
+from mdflow.history import log
+from mdflow.remote.catalog import VersionCatalog
 from mdflow.repo import Repo
+from mdflow.sync import SyncReport, record_versions
 from mdflow.visitors import DatasetVersion, load, options_key
+
+HINT = "check the remote (mdflow remote list) and try again"
 
 
 @dataclass
@@ -37,18 +39,13 @@ def visit(
     chosen = [d for d in datasets.select(repo, args) if _applicable(repo, d, declared)]
     if not chosen:
         return []
-    target = open_remote(repo, remote)
-    try:
+    with repo.remote(remote, HINT) as target:
         runs = record_versions(repo, target, chosen, SyncReport(target.name))
         results = []
         for d in chosen:
             run_id = runs[repo.rel(d.data)].removeprefix("runs:/")
-            results += _visit_one(repo, target, d, run_id, force)
+            results += _visit_one(repo, target.catalog, d, run_id, force)
         return results
-    except RemoteError as e:
-        raise MdflowError(str(e), "check the remote (mdflow remote list) and try again") from e
-    finally:
-        target.close()
 
 
 def _applicable(repo: Repo, d: Dataset, declared: list[VisitorConfig]) -> list[VisitorConfig]:
@@ -56,11 +53,13 @@ def _applicable(repo: Repo, d: Dataset, declared: list[VisitorConfig]) -> list[V
     return [v for v in declared if any(fnmatch.fnmatch(rel, p) for p in v.paths)]
 
 
-def _visit_one(repo: Repo, remote: Remote, d: Dataset, run_id: str, force: bool) -> list[Visited]:
+def _visit_one(
+    repo: Repo, catalog: VersionCatalog, d: Dataset, run_id: str, force: bool
+) -> list[Visited]:
     rel = repo.rel(d.data)
     version = version_of(repo, d.data, d.pointer.hash, d.kind, d.pointer.size, d.pointer.rows)
     previous = _previous(repo, d)
-    done = remote.run_tags(run_id)
+    done = catalog.run_tags(run_id)
     results = []
     for cfg in _applicable(repo, d, repo.config.visitors):
         visitor = load(cfg.use, repo.root, cfg.options)
@@ -76,7 +75,7 @@ def _visit_one(repo: Repo, remote: Remote, d: Dataset, run_id: str, force: bool)
                     Visited(rel, visitor.name, "failed", cfg.optional, traceback.format_exc())
                 )
                 continue
-            remote.log_report(run_id, visitor.name, Path(out), metrics, key)
+            catalog.log_report(run_id, visitor.name, Path(out), metrics, key)
         results.append(Visited(rel, visitor.name, "ran", cfg.optional, metrics=metrics))
     return results
 
@@ -118,12 +117,7 @@ def _previous(repo: Repo, d: Dataset) -> DatasetVersion | None:
 def show(repo: Repo, arg: str, remote: str | None = None) -> tuple[str, dict[str, str]]:
     """The run of the dataset's current version and its markdown reports."""
     (d,) = datasets.select(repo, [arg])
-    target = open_remote(repo, remote)
-    try:
+    with repo.remote(remote, HINT) as target:
         runs = record_versions(repo, target, [d], SyncReport(target.name))
         run = runs[repo.rel(d.data)]
-        return run, target.report_texts(run.removeprefix("runs:/"))
-    except RemoteError as e:
-        raise MdflowError(str(e), "check the remote (mdflow remote list) and try again") from e
-    finally:
-        target.close()
+        return run, target.catalog.report_texts(run.removeprefix("runs:/"))

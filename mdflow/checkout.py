@@ -1,3 +1,6 @@
+"""Checkout: write dataset versions from the cache into the workspace, never losing data that
+is not in the cache."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +17,7 @@ from mdflow.manifest import ManifestEntry
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
-from mdflow.state import Stamp, StatCache
+from mdflow.state import Stamp
 from mdflow.workspace import (
     EXEC_BITS,
     Hasher,
@@ -77,14 +80,11 @@ def checkout_datasets(
     """Write these datasets' versions into the workspace (the caller holds the lock)."""
     report = CheckoutReport()
     _refuse_git_tracked(repo, chosen)
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
+    with repo.stat_cache() as state:
         job = _Checkout(repo, Hasher(state), force, report, cached)
         for d in chosen:
             job.dataset(d)
         job.record()
-    finally:
-        state.close()
     return report
 
 

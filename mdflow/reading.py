@@ -1,5 +1,5 @@
-"""Dataset versions read out of source repositories (this one, another work tree, a Git
-URL): the core of the Python API, and `mdflow get`, `mdflow import`, `mdflow update`.
+"""Reading dataset versions out of source repositories (this one, another work tree, a Git
+URL): the core of the Python API, of lineage, and of `mdflow get`, `import` and `update`.
 
 Reading never touches the working tree or the index of the source: pointers come from Git
 objects (or the working tree's pointer files, read only), data from the source's cache,
@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from mdflow import datasets, gitrepo, sources
-from mdflow.commands import sync
+from mdflow import datasets, gitrepo, sources, sync
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset, Located
 from mdflow.errors import MdflowError
@@ -68,19 +67,6 @@ def copy_out(repo: Repo, loc: Located, target: Path) -> None:
         materialize(repo.cache, e.hash, target / e.path[cut:], copy, e.exec)
 
 
-def get(source: str, path: str, rev: str | None, out: str | None) -> tuple[Path, VersionRef]:
-    """Download a version from another repository into `out` (default: the path's name in
-    the current folder), with no working tree of that repository; `rev` default: HEAD."""
-    src, loc = locate(path, rev or "HEAD", source)
-    ref = reference(src, loc)
-    target = Path(os.path.abspath(out or PurePosixPath(ref.path).name))
-    if os.path.lexists(target):
-        raise MdflowError(f"{target} already exists", "remove it, or name another place with -o")
-    fill_cache(src.repo, loc)
-    copy_out(src.repo, loc, target)
-    return target, ref
-
-
 def locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:
     src = source_of(path, rev, repo)
     rel = rel_path(src, path, repo is None)
@@ -100,10 +86,10 @@ def rel_path(src: Source, path: PathArg, from_cwd: bool) -> str:
 
 def fill_cache(repo: Repo, loc: Located) -> None:
     """Download what the located version lacks in the source's cache (verified), if any."""
-    with sync.connected(repo, None) as remote, repo.lock():
+    with repo.remote() as remote, repo.lock():
         report = sync.SyncReport(remote.name)
         sync.fetch(repo, remote, [loc.dataset], report, None)
-    failed = problems(report)
+    failed = sync.problems(report)
     if failed:
         raise _unreadable(loc, remote.name, failed[0])
 
@@ -120,6 +106,7 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
     """One file of a version, streamed from the remote when the cache lacks it (verified
     at its end, and kept in the cache then)."""
     from mdflow.remote import open_remote
+    from mdflow.remote.inventory import RemoteIndex
     from mdflow.transfer import open_object
 
     d = loc.dataset
@@ -134,9 +121,10 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
         oid = d.pointer.hash
     if repo.cache.has(oid):
         return repo.cache.open(oid)
-    remote = open_remote(repo)
+    remote = open_remote(repo.config.remote, repo.root, repo.dot)
     try:
-        return open_object(repo, remote, oid, on_close=remote.close)
+        index = RemoteIndex(remote.store, remote.state)
+        return open_object(repo.cache, index, oid, on_close=remote.close)
     except BaseException:
         remote.close()
         raise
@@ -144,10 +132,12 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
 
 def fill_manifest(repo: Repo, loc: Located) -> None:
     """Download the manifest of a folder version only."""
+    from mdflow.remote.inventory import RemoteIndex
     from mdflow.transfer import pull
 
-    with sync.connected(repo, None) as remote, repo.lock():
-        failed = pull(repo, remote, {loc.dataset.pointer.hash}).failed
+    with repo.remote() as remote, repo.lock():
+        index = RemoteIndex(remote.store, remote.state)
+        failed = pull(repo.cache, index, {loc.dataset.pointer.hash}).failed
     if failed:
         raise _unreadable(loc, remote.name, next(iter(failed.values())))
 
@@ -179,7 +169,7 @@ def local_path(repo: Repo, loc: Located) -> Path:
 
 
 @dataclass(frozen=True)
-class VersionRef:
+class DatasetRef:
     """Where a dataset version can be read again: repository, commit, path, and the hash of
     the dataset holding the path."""
 
@@ -196,12 +186,12 @@ class VersionRef:
 _URI = re.compile(r"^mdflow://(?P<repo>.+)@(?P<commit>[0-9a-f]{40}):(?P<path>.+)$")
 
 
-def reference(src: Source, loc: Located) -> VersionRef:
+def reference(src: Source, loc: Located) -> DatasetRef:
     """The version read; from the working tree's pointer, the commit is HEAD's."""
     d = loc.dataset
     commit = loc.commit or gitrepo.resolve(src.repo.root, "HEAD")
     path = loc.rel if d.only is None else f"{loc.rel}/{d.only[0]}"
-    return VersionRef(src.location, commit, path, d.pointer.hash)
+    return DatasetRef(src.location, commit, path, d.pointer.hash)
 
 
 def source_of(path: PathArg, rev: str | None, repo: RepoArg) -> Source:
@@ -210,13 +200,3 @@ def source_of(path: PathArg, rev: str | None, repo: RepoArg) -> Source:
     text = os.fspath(path)
     near = Path(text).parent if repo is None and os.path.isabs(text) else None
     return sources.open_source(repo, rev, near)
-
-
-def problems(report: sync.SyncReport) -> list[str]:
-    """What a transfer (and its checkout) could not do, one line each."""
-    problems = [f"{oid}: {why}" for oid, why in sorted(report.transfer.failed.items())]
-    problems += [f"{path}: {why}" for path, why in sorted(report.missing.items())]
-    if report.checkout is not None:
-        problems += [f"kept {k} (not in the cache)" for k in report.checkout.kept_modified]
-        problems += [f"missing from cache: {k}" for k in report.checkout.missing_cache]
-    return problems

@@ -1,4 +1,4 @@
-"""`mdflow import` and `mdflow update`: datasets taken from another repository.
+"""Imports: datasets taken from another repository (`mdflow import`, `mdflow update`).
 
 An imported dataset is an ordinary dataset of this repository (its objects are copied into
 this cache, so status, checkout and push work as for any other) whose pointer also records
@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 from mdflow import datasets, gitignore
 from mdflow import pointer as ptr
-from mdflow.commands.checkout import checkout_datasets
-from mdflow.commands.get import fill_cache, locate, parts, reference
+from mdflow.checkout import checkout_datasets
 from mdflow.datasets import Dataset, Located
 from mdflow.errors import MdflowError
 from mdflow.manifest import Manifest, ManifestEntry
 from mdflow.pointer import ImportSource, Pointer
+from mdflow.reading import fill_cache, locate, parts, reference
 from mdflow.repo import Repo
 from mdflow.tables import counter_for
 

@@ -1,4 +1,5 @@
-"""`mdflow diff [REV_A [REV_B]] [PATH...]`: what changed in the data between two versions.
+"""Diffs (`mdflow diff [REV_A [REV_B]] [PATH...]`): what changed in the data between two
+versions.
 
 Sides are Git revisions or the workspace (the default new side, like `git diff`). Pointers
 are read from Git; manifests and table contents come from the cache, the workspace or, when
@@ -20,7 +21,6 @@ from mdflow.errors import MdflowError
 from mdflow.manifest import Manifest
 from mdflow.profile import Profiles
 from mdflow.repo import Repo
-from mdflow.state import StatCache
 from mdflow.workspace import Hasher, entries_of
 
 WORKSPACE = "workspace"
@@ -171,12 +171,9 @@ def _from_cache(repo: Repo, d: Dataset) -> Version:
 
 
 def _workspace_versions(repo: Repo, chosen: list[Dataset]) -> dict[str, Version]:
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
+    with repo.stat_cache() as state:
         hasher = Hasher(state)
         return {v.path: v for v in (_from_workspace(repo, hasher, d) for d in chosen)}
-    finally:
-        state.close()
 
 
 def _from_workspace(repo: Repo, hasher: Hasher, d: Dataset) -> Version:
@@ -216,7 +213,7 @@ def _fetch_missing(repo: Repo, old: list[Dataset], new: list[Dataset], rows: boo
         for side in (was, d):
             if side.kind == "dir" or (rows and tables.table_kind(side.data.name)):
                 wanted.add(side.pointer.hash)
-    from mdflow.transfer import fetch_missing
+    from mdflow.sync import fetch_missing
 
     fetch_missing(repo, wanted)
 

@@ -1,4 +1,4 @@
-"""`mdflow log PATH`: the versions of a dataset, from Git history and from the remote."""
+"""The history of a dataset: its versions, from Git history and from the remote's catalogue."""
 
 from __future__ import annotations
 
@@ -124,16 +124,8 @@ def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
 
 
 def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str | None) -> None:
-    from mdflow.remote import open_remote
-    from mdflow.remote.base import RemoteError
-
-    remote = open_remote(repo, name)
-    try:
-        records = remote.versions(rel)
-    except RemoteError as e:
-        raise MdflowError(str(e), "use --no-remote for Git history only") from e
-    finally:
-        remote.close()
+    with repo.remote(name, "use --no-remote for Git history only") as remote:
+        records = remote.catalog.versions(rel)
     for r in records:
         v = versions.get(r.hash)
         if v is None:

@@ -1,3 +1,5 @@
+"""Cache verification: re-hash every object; move the corrupt ones to .mdflow/quarantine/."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +11,6 @@ from mdflow.hashing import hash_file
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
-from mdflow.state import StatCache
 
 
 @dataclass
@@ -39,11 +40,8 @@ def _quarantine(repo: Repo, oids: list[str]) -> None:
     folder = repo.dot / "quarantine"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    state = StatCache(repo.dot, repo.config.core.lock_timeout)
-    try:
+    with repo.stat_cache() as state:
         state.forget_complete()
-    finally:
-        state.close()
     for oid in oids:
         fd, name = tempfile.mkstemp(dir=folder, prefix=f"{oid.split(':')[1]}.{stamp}.")
         os.close(fd)

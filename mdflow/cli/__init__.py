@@ -1,0 +1,107 @@
+"""The `mdflow` command line: parse arguments, call mdflow.commands, print what they return.
+
+One module per family of commands (mirroring mdflow/commands/) holds each command's arguments,
+its handler and its printing. Handlers import the commands and anything heavy inside their
+bodies, so `mdflow --help` and `mdflow --version` stay fast and never import mlflow, pandas or
+pyarrow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from mdflow import __version__
+from mdflow.cli import cache, history, hooks, init, remote, reports, sources, sync, track, workspace
+from mdflow.errors import MdflowError
+
+if TYPE_CHECKING:
+    from mdflow.cli.parsing import Handler, Subparsers
+
+__all__ = ["build_parser", "main"]
+
+# the subcommands, in the order `mdflow --help` lists them
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    init.register_init,
+    track.register_add,
+    workspace.register_status,
+    workspace.register_checkout,
+    cache.register_gc,
+    cache.register_fsck,
+    workspace.register_list,
+    track.register_remove,
+    remote.register_remote,
+    sync.register_push,
+    sync.register_pull,
+    history.register_log,
+    history.register_diff,
+    reports.register_visit,
+    reports.register_show,
+    hooks.register_install,
+    hooks.register_hook,
+    track.register_move,
+    sources.register_get,
+    sources.register_import,
+    sources.register_update,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.directory:
+            _chdir(args.directory)
+        handler: Handler = args.handler
+        return handler(args)
+    except MdflowError as e:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"mdflow: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("mdflow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, or an OS error we did not foresee: one line unless -v
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"mdflow: error: {type(e).__name__}: {e} — rerun with -v for details",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _chdir(directory: str) -> None:
+    import os
+
+    try:
+        os.chdir(directory)
+    except OSError as e:
+        raise MdflowError(
+            f"cannot change to -C {directory}: {e.strerror}", "check the path"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mdflow",
+        description="Version datasets next to your code: pointers in Git, data in a cache.",
+    )
+    parser.add_argument("--version", action="version", version=f"mdflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show error details")
+    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
+    # without a COMMAND (or with `hook` and no HOOK, which sets no handler of its own): the usage
+    parser.set_defaults(handler=lambda _a: _usage(parser))
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2

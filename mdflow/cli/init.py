@@ -1,0 +1,23 @@
+"""`mdflow init`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mdflow.cli.parsing import command
+
+if TYPE_CHECKING:
+    from mdflow.cli.parsing import Subparsers
+
+
+def register_init(sub: Subparsers) -> None:
+    command(sub, "init", cmd_init, "set up mdflow in the current Git repository")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mdflow.commands.init import init
+
+    repo, created = init()
+    print(f"{'initialized' if created else 'already initialized'} mdflow in {repo.root}")
+    return 0

@@ -1,0 +1,38 @@
+"""What every command's printing shares: notes on stderr, JSON, table cells, and the repository.
+
+Imports nothing heavy: `mdflow --help` loads this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from mdflow.render import human
+
+if TYPE_CHECKING:
+    from mdflow.repo import Repo
+
+__all__ = ["dash", "human", "note", "print_json", "repo"]
+
+
+def note(text: str) -> None:
+    """A line for the person at the terminal (a hint, a warning): stderr, not the output."""
+    print(text, file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def dash(n: int | None) -> str:
+    """A table cell for a count that may be unknown."""
+    return "-" if n is None else str(n)
+
+
+def repo() -> Repo:
+    """The repository around the working directory (the handlers' one way to find it)."""
+    from mdflow.repo import Repo
+
+    return Repo.find()

@@ -1,0 +1,73 @@
+"""`mdflow get`, `import` and `update`: datasets from other repositories."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mdflow.cli.output import note, repo
+from mdflow.cli.parsing import command
+
+if TYPE_CHECKING:
+    from mdflow.cli.parsing import Subparsers
+
+
+def register_get(sub: Subparsers) -> None:
+    text = "download a dataset version from another repository (no working tree)"
+    _source_arguments(command(sub, "get", cmd_get, text))
+
+
+def register_import(sub: Subparsers) -> None:
+    text = "bring a dataset from another repository; its pointer remembers"
+    _source_arguments(command(sub, "import", cmd_import, text))
+
+
+def register_update(sub: Subparsers) -> None:
+    text = "move imported datasets to their source's newest version"
+    p = command(sub, "update", cmd_update, text)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--rev", metavar="REV", help="follow this revision of the source from now on")
+
+
+def _source_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="REPO", help="Git URL or path of the repository")
+    p.add_argument("path", metavar="PATH", help="dataset path in REPO, from its root")
+    p.add_argument("--rev", metavar="REV", help="branch, tag or commit (default: HEAD)")
+    p.add_argument("-o", "--out", metavar="OUT", help="where to write it (default: its name)")
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from mdflow.commands.sources import get
+
+    target, ref = get(args.source, args.path, args.rev, args.out)
+    print(f"got {ref.path} at {ref.commit[:10]} ({ref.hash}) into {target}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from mdflow.commands.sources import import_dataset
+
+    current = repo()
+    d = import_dataset(current, args.source, args.path, args.rev, args.out)
+    rel, source = current.rel(d.data), d.pointer.source
+    assert source is not None
+    print(f"imported {source.path} from {source.repo} at {source.commit[:10]} as {rel}")
+    folder = rel.rpartition("/")[0]
+    note(f"next: git add {rel}.mdflow {folder + '/' if folder else ''}.gitignore")
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from mdflow.commands.sources import update
+
+    current = repo()
+    for arg in args.paths:
+        before, after = update(current, arg, args.rev)
+        source = after.pointer.source
+        assert source is not None
+        data = current.rel(after.data)
+        if after is before:
+            print(f"{data} is up to date ({source.commit[:10]})")
+        else:
+            print(f"updated {data} to {source.commit[:10]} ({after.pointer.hash})")
+    return 0

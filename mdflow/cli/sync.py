@@ -1,0 +1,81 @@
+"""`mdflow push` and `pull`: move the objects of datasets to and from a remote."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mdflow.cli.output import human, note, repo
+from mdflow.cli.parsing import command
+
+if TYPE_CHECKING:
+    from mdflow.cli.parsing import Subparsers
+    from mdflow.sync import SyncReport
+
+
+def register_push(sub: Subparsers) -> None:
+    p = command(sub, "push", cmd_push, "upload the objects of datasets that the remote lacks")
+    _transfer_arguments(p)
+
+
+def register_pull(sub: Subparsers) -> None:
+    p = command(
+        sub, "pull", cmd_pull, "download what datasets need from the remote, then check out"
+    )
+    _transfer_arguments(p)
+    p.add_argument(
+        "--rev", metavar="REV", help="fetch the datasets of commit REV into the cache (no checkout)"
+    )
+    p.add_argument(
+        "--version",
+        metavar="HASH|latest",
+        help="write this version of one dataset into its path, without git checkout",
+    )
+
+
+def _transfer_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("-r", "--remote", metavar="NAME", help="remote name (default: the default)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel transfers")
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from mdflow.commands.sync import push
+
+    return _report(push(repo(), args.paths, args.remote, args.jobs), "pushed")
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from mdflow.commands.sync import pull
+
+    version = args.version or None  # `--version ""` is a plain pull
+    report = pull(repo(), args.paths, args.remote, args.jobs, args.rev, version)
+    if version:
+        note(
+            "the pointer still names its own version: mdflow checkout returns to it, "
+            "mdflow add records this one"
+        )
+    elif args.rev:
+        note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")
+    return _report(report, "pulled")
+
+
+def _report(report: SyncReport, verb: str) -> int:
+    """Print what a push or pull did; exit 1 when anything was left undone."""
+    t = report.transfer
+    print(
+        f"{verb} {len(t.transferred)} objects ({human(t.bytes)}); "
+        f"{report.wanted - len(t.transferred) - len(t.failed)} already there"
+    )
+    for oid, why in sorted(t.failed.items()):
+        note(f"failed: {oid}: {why}")
+    for path, why in sorted(report.missing.items()):
+        note(f"skipped {path}: {why}")
+    if report.runs:
+        print(f"{len(report.runs)} dataset versions have MLflow runs on {report.remote}")
+    if report.linked:
+        note(f"pointers now link to their runs: git commit {' '.join(report.linked)}")
+    if report.checkout is not None:
+        c = report.checkout
+        print(f"{len(c.restored)} restored, {len(c.removed)} removed, {c.unchanged} unchanged")
+    return 0 if report.ok else 1

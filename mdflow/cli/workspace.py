@@ -1,0 +1,148 @@
+"""`mdflow status`, `list` and `checkout`: the workspace against the pointers."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mdflow.cli.output import dash, human, note, print_json, repo
+from mdflow.cli.parsing import command
+
+if TYPE_CHECKING:
+    from mdflow.cli.parsing import Subparsers
+    from mdflow.status import Listed, Status
+
+
+def register_status(sub: Subparsers) -> None:
+    p = command(sub, "status", cmd_status, "compare the workspace with the pointers")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when anything is not clean")
+    p.add_argument(
+        "--remote",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="also tell which versions are not pushed (to NAME, default: the default)",
+    )
+
+
+def register_list(sub: Subparsers) -> None:
+    p = command(sub, "list", cmd_list, "list tracked datasets")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def register_checkout(sub: Subparsers) -> None:
+    p = command(sub, "checkout", cmd_checkout, "make the workspace match the pointers")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="overwrite or remove files even when their content is not cached",
+    )
+    side = p.add_mutually_exclusive_group()
+    side.add_argument(
+        "--ours",
+        dest="side",
+        action="store_const",
+        const="ours",
+        help="in a merge conflict: keep our version of the pointer and its data",
+    )
+    side.add_argument(
+        "--theirs",
+        dest="side",
+        action="store_const",
+        const="theirs",
+        help="in a merge conflict: keep their version of the pointer and its data",
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from mdflow.commands.workspace import status
+    from mdflow.status import CLEAN
+
+    results = status(repo(), args.paths, args.remote)
+    if args.json:
+        print_json([s.to_json() for s in results])
+    else:
+        _print_status(results, args.remote is not None)
+    not_clean = any(s.state != CLEAN or s.pushed is False for s in results)
+    return 1 if args.exit_code and not_clean else 0
+
+
+def _print_status(results: list[Status], asked_remote: bool) -> None:
+    from mdflow.status import CLEAN
+
+    for s in results:
+        if s.pushed is False:
+            print(f"{'not pushed:':20}{s.path}  — mdflow push")
+    for s in results:
+        if s.state == CLEAN:
+            continue
+        extra = ", ".join(f"{v} {k}" for k, v in s.changes.items() if v)
+        where = f"{s.path}{'/' if s.kind == 'dir' else ''}"
+        cache_note = "" if s.cached else " (not in cache)"
+        hint = _status_hint(s.state, s.workspace_cached, s.cached)
+        print(
+            f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}  — {hint}"
+        )
+    dirty = sum(1 for s in results if s.state != CLEAN or s.pushed is False)
+    if not dirty:
+        pushed = ", all pushed" if asked_remote else ""
+        print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean{pushed}")
+
+
+def _status_hint(state: str, workspace_cached: bool, cached: bool) -> str:
+    from mdflow.status import MISSING_CACHE, MODIFIED
+
+    if state == MODIFIED and workspace_cached:
+        return "another cached version: mdflow checkout to switch to the pointer's"
+    if state == MODIFIED:
+        return "new content: mdflow add to record it, mdflow checkout -f to discard it"
+    if state == MISSING_CACHE:
+        return "re-add it (mdflow add) to store it in the cache"
+    if not cached:
+        return "not in the cache either: restore it from where it was added"
+    return "mdflow checkout to restore it"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mdflow.commands.workspace import list_datasets
+
+    items = list_datasets(repo())
+    if args.json:
+        print_json([_listed_json(i) for i in items])
+        return 0
+    if not items:
+        print("no datasets tracked yet — add one with mdflow add PATH")
+        return 0
+    print(f"{'PATH':40} {'KIND':4} {'SIZE':>9} {'FILES':>7} {'ROWS':>9} {'COLS':>5}  STATUS")
+    for i in items:
+        print(
+            f"{i.status.path:40} {i.status.kind:4} {human(i.size):>9} "
+            f"{dash(i.files):>7} {dash(i.rows):>9} {dash(i.columns):>5}  {i.status.state}"
+        )
+    return 0
+
+
+def _listed_json(i: Listed) -> dict[str, object]:
+    extra = {"size": i.size, "files": i.files, "rows": i.rows, "columns": i.columns}
+    return {**i.status.to_json(), **extra}
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    from mdflow.commands.workspace import checkout
+
+    r = checkout(repo(), args.paths, force=args.force, side=args.side)
+    if args.side:
+        note(f"next: git add {args.paths[0].removesuffix('.mdflow')}.mdflow")
+    print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
+    for key in r.kept_modified:
+        note(
+            f"kept {key}: it differs and its content is not in the cache "
+            "(mdflow add it, or checkout --force to discard it)"
+        )
+    for key in r.missing_cache:
+        note(f"missing from cache: {key} (re-add it where it exists, or fetch it from a remote)")
+    return 0 if r.ok else 1

@@ -1,0 +1,298 @@
+"""Git hooks: the checks pre-commit runs (`mdflow hook check|visit|push|checkout`), and their
+installation (`mdflow install`).
+
+Each is quick when nothing relevant changed: `check` reads only the staged file list, `push`
+only the pointers of the commits being pushed, `checkout` only what status reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdflow import datasets, gitrepo
+from mdflow import pointer as ptr
+from mdflow.errors import MdflowError
+from mdflow.repo import Repo
+from mdflow.status import CLEAN, MISSING_CACHE, status
+
+LARGE = 1 << 20  # staged files from this size up must go through mdflow add
+ZERO = "0" * 40
+
+
+@dataclass
+class HookReport:
+    problems: list[str] = field(default_factory=list)  # one line each: what and what to do
+    notes: list[str] = field(default_factory=list)
+
+
+def check(repo: Repo, max_size: int = LARGE) -> HookReport:
+    """pre-commit: staged pointers match their data; no data goes into Git itself."""
+    report = HookReport()
+    staged = _staged(repo)
+    if not staged:
+        return report
+    pointers = [p for p in staged if p.endswith(ptr.SUFFIX)]
+    if pointers:
+        for s in status(repo, [str(repo.root / p) for p in pointers]):
+            if s.state == MISSING_CACHE:
+                report.problems.append(f"{s.path}: not in the cache — run mdflow add {s.path}")
+            elif s.state != CLEAN:
+                report.problems.append(
+                    f"{s.path}: the data differs from its staged pointer ({s.state}) — run "
+                    f"mdflow add {s.path} && git add {s.pointer}"
+                )
+    tracked = {repo.rel(d.data): d for d in datasets.all_datasets(repo)}
+    data_files = [p for p in staged if not p.endswith(ptr.SUFFIX)]
+    for path in data_files:
+        owner = next((t for t in tracked if path == t or path.startswith(t + "/")), None)
+        if owner:
+            report.problems.append(
+                f"{path} is data tracked by {owner}.mdflow but staged into Git — run "
+                f"git rm -r --cached {owner}"
+            )
+    for path, size in _sizes(repo, data_files).items():
+        if size >= max_size and not any(path == t or path.startswith(t + "/") for t in tracked):
+            report.problems.append(
+                f"{path} ({size / 1e6:.1f} MB) is staged into Git — track it instead: "
+                f"git rm --cached {path} && mdflow add {path}"
+            )
+    return report
+
+
+def _staged(repo: Repo) -> list[str]:
+    """Files added or modified in the index."""
+    out = gitrepo.run(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=AM")
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def _sizes(repo: Repo, paths: list[str]) -> dict[str, int]:
+    """Sizes of the staged blobs of `paths`, in one `git cat-file --batch-check`."""
+    if not paths:
+        return {}
+    names = "".join(f":{p}\n" for p in paths)
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectsize)"],
+        cwd=repo.root,
+        input=names.encode(),
+        capture_output=True,
+        check=True,
+    )
+    sizes = proc.stdout.decode().split()
+    return {p: int(s) for p, s in zip(paths, sizes, strict=False) if s.isdigit()}
+
+
+def pushed_objects(
+    repo: Repo, from_ref: str | None, to_ref: str, remote_name: str | None
+) -> set[str]:
+    """Objects every pointer in the commits being pushed needs."""
+    if from_ref and from_ref != ZERO:
+        spec = [to_ref, f"^{from_ref}"]
+    elif remote_name:
+        spec = [to_ref, "--not", f"--remotes={remote_name}"]
+    else:
+        spec = [to_ref]
+    out = gitrepo.run(repo.root, "rev-list", "--objects", *spec)
+    blobs = {
+        sha: path
+        for sha, _, path in (line.partition(" ") for line in out.decode().splitlines())
+        if path.endswith(ptr.SUFFIX)
+    }
+    oids: set[str] = set()
+    if not blobs:
+        return oids
+    reader = gitrepo.BlobReader(repo.root)
+    try:
+        for sha, text in reader.read_many(blobs):
+            p = ptr.Pointer.from_yaml(text, f"{blobs[sha]} ({sha[:10]})")
+            oids.add(p.hash)
+            if p.kind == "dir":
+                oids |= _manifest_files(repo, p.hash, blobs[sha])
+    finally:
+        reader.close()
+    return oids
+
+
+def _manifest_files(repo: Repo, oid: str, where: str) -> set[str]:
+    manifest = datasets.cached_manifest(repo, oid, where)
+    if manifest is None:
+        raise MdflowError(
+            f"the manifest of {where} ({oid}) is not in the local cache",
+            "mdflow pull it first, or push from a clone that has it",
+        )
+    return {f.hash for f in manifest.files}
+
+
+def push(repo: Repo, check_only: bool) -> HookReport:
+    """pre-push: the data of the commits being pushed is on the MLflow remote."""
+    from mdflow.remote.inventory import RemoteIndex
+    from mdflow.transfer import push as push_objects
+
+    report = HookReport()
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF") or "HEAD"
+    oids = pushed_objects(
+        repo,
+        os.environ.get("PRE_COMMIT_FROM_REF"),
+        to_ref,
+        os.environ.get("PRE_COMMIT_REMOTE_NAME"),
+    )
+    if not oids:
+        return report
+    with repo.remote(hint="check the remote (mdflow remote list), then git push again") as remote:
+        index = RemoteIndex(remote.store, remote.state)
+        if check_only:
+            index.load()
+            if not all(index.has(o) for o in oids):
+                index.sync()
+            missing = sorted(o for o in oids if not index.has(o))
+            if missing:
+                report.problems.append(
+                    f"{len(missing)} objects of the commits being pushed are not on remote "
+                    f"{remote.name} — run mdflow push"
+                )
+            return report
+        result = push_objects(repo.cache, index, oids)
+    for oid, why in sorted(result.failed.items()):
+        report.problems.append(f"{oid}: {why} — run mdflow push, then git push again")
+    if result.transferred:
+        report.notes.append(f"mdflow: pushed {len(result.transferred)} objects to {remote.name}")
+    return report
+
+
+def visit_staged(repo: Repo) -> HookReport:
+    """pre-commit: record each staged dataset version as a run, run its visitors, and stage
+    the pointers that now link to their runs, so one `git commit` carries the links.
+    """
+    report = HookReport()
+    pointers = [p for p in _staged(repo) if p.endswith(ptr.SUFFIX)]
+    if not pointers:
+        return report
+    from mdflow.reports import visit
+    from mdflow.sync import SyncReport, record_versions
+
+    chosen = datasets.select(repo, [str(repo.root / p) for p in pointers])
+    before = {d.pointer_file: d.pointer_file.read_bytes() for d in chosen}
+    with repo.remote(hint="check the remote (mdflow remote list), then commit again") as remote:
+        record_versions(repo, remote, chosen, SyncReport(remote.name))
+    for r in visit(repo, [str(d.data) for d in chosen]):
+        if r.status == "failed":
+            line = f"visitor {r.visitor} failed on {r.path}:\n{r.error.rstrip()}"
+            (report.notes if r.optional else report.problems).append(line)
+        elif r.status == "ran":
+            report.notes.append(f"mdflow: {r.visitor} reported on {r.path}")
+    changed = [str(f) for f, data in before.items() if f.read_bytes() != data]
+    if changed:
+        gitrepo.run(repo.root, "add", "--", *changed)
+    return report
+
+
+def after_checkout(repo: Repo, restore: bool) -> HookReport:
+    """post-checkout / post-merge: say (or fix) what no longer matches the pointers."""
+    report = HookReport()
+    stale = [s for s in status(repo, []) if s.state != CLEAN]
+    if not stale:
+        return report
+    if restore:
+        from mdflow.checkout import checkout
+
+        result = checkout(repo, [s.path for s in stale])
+        report.notes.append(f"mdflow: {len(result.restored)} files restored")
+        report.notes += [f"mdflow: kept {k} (not in the cache)" for k in result.kept_modified]
+        report.notes += [
+            f"mdflow: missing from cache: {k} — mdflow pull" for k in result.missing_cache
+        ]
+    else:
+        names = " ".join(s.path for s in stale[:5]) + (" …" if len(stale) > 5 else "")
+        report.notes.append(
+            f"mdflow: {len(stale)} datasets do not match their pointers ({names}) — "
+            "run mdflow checkout (or mdflow pull)"
+        )
+    return report
+
+
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+HOOK_TYPES = ["pre-commit", "pre-push", "post-checkout", "post-merge"]
+LOCAL_HOOKS: list[dict[str, Any]] = [
+    {
+        "id": "mdflow-check",
+        "name": "mdflow check",
+        "entry": "mdflow hook check",
+        "stages": ["pre-commit"],
+    },
+    {
+        "id": "mdflow-visit",
+        "name": "mdflow visit",
+        "entry": "mdflow hook visit",
+        "stages": ["pre-commit"],
+        "verbose": True,
+    },
+    {
+        "id": "mdflow-push",
+        "name": "mdflow push",
+        "entry": "mdflow hook push",
+        "stages": ["pre-push"],
+        "verbose": True,
+    },
+    {
+        "id": "mdflow-checkout",
+        "name": "mdflow checkout",
+        "entry": "mdflow hook checkout",
+        "stages": ["post-checkout", "post-merge"],
+        "verbose": True,
+    },
+]
+
+
+def install(repo: Repo) -> list[str]:
+    """Write the mdflow hooks into .pre-commit-config.yaml and install every hook type.
+
+    The hooks are `repo: local` with `language: system`, so they run the mdflow on PATH and
+    pre-commit never builds an environment holding MLflow. Other repos and hooks in the file
+    are kept.
+    """
+    import yaml
+
+    path = repo.root / PRE_COMMIT_CONFIG
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    data = data if isinstance(data, dict) else {}
+    types = list(data.get("default_install_hook_types") or [])
+    data["default_install_hook_types"] = types + [t for t in HOOK_TYPES if t not in types]
+    repos = [r for r in data.get("repos") or [] if not _is_mdflow_local(r)]
+    hooks = [
+        {
+            **h,
+            "language": "system",
+            "pass_filenames": False,
+            "always_run": True,
+            "require_serial": True,
+        }
+        for h in LOCAL_HOOKS
+    ]
+    data["repos"] = [{"repo": "local", "hooks": hooks}, *repos]
+    path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    from mdflow import drivers
+
+    drivers.install(repo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install", "--install-hooks"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise MdflowError(
+            f"pre-commit install failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}",
+            "check that pre-commit is installed (pip install pre-commit)",
+        )
+    return data["default_install_hook_types"]  # type: ignore[no-any-return]
+
+
+def _is_mdflow_local(entry: object) -> bool:
+    if not isinstance(entry, dict) or entry.get("repo") != "local":
+        return False
+    ids = {h.get("id") for h in entry.get("hooks") or [] if isinstance(h, dict)}
+    return bool(ids) and ids <= {h["id"] for h in LOCAL_HOOKS}

@@ -1,0 +1,45 @@
+"""Lineage: a training run names the dataset versions it read, and leads back to them.
+
+`log_input` records a version as an input of the active MLflow run, with a source of type
+`mdflow` (`mdflow://<repo>@<commit>:<path>` and the hash); `MdflowDatasetSource` is what MLflow
+loads that source with (the `mlflow.dataset_source` entry point in pyproject.toml names it) and
+`run_inputs` lists a run's mdflow inputs. The MLflow side lives in remote/mlflow/lineage.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mdflow.reading import DatasetRef, load_uri
+
+
+def __getattr__(name: str) -> Any:
+    """`MdflowDatasetSource`, built on first access: MLflow loads entry points while `import
+    mlflow` runs, so this module must not import mlflow at its top."""
+    if name == "MdflowDatasetSource":
+        from mdflow.remote.mlflow import lineage
+
+        cls = lineage.dataset_source_class(_load)
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load(uri: str, oid: str | None, dst_path: str | None) -> str:
+    return str(load_uri(uri, oid, dst_path))
+
+
+def log_input(ref: DatasetRef, context: str | None) -> None:
+    """Record the version `ref` as an input of the active MLflow run (started if none is)."""
+    from mdflow.remote.mlflow import lineage
+
+    tags = {"mdflow.hash": ref.hash, "mdflow.commit": ref.commit, "mdflow.path": ref.path}
+    source = __getattr__("MdflowDatasetSource")(ref.uri, ref.hash)
+    lineage.log_input(source, ref.path, ref.hash, context, tags)
+
+
+def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
+    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+    from mdflow.remote.mlflow import lineage
+
+    return lineage.run_inputs(run_id)

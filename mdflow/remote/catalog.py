@@ -1,0 +1,74 @@
+"""The catalogue of versions: the half of a remote that knows dataset versions as runs
+(one MLflow run per version, with its tags, metrics, pointer and visitors' reports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A dataset version, as a push records it."""
+
+    path: str  # data path relative to the repository root
+    hash: str
+    kind: str
+    size: int
+    pointer_text: str
+    manifest: bytes | None = None
+    files: int | None = None
+    rows: int | None = None
+    columns: int | None = None
+    git: dict[str, str] | None = None  # commit, branch, author
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    run_id: str
+    uri: str  # runs:/<run id>
+    url: str | None  # web page of the run, for a server
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A version found in the catalogue (from its run), for `mdflow log`."""
+
+    hash: str
+    kind: str
+    size: int
+    rows: int | None
+    files: int | None
+    time: int  # unix time the run was created
+    commit: str | None
+    author: str | None
+    run: VersionRun
+
+
+class VersionCatalog(Protocol):
+    def record_version(self, version: VersionInfo) -> VersionRun:
+        """Find or create the run of this dataset version; idempotent."""
+        ...
+
+    def expect_records(self) -> None:
+        """A hint: versions will be recorded after a transfer (get ready meanwhile)."""
+        ...
+
+    def versions(self, path: str) -> list[VersionRecord]:
+        """Every recorded version of the dataset at `path` (relative to the repo root)."""
+        ...
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """Tags of a version run (visitors that already ran are recorded there)."""
+        ...
+
+    def log_report(
+        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+    ) -> None:
+        """Log a visitor's report files under reports/<visitor>/ and its metrics; tag it done."""
+        ...
+
+    def report_texts(self, run_id: str) -> dict[str, str]:
+        """The markdown reports of a run, by artifact path."""
+        ...

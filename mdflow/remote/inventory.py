@@ -1,0 +1,93 @@
+"""What a remote holds, known without asking it: the union of its inventory files.
+
+Each push writes one inventory last, listing the objects it uploaded (loose, or by pack); a
+clone keeps the inventories it has read in `.mdflow/remotes/<name>/inventory/`, so a no-op
+push or pull is settled offline. Layout: docs/remote-layout.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from mdflow.remote.formats import Inventory, parse
+from mdflow.remote.store import ObjectStore
+
+
+class RemoteIndex:
+    """Which objects a remote holds, and where: the union of its inventory files, kept in
+    `state/inventory/` (`state`: this clone's folder for the remote, .mdflow/remotes/<name>)."""
+
+    def __init__(self, store: ObjectStore, state: Path) -> None:
+        self.store = store
+        self.folder = state / "inventory"
+        self.loose: set[str] = set()
+        self.packed: dict[str, str] = {}  # oid -> pack id
+        self.seen: set[str] = set()  # inventory files loaded
+        self.synced = False  # listed the remote's inventory folder in this process
+
+    def load(self) -> RemoteIndex:
+        """What the inventories read before say (no remote access)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in sorted(os.listdir(self.folder)):
+            if name.endswith(".json") and name not in self.seen:
+                self.add(parse(Inventory, (self.folder / name).read_bytes(), name))
+                self.seen.add(name)
+        return self
+
+    def sync(self) -> RemoteIndex:
+        """Download inventory files not seen before (one listing per index), then load them."""
+        if self.synced:
+            return self.load()
+        self._check_store()
+        self.load()
+        for name in self.store.list("inventory"):
+            if name not in self.seen and name.endswith(".json"):
+                tmp = self.folder / f".{name}.tmp"
+                self.store.get(f"inventory/{name}", tmp)
+                parse(Inventory, tmp.read_bytes(), f"inventory/{name}")
+                os.replace(tmp, self.folder / name)
+        self.synced = True
+        return self.load()
+
+    def _check_store(self) -> None:
+        """Forget the inventories read from another store of the same name (a store run that
+        was deleted and created anew): what they list is not in this one."""
+        marker = self.folder.parent / "store"
+        current = self.store.store_id()
+        if marker.is_file() and marker.read_text().strip() != current:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.loose.clear()
+            self.packed.clear()
+            self.seen.clear()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".store.{os.getpid()}.tmp")
+        tmp.write_text(current + "\n")
+        os.replace(tmp, marker)
+
+    def add(self, inv: Inventory) -> None:
+        self.loose.update(inv.loose)
+        for pack, oids in inv.packs.items():
+            for oid in oids:
+                self.packed[oid] = pack
+
+    def has(self, oid: str) -> bool:
+        return oid in self.loose or oid in self.packed
+
+    def record(self, inv: Inventory) -> None:
+        """Publish an inventory (the last write of a push) and remember it locally."""
+        if not inv.loose and not inv.packs:
+            return
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}.json"
+        local = self.folder / name
+        local.write_bytes(inv.to_bytes())
+        try:
+            self.store.put(local, f"inventory/{name}")
+        except BaseException:
+            local.unlink()
+            raise
+        self.add(inv)
+        self.seen.add(name)

@@ -1,0 +1,225 @@
+"""One MLflow tracking server or embedded store (sqlite + artifact folder), as a remote sees
+it: the repository's experiment and its "store run", whose artifacts hold the objects.
+
+Found or created through the REST API when the server allows it (a handful of requests, no
+`import mlflow`), else with MLflow's client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mdflow.remote import RemoteSpec
+from mdflow.remote.mlflow import http
+from mdflow.remote.store import RemoteError
+
+STORE_TAG = "mdflow.role"
+STORE_RUN_NAME = "mdflow-store"
+_ENV_DEFAULTS = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",  # MLflow's default (7, with backoff) hides outages
+    # generous: with proxied downloads the server stages a large object before the first byte
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "900",
+    # Through the server only: without these, MLflow clients fetch every artifact (and upload
+    # files of 500 MiB or more) straight from S3 with signed URLs, so they would need to reach S3.
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # mdflow draws its own
+}
+
+
+class Connection:
+    def __init__(self, spec: RemoteSpec, root: Path) -> None:
+        self.name, self.url = spec.name, spec.url
+        _configure_env(spec)
+        self.tracking_uri, artifact_location = _locations(spec.url, root)
+        self._client: Any = None
+        self._preload: threading.Thread | None = None
+        self.http = http.MlflowHttp(self.tracking_uri) if http.usable(self.tracking_uri) else None
+        try:
+            if self.http is not None:
+                self.experiment_id, self.run_id, self.artifact_uri = self._find_store(
+                    spec.experiment
+                )
+            else:
+                self.experiment_id, self.run_id, self.artifact_uri = self._locate(
+                    spec.experiment, artifact_location
+                )
+        except Exception as e:
+            raise RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}") from e
+        self.staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
+
+    @property
+    def client(self) -> Any:
+        """MLflow's client, imported on first use (a pull never needs it with a server)."""
+        if self._client is None:
+            import mlflow
+
+            for logger in ("mlflow", "alembic"):  # after import: mlflow sets its level then
+                logging.getLogger(logger).setLevel(logging.WARNING)
+            # no mlflow.set_tracking_uri: mdflow runs inside training code (Python API), whose
+            # own MLflow runs must keep going to the tracking server the user chose
+            self._client = mlflow.MlflowClient(self.tracking_uri)
+        return self._client
+
+    def preload(self) -> None:
+        """Import mlflow in the background (while objects travel: runs are recorded next)."""
+        if self._client is None and self._preload is None and "mlflow" not in sys.modules:
+            self._preload = threading.Thread(target=_import_mlflow, daemon=True)
+            self._preload.start()
+
+    def _find_store(self, experiment: str) -> tuple[str, str, str]:
+        """(experiment id, store run id, its artifact URI) through the REST API; the same
+        steps as `_locate`."""
+        api = self.http
+        assert api is not None
+        exp_id = _experiment_http(api, experiment)
+        runs = _store_runs_http(api, exp_id)
+        if not runs:
+            now = int(time.time() * 1000)
+            tag = {"key": STORE_TAG, "value": "store"}
+            new = {"experiment_id": exp_id, "run_name": STORE_RUN_NAME, "start_time": now}
+            mine = api.post_json("runs/create", new | {"tags": [tag]})["run"]["info"]["run_id"]
+            api.post_json("runs/update", {"run_id": mine, "status": "FINISHED", "end_time": now})
+            runs = _store_runs_http(api, exp_id)
+            if runs[0]["info"]["run_id"] != mine:  # another clone created one at the same time
+                api.post_json("runs/delete", {"run_id": mine})
+        info = runs[0]["info"]
+        return exp_id, str(info["run_id"]), str(info["artifact_uri"])
+
+    def _locate(self, experiment: str, artifact_location: str | None) -> tuple[str, str, str]:
+        """Find or create the experiment and its store run with MLflow's client."""
+        self.experiment_id = self._experiment(experiment, artifact_location)
+        run_id = self._store_run()
+        return self.experiment_id, run_id, str(self.client.get_run(run_id).info.artifact_uri)
+
+    def _experiment(self, name: str, artifact_location: str | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None and found.lifecycle_stage != "active":
+            raise RemoteError(_deleted(name))
+        if found is None:
+            try:
+                return str(self.client.create_experiment(name, artifact_location))
+            except Exception:  # created concurrently by another clone: use theirs
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        return str(found.experiment_id)
+
+    def _store_runs(self) -> list[Any]:
+        return list(
+            self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{STORE_TAG}` = 'store'",
+                order_by=["attributes.start_time ASC"],
+            )
+        )
+
+    def _store_run(self) -> str:
+        runs = self._store_runs()
+        if runs:
+            return str(runs[0].info.run_id)
+        mine = self.client.create_run(
+            self.experiment_id, tags={STORE_TAG: "store"}, run_name=STORE_RUN_NAME
+        )
+        self.client.set_terminated(mine.info.run_id)
+        oldest = self._store_runs()[0].info.run_id
+        if oldest != mine.info.run_id:  # another clone created one at the same time
+            self.client.delete_run(mine.info.run_id)
+        return str(oldest)
+
+    def close(self) -> None:
+        if self._preload is not None:
+            self._preload.join()  # no import left running at exit
+        if self.http is not None:
+            self.http.session.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _experiment_http(api: http.MlflowHttp, name: str) -> str:
+    def find() -> str | None:
+        try:
+            exp = api.get_json("experiments/get-by-name", experiment_name=name)["experiment"]
+        except http.NotFound:
+            return None
+        if exp["lifecycle_stage"] != "active":
+            raise RemoteError(_deleted(name))
+        return str(exp["experiment_id"])
+
+    found = find()
+    if found is None:
+        try:
+            return str(api.post_json("experiments/create", {"name": name})["experiment_id"])
+        except OSError:  # created concurrently by another clone: use theirs
+            found = find()
+            if found is None:
+                raise
+    return found
+
+
+def _store_runs_http(api: http.MlflowHttp, exp_id: str) -> list[dict[str, Any]]:
+    query = {
+        "experiment_ids": [exp_id],
+        "filter": f"tags.`{STORE_TAG}` = 'store'",
+        "run_view_type": "ACTIVE_ONLY",
+        "order_by": ["attributes.start_time ASC"],
+    }
+    runs = api.post_json("runs/search", query).get("runs", [])
+    return runs if isinstance(runs, list) else []
+
+
+def _configure_env(spec: RemoteSpec) -> None:
+    for key, value in _ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    auth = spec.auth
+    if auth and auth.token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = auth.token
+    if auth and auth.username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = auth.username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = auth.password or ""
+
+
+def _import_mlflow() -> None:
+    with contextlib.suppress(Exception):  # the import is done again where it is needed
+        importlib.import_module("mlflow")
+
+
+def _locations(url: str, root: Path) -> tuple[str, str | None]:
+    """(tracking URI, artifact location for new experiments) of a remote URL."""
+    if url.startswith(("http://", "https://")):
+        return url.rstrip("/"), None
+    folder = Path(url.removeprefix("file://"))
+    folder = folder if folder.is_absolute() else root / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+
+
+def _deleted(experiment: str) -> str:
+    return (
+        f"experiment {experiment!r} is deleted on the server: restore it (mlflow experiments "
+        "restore) or delete it for good (mlflow gc) so that mdflow creates it again"
+    )
+
+
+def short(e: Exception) -> str:
+    """One line for the user; authentication refusals say so plainly."""
+    text = str(e).strip().splitlines()
+    first = text[0] if text else type(e).__name__
+    for code in ("401", "403"):
+        if f"error code {code}" in first or f"{code} Client Error" in first:
+            return (
+                f"the server refused the credentials (HTTP {code}): set MLFLOW_TRACKING_USERNAME/"
+                "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN, or auth in "
+                ".mdflow/config.local.yaml"
+            )
+    return first[:300]
