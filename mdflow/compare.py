@@ -27,7 +27,7 @@ Opener = Callable[[], BinaryIO]
 
 
 @dataclass
-class Version:
+class Side:
     """One dataset at one side of the comparison."""
 
     path: str  # data path relative to the repository root
@@ -45,7 +45,7 @@ class Options:
     labels: tuple[str, str] = ("before", "after")
 
 
-def compare(old: dict[str, Version], new: dict[str, Version], opt: Options) -> list[DatasetChange]:
+def compare(old: dict[str, Side], new: dict[str, Side], opt: Options) -> list[DatasetChange]:
     """Changes between two {data path: version} maps, renames detected by equal content."""
     removed = {p: v for p, v in old.items() if p not in new}
     added = {p: v for p, v in new.items() if p not in old}
@@ -74,7 +74,7 @@ def compare(old: dict[str, Version], new: dict[str, Version], opt: Options) -> l
     return sorted(changes, key=lambda c: c.path)
 
 
-def _one_sided(v: Version, status: str) -> DatasetChange:
+def _one_sided(v: Side, status: str) -> DatasetChange:
     change = DatasetChange(path=v.path, status=status)
     if status == "added":
         change.after = v.ref
@@ -85,7 +85,7 @@ def _one_sided(v: Version, status: str) -> DatasetChange:
     return change
 
 
-def _modified(a: Version, b: Version, opt: Options) -> DatasetChange:
+def _modified(a: Side, b: Side, opt: Options) -> DatasetChange:
     change = DatasetChange(path=b.path, status="modified", before=a.ref, after=b.ref)
     change.notes += [n for n in (a.note, b.note) if n]
     if a.ref.kind == "dir" and b.ref.kind == "dir":
@@ -149,7 +149,7 @@ def file_changes(old: list[ManifestEntry], new: list[ManifestEntry]) -> FileChan
     return out
 
 
-def _table(a: Version, b: Version, opt: Options, notes: list[str]) -> TableChanges:
+def _table(a: Side, b: Side, opt: Options, notes: list[str]) -> TableChanges:
     out = TableChanges(rows_before=a.ref.rows, rows_after=b.ref.rows)
     missing = [lbl for v, lbl in zip((a, b), opt.labels, strict=True) if v.opener is None]
     if missing:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mdflow import datasets, gitrepo, tables
 from mdflow.changes import DiffReport, VersionRef
-from mdflow.compare import Opener, Options, Version, compare
+from mdflow.compare import Opener, Options, Side, compare
 from mdflow.config import roles_for
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
@@ -160,9 +160,9 @@ def _narrowed(d: Dataset, manifest: Manifest | None) -> Manifest | None:
     return Manifest.model_construct(files=[f for f in manifest.files if d.wants(f.path)])
 
 
-def _from_cache(repo: Repo, d: Dataset) -> Version:
+def _from_cache(repo: Repo, d: Dataset) -> Side:
     rel = repo.rel(d.data)
-    v = Version(rel, _ref(d))
+    v = Side(rel, _ref(d))
     if d.kind == "dir":
         v.manifest = _narrowed(d, datasets.cached_manifest(repo, d.pointer.hash, rel))
     elif repo.cache.has(d.pointer.hash):
@@ -170,13 +170,13 @@ def _from_cache(repo: Repo, d: Dataset) -> Version:
     return v
 
 
-def _workspace_versions(repo: Repo, chosen: list[Dataset]) -> dict[str, Version]:
+def _workspace_versions(repo: Repo, chosen: list[Dataset]) -> dict[str, Side]:
     with repo.stat_cache() as state:
         hasher = Hasher(state)
         return {v.path: v for v in (_from_workspace(repo, hasher, d) for d in chosen)}
 
 
-def _from_workspace(repo: Repo, hasher: Hasher, d: Dataset) -> Version:
+def _from_workspace(repo: Repo, hasher: Hasher, d: Dataset) -> Side:
     """The workspace's data when it is there (added or not), else the pointer's version."""
     ws = datasets.inspect(repo, hasher, d.data)
     if ws.kind is None or ws.oid == d.pointer.hash or ws.oid is None:
@@ -189,7 +189,7 @@ def _from_workspace(repo: Repo, hasher: Hasher, d: Dataset) -> Version:
     files = entries_of(ws.files, ws.hashes)
     size = sum(f.size for f in files)
     ref = VersionRef(hash=ws.oid, kind=ws.kind, size=size)
-    v = Version(
+    v = Side(
         repo.rel(d.data), ref, note=f"{repo.rel(d.data)} differs from its pointer (not yet added)"
     )
     if ws.kind == "dir":

@@ -60,8 +60,7 @@ def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
     """Each version's change against the next older one, from what the cache holds."""
     from mdflow import render
     from mdflow.changes import VersionRef
-    from mdflow.compare import Options, compare
-    from mdflow.compare import Version as Side
+    from mdflow.compare import Options, Side, compare
     from mdflow.profile import Profiles
 
     def side(v: Version) -> Side:

@@ -8,9 +8,10 @@ loads that source with (the `mlflow.dataset_source` entry point in pyproject.tom
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mdflow.reading import DatasetRef, load_uri
+if TYPE_CHECKING:  # the library loads on use: MLflow imports this module with every `import mlflow`
+    from mdflow.reading import DatasetRef
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +27,8 @@ def __getattr__(name: str) -> Any:
 
 
 def _load(uri: str, oid: str | None, dst_path: str | None) -> str:
+    from mdflow.reading import load_uri
+
     return str(load_uri(uri, oid, dst_path))
 
 

@@ -67,6 +67,19 @@ def copy_out(repo: Repo, loc: Located, target: Path) -> None:
         materialize(repo.cache, e.hash, target / e.path[cut:], copy, e.exec)
 
 
+def export(source: str, path: str, rev: str | None, out: str | None) -> tuple[Path, DatasetRef]:
+    """Copy a version out of `source` (a Git URL or a work tree, no working tree of it needed)
+    into `out`, by default the path's name in the current folder; `rev` default: HEAD."""
+    src, loc = locate(path, rev or "HEAD", source)
+    ref = reference(src, loc)
+    target = Path(os.path.abspath(out or PurePosixPath(ref.path).name))
+    if os.path.lexists(target):
+        raise MdflowError(f"{target} already exists", "remove it, or name another place with -o")
+    fill_cache(src.repo, loc)
+    copy_out(src.repo, loc, target)
+    return target, ref
+
+
 def locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:
     src = source_of(path, rev, repo)
     rel = rel_path(src, path, repo is None)
@@ -105,7 +118,7 @@ def _unreadable(loc: Located, remote: str, reason: str) -> MdflowError:
 def open_file(repo: Repo, loc: Located) -> BinaryIO:
     """One file of a version, streamed from the remote when the cache lacks it (verified
     at its end, and kept in the cache then)."""
-    from mdflow.remote import open_remote
+    from mdflow.remote import RemoteError, open_remote
     from mdflow.remote.inventory import RemoteIndex
     from mdflow.transfer import open_object
 
@@ -121,13 +134,11 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
         oid = d.pointer.hash
     if repo.cache.has(oid):
         return repo.cache.open(oid)
-    remote = open_remote(repo.config.remote, repo.root, repo.dot)
+    remote = open_remote(repo.config.remote, repo.root, repo.dot)  # closed by open_object
     try:
-        index = RemoteIndex(remote.store, remote.state)
-        return open_object(repo.cache, index, oid, on_close=remote.close)
-    except BaseException:
-        remote.close()
-        raise
+        return open_object(repo.cache, RemoteIndex(remote.store, remote.state), oid, remote.close)
+    except RemoteError as e:
+        raise _unreadable(loc, remote.name, str(e)) from e
 
 
 def fill_manifest(repo: Repo, loc: Located) -> None:

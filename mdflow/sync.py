@@ -1,6 +1,6 @@
 """Sync with a remote: push and pull the objects of datasets, record their versions as runs.
 
-What a remote holds is read from its inventories (transfer.RemoteIndex); the runs this clone
+What a remote holds is read from its inventories (remote/inventory.py); the runs this clone
 recorded are remembered in `.mdflow/remotes/<name>/runs.jsonl`, so a no-op push or pull needs
 no server.
 """

@@ -239,18 +239,24 @@ def open_object(
     is checked: a match puts the copy into the cache, a mismatch raises OSError. Bytes read
     before the end are not verified yet; a reader that stops early leaves nothing behind.
     Objects in packs (under 1 MiB) and stores that cannot stream are pulled first.
-    `on_close` runs when a streamed object is closed (it holds the remote open till then).
+    `on_close` runs when a streamed object is closed (it holds the remote open till then), and
+    at once, before this returns or raises, when the object does not stream.
     """
-    if not cache.has(oid):
-        store = index.sync().store
-        stream = store.open(object_path(oid)) if oid in index.loose else None
-        if stream is not None:
-            raw = _Verified(cache, stream, oid, store.name, on_close)
-            return io.BufferedReader(raw, CHUNK)
-        failed = pull(cache, index, {oid}).failed
-        if oid in failed:
-            raise RemoteError(f"{oid}: {failed[oid]}")
-    return cache.open(oid)
+    streamed = False
+    try:
+        if not cache.has(oid):
+            store = index.sync().store
+            stream = store.open(object_path(oid)) if oid in index.loose else None
+            if stream is not None:
+                streamed = True
+                return io.BufferedReader(_Verified(cache, stream, oid, store.name, on_close), CHUNK)
+            failed = pull(cache, index, {oid}).failed
+            if oid in failed:
+                raise RemoteError(f"{oid}: {failed[oid]}")
+        return cache.open(oid)
+    finally:
+        if not streamed and on_close is not None:
+            on_close()
 
 
 class _Verified(io.RawIOBase):

@@ -168,6 +168,22 @@ def test_wrong_url_is_one_line_error(repo: Path) -> None:
     assert time.monotonic() - started < 60
 
 
+def test_pre_push_hook_with_the_server_down_is_one_line_error(repo: Path) -> None:
+    """Pins the hook's message: a remote failure is a one-line error with the next step (it
+    was a bare RemoteError, exit 2, before remote errors went through repo.remote())."""
+    from servers import free_port
+
+    (repo / "f.bin").write_bytes(b"x")
+    mdflow(repo, "add", "f.bin")
+    mdflow(repo, "remote", "add", "origin", f"http://127.0.0.1:{free_port()}")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    r = mdflow(repo, "hook", "push")
+    assert r.code == 1 and r.err.count("\n") == 1, r.err
+    assert r.err.startswith("mdflow: error: cannot open remote origin")
+    assert r.err.rstrip().endswith("— check the remote (mdflow remote list), then git push again")
+
+
 @pytest.mark.slow
 def test_server_stopped_mid_push_then_resumed(repo: Path, tmp_path: Path) -> None:
     folder = tmp_path / "server"

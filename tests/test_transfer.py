@@ -59,3 +59,19 @@ def test_a_reader_that_stops_early_leaves_nothing(
         f.read(10)
     assert not obj(teammate, pointer_hash(teammate, "data/big.bin")).exists()
     assert not list((teammate / ".mdflow/cache/tmp").iterdir())
+
+
+def test_opening_a_packed_object_closes_the_remote(
+    teammate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small object is pulled, not streamed: the remote must be closed at once (it leaked
+    its HTTP session and its staging folder before)."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.chdir(teammate)
+    with package.open("data/images/a.txt") as f:
+        assert f.read() == b"hello\n"
+    assert not list(scratch.glob("mdflow-upload-*"))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mdflow.cli.output import human, note, repo
 from mdflow.cli.parsing import command
+from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
     from mdflow.cli.parsing import Subparsers
@@ -46,16 +47,19 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from mdflow.commands.sync import pull
+    from mdflow.commands.sync import pull, pull_version
 
-    version = args.version or None  # `--version ""` is a plain pull
-    report = pull(repo(), args.paths, args.remote, args.jobs, args.rev, version)
-    if version:
+    if args.version:  # `--version ""` is a plain pull
+        if len(args.paths) != 1 or args.rev:
+            raise MdflowError("--version takes exactly one PATH and no --rev", "name one dataset")
+        report = pull_version(repo(), args.paths[0], args.version, args.remote, args.jobs)
         note(
             "the pointer still names its own version: mdflow checkout returns to it, "
             "mdflow add records this one"
         )
-    elif args.rev:
+        return _report(report, "pulled")
+    report = pull(repo(), args.paths, args.remote, args.jobs, args.rev)
+    if args.rev:
         note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")
     return _report(report, "pulled")
 

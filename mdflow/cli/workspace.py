@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mdflow.cli.output import dash, human, note, print_json, repo
 from mdflow.cli.parsing import command
+from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
     from mdflow.cli.parsing import Subparsers
@@ -132,11 +133,15 @@ def _listed_json(i: Listed) -> dict[str, object]:
 
 
 def cmd_checkout(args: argparse.Namespace) -> int:
-    from mdflow.commands.workspace import checkout
+    from mdflow.commands.workspace import checkout, take_side
 
-    r = checkout(repo(), args.paths, force=args.force, side=args.side)
+    if args.side and len(args.paths) != 1:
+        raise MdflowError(f"--{args.side} takes one PATH", f"mdflow checkout --{args.side} PATH")
     if args.side:
+        r = take_side(repo(), args.paths[0], args.side)
         note(f"next: git add {args.paths[0].removesuffix('.mdflow')}.mdflow")
+    else:
+        r = checkout(repo(), args.paths, force=args.force)
     print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
     for key in r.kept_modified:
         note(

@@ -9,8 +9,6 @@ from mdflow.errors import MdflowError
 from mdflow.hooks import HookReport
 from mdflow.repo import Repo
 
-CHECKS = ("check", "visit", "push", "checkout")
-
 
 def install(repo: Repo) -> list[str]:
     """Write the hooks into .pre-commit-config.yaml, install them and the Git drivers;
@@ -27,7 +25,9 @@ def hook(repo: Repo, name: str) -> HookReport:
         return hooks.visit_staged(repo)
     if name == "push":
         return hooks.push(repo, check_only=cfg.push == "check")
-    return hooks.after_checkout(repo, restore=cfg.checkout == "restore")
+    if name == "checkout":
+        return hooks.after_checkout(repo, restore=cfg.checkout == "restore")
+    raise MdflowError(f"no hook named {name!r}", "see mdflow hook --help")
 
 
 def textconv(repo: Repo, args: list[str]) -> str:

@@ -1,3 +1,5 @@
+"""`mdflow init`: set up mdflow in a Git repository (mdflow.yaml, .mdflow/, .gitignore)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mdflow import imports, reading
 from mdflow.datasets import Dataset
-from mdflow.errors import MdflowError
 from mdflow.reading import DatasetRef
 from mdflow.repo import Repo
 
@@ -15,14 +13,7 @@ from mdflow.repo import Repo
 def get(source: str, path: str, rev: str | None, out: str | None) -> tuple[Path, DatasetRef]:
     """Download a version from another repository into `out` (default: the path's name in
     the current folder), with no working tree of that repository; `rev` default: HEAD."""
-    src, loc = reading.locate(path, rev or "HEAD", source)
-    ref = reading.reference(src, loc)
-    target = Path(os.path.abspath(out or PurePosixPath(ref.path).name))
-    if os.path.lexists(target):
-        raise MdflowError(f"{target} already exists", "remove it, or name another place with -o")
-    reading.fill_cache(src.repo, loc)
-    reading.copy_out(src.repo, loc, target)
-    return target, ref
+    return reading.export(source, path, rev, out)
 
 
 def import_dataset(repo: Repo, source: str, path: str, rev: str | None, out: str | None) -> Dataset:

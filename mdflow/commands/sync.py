@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from mdflow import sync
-from mdflow.errors import MdflowError
 from mdflow.repo import Repo
 from mdflow.sync import SyncReport
 
@@ -13,17 +12,14 @@ def push(repo: Repo, paths: list[str], remote: str | None, jobs: int | None) -> 
 
 
 def pull(
-    repo: Repo,
-    paths: list[str],
-    remote: str | None,
-    jobs: int | None,
-    rev: str | None = None,
-    version: str | None = None,
+    repo: Repo, paths: list[str], remote: str | None, jobs: int | None, rev: str | None = None
 ) -> SyncReport:
-    """Pull and check out; with `rev`, only fill the cache with that commit's versions; with
-    `version` (a hash prefix or `latest`), write that version of one dataset into its path."""
-    if version is None:
-        return sync.pull(repo, paths, remote, jobs, rev)
-    if len(paths) != 1 or rev:
-        raise MdflowError("--version takes exactly one PATH and no --rev", "name one dataset")
-    return sync.pull_version(repo, paths[0], version, remote, jobs)
+    """Pull and check out; with `rev`, only fill the cache with that commit's versions."""
+    return sync.pull(repo, paths, remote, jobs, rev)
+
+
+def pull_version(
+    repo: Repo, path: str, version: str, remote: str | None, jobs: int | None
+) -> SyncReport:
+    """Write one version of one dataset (a hash prefix, or `latest`) into its path."""
+    return sync.pull_version(repo, path, version, remote, jobs)

@@ -8,50 +8,16 @@ both; the MLflow one (remote/mlflow/) is imported only when a remote is first us
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from mdflow.config import AuthConfig, RemoteSection
+from mdflow.config import RemoteSection
 from mdflow.errors import MdflowError
 from mdflow.remote.catalog import VersionCatalog
-from mdflow.remote.store import Deferred, ObjectStore, RemoteError
+from mdflow.remote.errors import RemoteError
+from mdflow.remote.registry import Backend, RemoteSpec, opener_for, register, scheme_of
+from mdflow.remote.store import Deferred, ObjectStore
 
 EMBEDDED_DEFAULT = ".mdflow/mlflow"
-
-
-@dataclass(frozen=True)
-class RemoteSpec:
-    name: str
-    url: str
-    experiment: str
-    auth: AuthConfig | None
-    shared: bool  # committed in mdflow.yaml (teammates reach it), not a machine-local default
-    is_default: bool = False  # the remote teammates use when they name none
-
-
-class Backend(Protocol):
-    """What a URL scheme opens: the store and the catalogue of one remote."""
-
-    store: ObjectStore
-    catalog: VersionCatalog
-
-    def close(self) -> None: ...
-
-
-Opener = Callable[[RemoteSpec, Path], Backend]  # (spec, repository root)
-_OPENERS: dict[str, Opener] = {}
-
-
-def register(scheme: str, opener: Opener) -> None:
-    """Make a remote type available for URLs of `scheme` (`file` covers plain folders)."""
-    _OPENERS[scheme] = opener
-
-
-def scheme_of(url: str) -> str:
-    head, sep, _ = url.partition("://")
-    return head.lower() if sep else "file"
 
 
 def spec(section: RemoteSection, root: Path, name: str | None = None) -> RemoteSpec:
@@ -114,10 +80,9 @@ def open_remote(section: RemoteSection, root: Path, dot: Path, name: str | None 
 
 def connect(s: RemoteSpec, root: Path) -> Backend:
     scheme = scheme_of(s.url)
-    if scheme not in _OPENERS and scheme in ("http", "https", "file"):
+    if opener_for(scheme) is None and scheme in ("http", "https", "file"):
         importlib.import_module("mdflow.remote.mlflow")  # registers itself
-
-    opener = _OPENERS.get(scheme)
+    opener = opener_for(scheme)
     if opener is None:
         raise MdflowError(
             f"remote {s.name!r} has an unsupported URL {s.url!r}",
@@ -126,4 +91,13 @@ def connect(s: RemoteSpec, root: Path) -> Backend:
     return opener(s, root)
 
 
-__all__ = ["Remote", "RemoteError", "RemoteSpec", "open_remote", "register", "spec"]
+__all__ = [
+    "Backend",
+    "Remote",
+    "RemoteError",
+    "RemoteSpec",
+    "open_remote",
+    "register",
+    "scheme_of",
+    "spec",
+]

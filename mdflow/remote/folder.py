@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from mdflow.remote.store import RemoteError
+from mdflow.remote.errors import RemoteError
 
 READ_ONLY = 0o444
 

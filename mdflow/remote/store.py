@@ -2,8 +2,8 @@
 
 Paths are POSIX paths relative to the store's root (for MLflow, the store run's artifacts);
 the layout inside is docs/remote-layout.md. A store is never asked which objects it holds:
-the inventory files that pushes write say so (transfer.RemoteIndex), so has() is answered
-locally and a no-op push or pull needs no server.
+the inventory files that pushes write say so (`RemoteIndex.has` in remote/inventory.py), so
+a no-op push or pull needs no server; the protocol has no `has` on purpose.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from mdflow.remote.errors import RemoteError
 
-class RemoteError(Exception):
-    """A remote operation failed; `str()` says what, for the user."""
+__all__ = ["Deferred", "ObjectStore", "RemoteError"]
 
 
 class ObjectStore(Protocol):

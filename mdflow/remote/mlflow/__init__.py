@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdflow.remote import RemoteSpec, register
 from mdflow.remote.catalog import VersionCatalog
 from mdflow.remote.mlflow.catalog import MlflowCatalog
 from mdflow.remote.mlflow.connection import Connection
 from mdflow.remote.mlflow.store import MlflowStore
+from mdflow.remote.registry import RemoteSpec, register
 from mdflow.remote.store import ObjectStore
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mdflow.remote.catalog import VersionInfo, VersionRecord, VersionRun
+from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow.connection import Connection, short
-from mdflow.remote.store import RemoteError
 
 
 class MlflowCatalog:

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mdflow.remote import RemoteSpec
+from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import http
-from mdflow.remote.store import RemoteError
+from mdflow.remote.registry import RemoteSpec
 
 STORE_TAG = "mdflow.role"
 STORE_RUN_NAME = "mdflow-store"

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow.connection import Connection, short
-from mdflow.remote.store import RemoteError
 
 
 class MlflowStore:
