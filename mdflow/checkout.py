@@ -18,6 +18,7 @@ from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import Stamp
+from mdflow.status import Pullable
 from mdflow.workspace import (
     EXEC_BITS,
     Hasher,
@@ -36,6 +37,7 @@ class CheckoutReport:
     unchanged: int = 0
     kept_modified: list[str] = field(default_factory=list)  # not in cache: kept, no --force
     missing_cache: list[str] = field(default_factory=list)  # object not in the cache
+    pullable: list[str] = field(default_factory=list)  # of those, what mdflow pull can bring
 
     @property
     def ok(self) -> bool:
@@ -104,6 +106,7 @@ class _Checkout:
     ) -> None:
         self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
         self.cached = cached
+        self.pullable = Pullable(repo)
         self.writer = Materializer(repo.cache, repo.config.cache.link)
         self.written: list[tuple[str, Stamp, str]] = []  # key, stamp, oid: for the stat cache
 
@@ -115,6 +118,11 @@ class _Checkout:
             self._file(d)
         else:
             self._dir(d)
+
+    def _missing(self, key: str, oid: str) -> None:
+        self.report.missing_cache.append(key)
+        if self.pullable(oid):
+            self.report.pullable.append(key)
 
     def _replaceable(self, key: str, oid: str) -> bool:
         """A workspace file may be overwritten when its content is in the cache."""
@@ -147,14 +155,14 @@ class _Checkout:
         if ws.oid == d.pointer.hash:
             self.report.unchanged += 1
         elif not self._has(d.pointer.hash):
-            self.report.missing_cache.append(key)
+            self._missing(key, d.pointer.hash)
         elif ws.oid is None or self._replaceable(key, ws.oid):
             self._write(d.pointer.hash, str(d.data), key, executable=False)
 
     def _dir(self, d: Dataset) -> None:
         key = self.repo.rel(d.data)
         if not self._has(d.pointer.hash):
-            self.report.missing_cache.append(key)
+            self._missing(key, d.pointer.hash)
             return
         if not self._clear_other_kind(d, want_dir=True):
             return
@@ -168,7 +176,7 @@ class _Checkout:
             if have == entry.hash:
                 self._fix_exec(f, entry)
             elif not self._has(entry.hash):
-                self.report.missing_cache.append(f"{key}/{entry.path}")
+                self._missing(f"{key}/{entry.path}", entry.hash)
             elif f is None or self._replaceable(f.key, ws.hashes[f.key]):
                 todo.append(entry)
         for f in present.values():  # files the manifest does not list

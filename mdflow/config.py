@@ -158,11 +158,48 @@ def read_committed(root: Path) -> dict[str, Any]:
 
 
 def write_committed(root: Path, data: dict[str, Any]) -> None:
-    """Rewrite mdflow.yaml (validated first; comments in it are not kept)."""
+    """Write `data` into mdflow.yaml (validated first). Only the top-level sections that
+    changed are rewritten: the rest of the text, comments included, stays as it was."""
     _refuse_secrets(data)
     Config.model_validate(data)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    (root / FILE_NAME).write_text(text)
+    path = root / FILE_NAME
+    text = path.read_text() if path.exists() else ""
+    before = parse(text, FILE_NAME, f"fix {path}")
+    for key in [*before, *(k for k in data if k not in before)]:
+        if before.get(key) != data.get(key) or (key in before) != (key in data):
+            text = _with_section(text, key, {key: data[key]} if key in data else None)
+    if parse(text, FILE_NAME, f"fix {path}") != data:  # a layout too odd to edit: rewrite it
+        text = _dump(data)
+    path.write_text(text)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _with_section(text: str, key: str, section: dict[str, Any] | None) -> str:
+    """`text` with the top-level `key:` block replaced by `section` (None: removed; appended
+    when there is none)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if _top_key(line) == key), None)
+    new = [] if section is None else _dump(section).splitlines(keepends=True)
+    if start is None:
+        head = "".join(lines)
+        return head + ("\n" if head and not head.endswith("\n") else "") + "".join(new)
+    end = start + 1
+    while end < len(lines) and _top_key(lines[end]) is None and not lines[end].startswith("---"):
+        end += 1
+    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+        end -= 1  # blank lines and comments at the margin lead into what follows
+    return "".join([*lines[:start], *new, *lines[end:]])
+
+
+def _top_key(line: str) -> str | None:
+    """The key a line starts at the margin (`key:` or `key: value`), else None."""
+    if not line or line[0] in " \t#\n\r-.":
+        return None
+    key, sep, rest = line.partition(":")
+    return key.strip() if sep and (not rest or rest[0] in " \t\r\n") else None
 
 
 def _refuse_secrets(data: dict[str, Any]) -> None:

@@ -33,17 +33,29 @@ class DiffRequest:
     key: list[str] | None = None  # key columns for every table (else from mdflow.yaml)
     rows: bool = True  # compare table rows when both sides' data are available
     fetch: bool = True  # download missing manifests and tables from the default remote
+    separated: bool = False  # the paths followed `--`: none of them can be a revision
 
 
-def split_args(repo: Repo, args: list[str]) -> tuple[list[str], list[str]]:
-    """Leading arguments naming commits are revisions, the rest paths (as `git diff`)."""
+def split_args(
+    repo: Repo, args: list[str], separated: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Leading arguments naming commits are revisions, the rest paths (as `git diff`); with
+    `separated` (what followed `--`), `args` are all revisions and `separated` the paths."""
+    if separated is not None:
+        for arg in args:
+            if not _is_rev(repo, arg):
+                raise MdflowError(
+                    f"{arg} is not a revision", "check it with git log (paths go after --)"
+                )
+        return args, separated
     revs: list[str] = []
     for i, arg in enumerate(args):
         if len(revs) == 2 or not _is_rev(repo, arg):
             return revs, args[i:]
         if Path(arg).exists():
             raise MdflowError(
-                f"{arg!r} is both a revision and a path", f"write the path as ./{arg}"
+                f"{arg!r} is both a revision and a path",
+                f"write the path as ./{arg}, or after --",
             )
         revs.append(arg)
     return revs, []
@@ -86,7 +98,7 @@ def diff(repo: Repo, req: DiffRequest) -> DiffReport:
     every_new = (
         datasets.at_revision(repo, new_commit, []) if new_commit else datasets.select(repo, [])
     )
-    old_sets, new_sets = _narrow(repo, every_old, every_new, req.paths)
+    old_sets, new_sets = _narrow(repo, every_old, every_new, req)
     if req.fetch:
         _fetch_missing(repo, old_sets, new_sets, req.rows)
     old = {v.path: v for v in (_from_cache(repo, d) for d in old_sets)}
@@ -110,13 +122,13 @@ def diff(repo: Repo, req: DiffRequest) -> DiffReport:
 
 
 def _narrow(
-    repo: Repo, old: list[Dataset], new: list[Dataset], paths: list[str]
+    repo: Repo, old: list[Dataset], new: list[Dataset], req: DiffRequest
 ) -> tuple[list[Dataset], list[Dataset]]:
-    """The datasets `paths` name on each side; a path must be tracked on one side at least."""
-    if not paths:
+    """The datasets the paths name on each side; a path must be tracked on one side at least."""
+    if not req.paths:
         return old, new
     found: tuple[list[str], list[str]] = ([], [])
-    for arg in paths:
+    for arg in req.paths:
         hit = False
         for every, names in ((old, found[0]), (new, found[1])):
             try:
@@ -126,10 +138,25 @@ def _narrow(
             names.append(arg)
             hit = True
         if not hit:
-            raise MdflowError(f"{arg} is not tracked by mdflow on either side", "check the path")
+            raise _untracked(repo, arg, req.separated)
     return (
         datasets.choose(repo, old, found[0]) if found[0] else [],
         datasets.choose(repo, new, found[1]) if found[1] else [],
+    )
+
+
+def _untracked(repo: Repo, arg: str, separated: bool) -> MdflowError:
+    """The error for an argument that names no dataset on either side."""
+    if separated:
+        return MdflowError(f"{arg} is not tracked by mdflow on either side", "check the path")
+    if _is_rev(repo, arg):
+        return MdflowError(
+            f"{arg} is a revision where a path was expected",
+            "name at most two revisions, first: mdflow diff REV_A REV_B -- PATH",
+        )
+    return MdflowError(
+        f"{arg} is not a revision or a tracked path",
+        "check it with git log or mdflow list; paths can follow --: mdflow diff REV -- PATH",
     )
 
 

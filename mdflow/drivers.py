@@ -17,7 +17,7 @@ from mdflow.errors import FormatError
 from mdflow.manifest import Manifest, ManifestEntry
 from mdflow.pointer import Pointer, write_atomic
 from mdflow.profile import Profiles
-from mdflow.render import human
+from mdflow.render import human, plural
 from mdflow.repo import Repo
 
 ATTRIBUTES = "*.mdflow diff=mdflow merge=mdflow"
@@ -28,16 +28,19 @@ GIT_CONFIG = {
 }
 
 
-def install(repo: Repo) -> None:
-    """Route pointer files to the drivers: .gitattributes (committed) and .git/config."""
+def install(repo: Repo) -> bool:
+    """Route pointer files to the drivers: .gitattributes (committed) and .git/config.
+    Returns whether .gitattributes changed."""
     path = repo.root / ".gitattributes"
     text = path.read_text() if path.exists() else ""
-    if ATTRIBUTES not in text.splitlines():
+    changed = ATTRIBUTES not in text.splitlines()
+    if changed:
         path.write_text(
             text + ("" if not text or text.endswith("\n") else "\n") + ATTRIBUTES + "\n"
         )
     for key, value in GIT_CONFIG.items():
         gitrepo.run(repo.root, "config", "--local", key, value)
+    return changed
 
 
 def textconv(repo: Repo, blob_file: Path) -> str:
@@ -72,7 +75,7 @@ def _table_lines(repo: Repo, p: Pointer) -> list[str]:
         )
     except Exception as e:  # not readable as a table: the pointer lines still show
         return [f"# columns: unreadable ({type(e).__name__})"]
-    return [f"# column {c.name}: {c.dtype}, {c.nulls} nulls" for c in profile.columns]
+    return [f"# column {c.name}: {c.dtype}, {plural(c.nulls, 'null')}" for c in profile.columns]
 
 
 def _manifest(repo: Repo, oid: str) -> Manifest | None:
@@ -110,7 +113,9 @@ def merge(
         return MergeResult(None, [shown], "a manifest is not in the local cache (mdflow pull)")
     merged, conflicts = merge_files(*(m.files for m in manifests if m is not None))
     if conflicts:
-        return MergeResult(None, conflicts, f"{len(conflicts)} files changed on both sides")
+        return MergeResult(
+            None, conflicts, f"{plural(len(conflicts), 'file')} changed on both sides"
+        )
     manifest = Manifest.of(merged)
     oid = repo.cache.put_bytes(manifest.to_bytes())
     pointer = ours.model_copy(
@@ -122,7 +127,7 @@ def merge(
             "url": None,
         }
     )
-    return MergeResult(pointer, [], f"merged {len(manifest.files)} files")
+    return MergeResult(pointer, [], f"merged {plural(len(manifest.files), 'file')}")
 
 
 def merge_files(
@@ -162,9 +167,9 @@ def conflict_text(ours: Pointer, theirs: Pointer, result: MergeResult, shown: st
 def _describe(p: Pointer) -> str:
     parts = [p.hash.split(":")[1][:12], human(p.size)]
     if p.rows is not None:
-        parts.append(f"{p.rows:,} rows")
+        parts.append(f"{p.rows:,} row{'' if p.rows == 1 else 's'}")
     if p.files is not None:
-        parts.append(f"{p.files:,} files")
+        parts.append(f"{p.files:,} file{'' if p.files == 1 else 's'}")
     return ", ".join(parts)
 
 

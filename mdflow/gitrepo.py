@@ -105,8 +105,22 @@ def resolve(root: Path, rev: str) -> str:
     return proc.stdout.strip()
 
 
+def has_commits(root: Path) -> bool:
+    """Whether HEAD names a commit (false in a repository before its first commit)."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", "HEAD^{commit}"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
 def history(root: Path, rel: str) -> list[tuple[str, int, str, str]]:
-    """(commit, unix time, author, subject) of the commits that changed `rel`, newest first."""
+    """(commit, unix time, author, subject) of the commits that changed `rel`, newest first
+    (none before the first commit)."""
+    if not has_commits(root):
+        return []
     out = run(root, "log", "-z", "--format=%H%x1f%ct%x1f%an%x1f%s", "--", rel)
     rows = []
     for record in _z(out):

@@ -9,6 +9,7 @@ from typing import Any
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import FormatError, MdflowError
+from mdflow.remote import spec
 from mdflow.repo import Repo
 
 
@@ -46,14 +47,24 @@ def log(repo: Repo, arg: str, remote: str | None, stat: bool = False) -> list[Ve
     if remote is not None:
         _merge_remote(repo, rel, versions, remote or None)
     if not versions:
-        raise MdflowError(
-            f"{arg} has no versions in Git history or on the remote", "check the path"
-        )
+        raise _no_versions(repo, arg, rel)
     newest_first = list(reversed(versions.values()))  # Git order breaks ties in time
     ordered = sorted(newest_first, key=lambda v: v.time or 0, reverse=True)
     if stat:
         _add_stats(repo, rel, ordered)
     return ordered
+
+
+def _no_versions(repo: Repo, arg: str, rel: str) -> MdflowError:
+    """Why there is nothing to list: no commit yet, a pointer not committed, or a wrong path."""
+    pointer_rel = rel + ptr.SUFFIX
+    if (repo.root / pointer_rel).is_file():
+        why = "no commit yet" if not gitrepo.has_commits(repo.root) else "it is not committed"
+        return MdflowError(
+            f"{arg} has no history yet ({why})",
+            f"commit its pointer (git add {pointer_rel} && git commit), then mdflow log",
+        )
+    return MdflowError(f"{arg} has no versions in Git history or on the remote", "check the path")
 
 
 def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
@@ -123,6 +134,9 @@ def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
 
 
 def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str | None) -> None:
+    found = spec(repo.config.remote, repo.root, name)
+    if not found.shared and not (repo.root / found.url).exists():
+        return  # no embedded store yet: nothing was pushed to it (and reading creates none)
     with repo.remote(name, "use --no-remote for Git history only") as remote:
         records = remote.catalog.versions(rel)
     for r in records:

@@ -16,8 +16,9 @@ from typing import Any
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError
+from mdflow.render import plural
 from mdflow.repo import Repo
-from mdflow.status import CLEAN, MISSING_CACHE, status
+from mdflow.status import CLEAN, MISSING_CACHE, Status, status
 
 LARGE = 1 << 20  # staged files from this size up must go through mdflow add
 ZERO = "0" * 40
@@ -150,15 +151,18 @@ def push(repo: Repo, check_only: bool) -> HookReport:
             missing = sorted(o for o in oids if not index.has(o))
             if missing:
                 report.problems.append(
-                    f"{len(missing)} objects of the commits being pushed are not on remote "
-                    f"{remote.name} — run mdflow push"
+                    f"{plural(len(missing), 'object')} of the commits being pushed "
+                    f"{'is' if len(missing) == 1 else 'are'} not on remote {remote.name} — "
+                    "run mdflow push"
                 )
             return report
         result = push_objects(repo.cache, index, oids)
     for oid, why in sorted(result.failed.items()):
         report.problems.append(f"{oid}: {why} — run mdflow push, then git push again")
     if result.transferred:
-        report.notes.append(f"mdflow: pushed {len(result.transferred)} objects to {remote.name}")
+        report.notes.append(
+            f"mdflow: pushed {plural(len(result.transferred), 'object')} to {remote.name}"
+        )
     return report
 
 
@@ -199,7 +203,7 @@ def after_checkout(repo: Repo, restore: bool) -> HookReport:
         from mdflow.checkout import checkout
 
         result = checkout(repo, [s.path for s in stale])
-        report.notes.append(f"mdflow: {len(result.restored)} files restored")
+        report.notes.append(f"mdflow: {plural(len(result.restored), 'file')} restored")
         report.notes += [f"mdflow: kept {k} (not in the cache)" for k in result.kept_modified]
         report.notes += [
             f"mdflow: missing from cache: {k} — mdflow pull" for k in result.missing_cache
@@ -207,10 +211,20 @@ def after_checkout(repo: Repo, restore: bool) -> HookReport:
     else:
         names = " ".join(s.path for s in stale[:5]) + (" …" if len(stale) > 5 else "")
         report.notes.append(
-            f"mdflow: {len(stale)} datasets do not match their pointers ({names}) — "
-            "run mdflow checkout (or mdflow pull)"
+            f"mdflow: {plural(len(stale), 'dataset')} {'does' if len(stale) == 1 else 'do'} "
+            f"not match {'its pointer' if len(stale) == 1 else 'their pointers'} ({names}) — "
+            f"{_next_step(stale)}"
         )
     return report
+
+
+def _next_step(stale: list[Status]) -> str:
+    """A command that works for every stale dataset, else where to look."""
+    if all(s.cached for s in stale):
+        return "run mdflow checkout"
+    if all(s.cached or s.pullable for s in stale):
+        return "run mdflow pull"
+    return "see mdflow status"
 
 
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
@@ -246,17 +260,46 @@ LOCAL_HOOKS: list[dict[str, Any]] = [
 ]
 
 
-def install(repo: Repo) -> list[str]:
+@dataclass
+class Installed:
+    types: list[str]  # the hook types installed
+    changed: list[str]  # the committed files this install wrote (to git add), else none
+
+
+def install(repo: Repo) -> Installed:
     """Write the mdflow hooks into .pre-commit-config.yaml and install every hook type.
 
     The hooks are `repo: local` with `language: system`, so they run the mdflow on PATH and
     pre-commit never builds an environment holding MLflow. Other repos and hooks in the file
     are kept.
     """
+    from mdflow import drivers
+
+    done = Installed(*_write_pre_commit_config(repo))
+    if drivers.install(repo):
+        done.changed.append(".gitattributes")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install", "--install-hooks"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise MdflowError(
+            f"pre-commit install failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}",
+            "check that pre-commit is installed (pip install pre-commit)",
+        )
+    return done
+
+
+def _write_pre_commit_config(repo: Repo) -> tuple[list[str], list[str]]:
+    """(the hook types, [the file] when its text changed)."""
     import yaml
 
     path = repo.root / PRE_COMMIT_CONFIG
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    before = path.read_text() if path.exists() else None
+    data = yaml.safe_load(before) if before is not None else None
     data = data if isinstance(data, dict) else {}
     types = list(data.get("default_install_hook_types") or [])
     data["default_install_hook_types"] = types + [t for t in HOOK_TYPES if t not in types]
@@ -272,23 +315,11 @@ def install(repo: Repo) -> list[str]:
         for h in LOCAL_HOOKS
     ]
     data["repos"] = [{"repo": "local", "hooks": hooks}, *repos]
-    path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
-    from mdflow import drivers
-
-    drivers.install(repo)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "install", "--install-hooks"],
-        cwd=repo.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise MdflowError(
-            f"pre-commit install failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}",
-            "check that pre-commit is installed (pip install pre-commit)",
-        )
-    return data["default_install_hook_types"]  # type: ignore[no-any-return]
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    if text == before:
+        return data["default_install_hook_types"], []
+    path.write_text(text)
+    return data["default_install_hook_types"], [PRE_COMMIT_CONFIG]
 
 
 def _is_mdflow_local(entry: object) -> bool:

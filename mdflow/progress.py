@@ -44,7 +44,8 @@ class Progress:
             if files:
                 elapsed = max(time.monotonic() - self._start, 1e-3)
                 rate = f"{self._files / elapsed:,.0f} files/s"
-                self._bar.set_postfix_str(f"{self._files} files, {rate}", refresh=False)
+                done = f"{self._files} file{'' if self._files == 1 else 's'}"
+                self._bar.set_postfix_str(f"{done}, {rate}", refresh=False)
 
     def chunk(self, data: bytes) -> None:
         """A sink for streamed chunks (hashing, copying)."""

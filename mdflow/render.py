@@ -34,6 +34,11 @@ def human(n: float) -> str:
     raise AssertionError
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`1 object`, `2 objects` (`many`: the plural when it is not `noun` + s)."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
 def _num(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
@@ -42,6 +47,12 @@ def _delta(a: int | None, b: int | None) -> str:
     if a is None or b is None or a == b:
         return ""
     return f" ({b - a:+,})"
+
+
+def _counted(a: int | None, b: int | None, noun: str) -> str:
+    """`1 file`, `3 files`, `1 → 2 (+1) files`: a count that may change, with its noun."""
+    shown = _from_to(a, b)
+    return f"{shown} {noun if shown == '1' else noun + 's'}"
 
 
 def _from_to(a: int | None, b: int | None, size: bool = False) -> str:
@@ -90,11 +101,11 @@ def headline(c: DatasetChange) -> str:
     if c.files and c.files.changed:
         parts.append(file_summary(c.files))
     elif (a and a.files is not None) or (b and b.files is not None):
-        parts.append(_from_to(a.files if a else None, b.files if b else None) + " files")
+        parts.append(_counted(a.files if a else None, b.files if b else None, "file"))
     t = c.table
     if t is not None:
         if t.rows_before is not None or t.rows_after is not None:
-            parts.append(_from_to(t.rows_before, t.rows_after) + " rows")
+            parts.append(_counted(t.rows_before, t.rows_after, "row"))
         if t.rows is not None:
             parts.append(row_summary(t.rows))
         if t.columns:
@@ -109,7 +120,7 @@ def stat(report: DiffReport) -> str:
     lines = [f" {c.path:<{width}} | {c.status:<8} {headline(c)}" for c in report.datasets]
     counts = Counter(c.status for c in report.datasets)
     total = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    lines.append(f" {len(report.datasets)} datasets changed ({total})")
+    lines.append(f" {plural(len(report.datasets), 'dataset')} changed ({total})")
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +154,8 @@ def _is_dir(c: DatasetChange) -> bool:
 
 def _column_line(c: ColumnChange) -> str:
     if c.status == "added":
-        return f"+ column {c.name} ({c.dtype_after}, {c.nulls_after} nulls)"
+        nulls = "? nulls" if c.nulls_after is None else plural(c.nulls_after, "null")
+        return f"+ column {c.name} ({c.dtype_after}, {nulls})"
     if c.status == "removed":
         return f"- column {c.name} ({c.dtype_before})"
     if c.status == "retyped":
@@ -197,11 +209,7 @@ def _file_line(ch: FileChange) -> str:
 def markdown(report: DiffReport) -> str:
     """A pull-request comment: one summary table, details per dataset folded away."""
     n = len(report.datasets)
-    title = (
-        f"### mdflow: {n} dataset{'s' if n != 1 else ''} changed"
-        if n
-        else "### mdflow: no data changes"
-    )
+    title = f"### mdflow: {plural(n, 'dataset')} changed" if n else "### mdflow: no data changes"
     out = [
         MARKER,
         title,

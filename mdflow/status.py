@@ -7,7 +7,8 @@ from typing import Any
 
 from mdflow import datasets
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
-from mdflow.remote.inventory import RemoteIndex
+from mdflow.remote import spec
+from mdflow.remote.inventory import RemoteIndex, listed_offline
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import Hasher
@@ -28,6 +29,7 @@ class Status:
     workspace_cached: bool = True  # what the workspace holds is in the cache (nothing to lose)
     changes: dict[str, int] = field(default_factory=dict)  # folders: added/removed/modified
     pushed: bool | None = None  # with --remote: every object of the version is on the remote
+    pullable: bool = False  # not cached, but `mdflow pull` can bring it (see Pullable)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +77,27 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
             out.changes = dir_changes(repo, d, ws)
     elif not cached:
         out.state = MISSING_CACHE
+    if not cached and out.state != MISSING_CACHE:
+        out.pullable = Pullable(repo)(d.pointer.hash)
     return out
+
+
+class Pullable:
+    """Whether `mdflow pull` is the way to bring an object into the cache: a remote is
+    configured (teammates push there), or the embedded store holds it. Asks no server."""
+
+    def __init__(self, repo: Repo) -> None:
+        found = spec(repo.config.remote, repo.root)
+        self.shared = found.shared
+        self.state = repo.dot / "remotes" / found.name
+        self.known: set[str] | None = None  # what the embedded store's inventories list
+
+    def __call__(self, oid: str) -> bool:
+        if self.shared:
+            return True
+        if self.known is None:
+            self.known = listed_offline(self.state)
+        return oid in self.known
 
 
 def in_cache(repo: Repo, state: StatCache, d: Dataset) -> bool:

@@ -138,8 +138,10 @@ def pull(
     remote: str | None = None,
     jobs: int | None = None,
     rev: str | None = None,
+    force: bool = False,
 ) -> SyncReport:
-    """Download what the datasets need (manifests first, then their files), then check out.
+    """Download what the datasets need (manifests first, then their files), then check out
+    (with `force`, overwriting data whose content is not cached, as checkout --force does).
 
     With `rev`, the datasets are those of that commit and only the cache is filled.
     """
@@ -150,7 +152,8 @@ def pull(
     ready = [_target(d) for d in pulled if repo.rel(d.data) not in report.missing]
     if ready and not rev:
         cached = wanted - report.transfer.failed.keys()  # pulled or there already
-        report.checkout = checkout(repo, [t for ts in ready for t in ts], cached=cached)
+        targets = [t for ts in ready for t in ts]
+        report.checkout = checkout(repo, targets, force, cached)
     return report
 
 

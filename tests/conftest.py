@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,25 @@ def mdflow(repo: Path, *args: str) -> Result:
     finally:
         os.chdir(old)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+HINTED = re.compile(r"mdflow ([a-z]+)((?: -f)?) ([^\s),]+)")
+
+
+def status_hint(repo: Path, path: str) -> str:
+    """The hint `mdflow status` prints for the dataset at `path` (after the dash)."""
+    r = mdflow(repo, "status")
+    assert r.code == 0, r.err
+    for line in r.out.splitlines():
+        fields = line.split()
+        if len(fields) > 1 and fields[1].rstrip("/") == path:
+            return line.partition(" — ")[2]
+    raise AssertionError(f"{path} is not in the status:\n{r.out}")
+
+
+def hinted(hint: str) -> list[list[str]]:
+    """The commands a hint names, as argument lists (`mdflow add x` -> ["add", "x"])."""
+    return [[verb, *flag.split(), path] for verb, flag, path in HINTED.findall(hint)]
 
 
 def mdflow_proc(repo: Path, *args: str, stdin: str | None = None) -> Result:

@@ -52,6 +52,17 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert r.code == 0 and f"usage: mdflow {cmd}" in r.out
 
 
+@pytest.mark.parametrize("args", [["--help"], ["hook", "--help"], ["remote", "--help"]])
+def test_command_lists_fit_80_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    r = mdflow_proc(tmp_path, *args)
+    assert r.code == 0, r.err
+    wrapped = [line for line in r.out.splitlines() if line.startswith(" " * 8)]
+    assert wrapped == [], f"help cut across lines:\n{r.out}"
+
+
 def test_init_outside_git_is_one_line_error(tmp_path: Path) -> None:
     r = mdflow_proc(tmp_path, "init")
     assert r.code == 1

@@ -96,7 +96,7 @@ def test_text_markdown_and_stat(people: Path) -> None:
     assert "| `group` | added | int64 | 0 |" in md
     assert "| id=11 | name | n11 | renamed |" in md
     stat = mdflow(people, "diff", "--stat", "HEAD~1", "HEAD").out
-    assert stat.splitlines()[-1] == " 1 datasets changed (1 modified)"
+    assert stat.splitlines()[-1] == " 1 dataset changed (1 modified)"
 
 
 def test_folder_files_added_removed_modified_renamed(repo: Path) -> None:
@@ -208,6 +208,31 @@ def test_an_argument_that_is_a_revision_and_a_path_is_refused(people: Path) -> N
     (people / "main").write_text("a file named like the branch")
     r = mdflow(people, "diff", "main")
     assert r.code != 0 and "both a revision and a path — write the path as ./main" in r.err
+
+
+def test_an_argument_that_is_neither_a_revision_nor_a_tracked_path_is_named(
+    people: Path,
+) -> None:
+    for args in (["nosuchrev", "HEAD"], ["HEAD~5", "HEAD"], ["data/nosuch.csv"]):
+        r = mdflow(people, "diff", *args)
+        assert r.code == 1 and r.err.count("\n") == 1, r.err
+        assert f"error: {args[0]} is not a revision or a tracked path — " in r.err
+    r = mdflow(people, "diff", "data/people.csv", "HEAD")
+    assert r.code == 1 and "HEAD is a revision where a path was expected" in r.err
+
+
+def test_double_dash_separates_revisions_from_paths(people: Path) -> None:
+    r = mdflow(people, "diff", "HEAD~5", "HEAD", "--", "data/people.csv")
+    assert r.code == 1 and "error: HEAD~5 is not a revision — " in r.err, r.err
+    r = mdflow(people, "diff", "HEAD", "--", "nosuchrev")
+    assert r.code == 1 and "nosuchrev is not tracked by mdflow on either side" in r.err
+    (people / "main").write_text("a file named like the branch")  # after --, a path
+    r = mdflow(people, "diff", "--", "main")
+    assert r.code == 1 and "main is not tracked by mdflow" in r.err, r.err
+    r = mdflow(people, "diff", "--stat", "HEAD~1", "HEAD", "--", "data/people.csv")
+    assert r.code == 0, r.err
+    assert r.out.splitlines()[-1] == " 1 dataset changed (1 modified)"
+    assert diff_json(people, "HEAD~1", "--", "data/people.csv")["after"] == "workspace"
 
 
 @pytest.mark.slow

@@ -114,7 +114,7 @@ def test_same_file_changed_on_both_sides_is_a_conflict(installed: Path) -> None:
         ["git", "merge", "--no-edit", "right"], cwd=repo, capture_output=True, text=True
     )
     assert proc.returncode != 0
-    assert "mdflow: conflict in images.mdflow: 1 files changed on both sides (a.png)" in proc.stderr
+    assert "mdflow: conflict in images.mdflow: 1 file changed on both sides (a.png)" in proc.stderr
     assert "mdflow checkout --ours|--theirs images" in proc.stderr
     text = (repo / "images.mdflow").read_text()
     assert text.startswith("<<<<<<< ours: ") and ">>>>>>> theirs: " in text

@@ -55,6 +55,19 @@ def test_install_sets_up_every_hook_type(hooked: Path) -> None:
     assert (hooked / ".pre-commit-config.yaml").read_text().count("repo: local") == 1
 
 
+def test_install_says_what_to_stage_only_when_it_changed_files(repo: Path) -> None:
+    r = mdflow(repo, "install")
+    assert r.code == 0, r.err
+    assert "next: git add .pre-commit-config.yaml .gitattributes" in r.err
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hooks")
+    r = mdflow(repo, "install")
+    assert r.code == 0 and "next:" not in r.err, r.err
+    (repo / ".gitattributes").write_text("*.bin binary\n")
+    r = mdflow(repo, "install")
+    assert r.code == 0 and "next: git add .gitattributes\n" in r.err, r.err
+
+
 def test_commit_checks(hooked: Path) -> None:
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
@@ -127,12 +140,15 @@ def test_post_checkout_warns_about_stale_data(hooked: Path) -> None:
     mdflow(hooked, "add", "data.csv")
     git(hooked, "commit", "-qam", "v2")
     r = subprocess.run(["git", "checkout", "HEAD~1"], cwd=hooked, capture_output=True, text=True)
-    assert "1 datasets do not match their pointers (data.csv)" in r.stdout + r.stderr
+    assert (
+        "1 dataset does not match its pointer (data.csv) — run mdflow checkout"
+        in r.stdout + r.stderr
+    )
     # a per-machine preference: restore instead of warning
     (hooked / ".mdflow/config.local.yaml").write_text("hooks:\n  checkout: restore\n")
     subprocess.run(["git", "checkout", "-q", "main"], cwd=hooked, check=True)  # data is v2 again
     r = subprocess.run(["git", "checkout", "HEAD~1"], cwd=hooked, capture_output=True, text=True)
-    assert "1 files restored" in r.stdout + r.stderr
+    assert "1 file restored" in r.stdout + r.stderr
     assert mdflow(hooked, "status", "--exit-code").code == 0
 
 

@@ -6,7 +6,18 @@ import json
 import stat
 from pathlib import Path
 
-from conftest import git, make_tree, mdflow, mdflow_proc, read_tree, write_csv
+from conftest import (
+    git,
+    hinted,
+    make_tree,
+    mdflow,
+    mdflow_proc,
+    obj,
+    pointer_hash,
+    read_tree,
+    status_hint,
+    write_csv,
+)
 
 from mdflow.pointer import Pointer
 
@@ -162,6 +173,27 @@ def test_status_on_a_subset_of_paths(repo: Path) -> None:
     assert [s["path"] for s in json.loads(r.out)] == ["b.txt"]
 
 
+def test_log_before_the_first_commit_says_there_is_no_history_yet(tmp_path: Path) -> None:
+    top = tmp_path / "fresh"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    assert mdflow(top, "init").code == 0
+    (top / "f.txt").write_text("v1\n")
+    assert mdflow(top, "add", "f.txt").code == 0
+    for args in (["log", "f.txt"], ["log", "--no-remote", "f.txt"]):
+        r = mdflow(top, *args)
+        assert r.code == 1 and r.err.count("\n") == 1, r.err
+        assert "f.txt has no history yet (no commit yet) — " in r.err
+        assert "git add f.txt.mdflow && git commit" in r.err
+    assert not (top / ".mdflow/mlflow").exists()  # reading the history created no store
+    git(top, "commit", "-q", "--allow-empty", "-m", "first, without the pointer")
+    assert "f.txt has no history yet (it is not committed)" in mdflow(top, "log", "f.txt").err
+    git(top, "add", "-A")
+    git(top, "commit", "-qm", "f")
+    r = mdflow(top, "log", "--no-remote", "f.txt")
+    assert r.code == 0 and len(r.out.splitlines()) == 2, r.err
+
+
 def test_list_remove_and_move(repo: Path) -> None:
     write_csv(repo / "data/t.csv", 3)
     mdflow(repo, "add", "data/t.csv")
@@ -210,3 +242,94 @@ def test_add_refuses_names_with_line_breaks(repo: Path) -> None:
     r = mdflow(repo, "add", "a\nb.csv")
     assert r.code == 1 and "line break" in r.err
     assert not (repo / "a\nb.csv.mdflow").exists()
+
+
+# Each state `mdflow status` reports, and the command its hint names run as printed: it must
+# resolve the state (or be the next step). States that need a remote are in test_remote.py.
+
+
+def tracked(repo: Path, text: str = "v1\n") -> Path:
+    """f.txt tracked and committed."""
+    (repo / "f.txt").write_text(text)
+    assert mdflow(repo, "add", "f.txt").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "f")
+    return repo / "f.txt"
+
+
+def run_hinted(repo: Path, command: list[str]) -> None:
+    r = mdflow(repo, *command)
+    assert r.code == 0, f"mdflow {' '.join(command)}: {r.err}"
+
+
+def test_status_clean_names_no_command(repo: Path) -> None:
+    tracked(repo)
+    r = mdflow(repo, "status")
+    assert r.out == "1 dataset, all clean\n" and " — " not in r.out
+    assert mdflow(repo, "checkout").out.startswith("0 restored, 0 removed, 1 unchanged")
+
+
+def test_status_hint_for_another_cached_version_switches_back(repo: Path) -> None:
+    data = tracked(repo)
+    data.write_text("v2\n")
+    assert mdflow(repo, "add", "f.txt").code == 0
+    git(repo, "checkout", "--", "f.txt.mdflow")  # the pointer names v1 again; v2 is cached
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [["checkout", "f.txt"]], hint
+    run_hinted(repo, hinted(hint)[0])
+    assert status(repo) == {"f.txt": "clean"} and data.read_text() == "v1\n"
+
+
+def test_status_hint_for_new_content_records_or_discards_it(repo: Path) -> None:
+    data = tracked(repo)
+    data.write_text("unsaved\n")
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [["add", "f.txt"], ["checkout", "-f", "f.txt"]], hint
+    run_hinted(repo, hinted(hint)[1])  # discard
+    assert status(repo) == {"f.txt": "clean"} and data.read_text() == "v1\n"
+    data.write_text("unsaved\n")
+    run_hinted(repo, hinted(status_hint(repo, "f.txt"))[0])  # record
+    assert status(repo) == {"f.txt": "clean"} and data.read_text() == "unsaved\n"
+
+
+def test_status_hint_for_missing_data_with_cache_restores_it(repo: Path) -> None:
+    data = tracked(repo)
+    data.unlink()
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [["checkout", "f.txt"]], hint
+    run_hinted(repo, hinted(hint)[0])
+    assert status(repo) == {"f.txt": "clean"} and data.read_text() == "v1\n"
+
+
+def test_status_hint_for_missing_data_without_cache_or_remote(repo: Path) -> None:
+    data = tracked(repo)
+    data.unlink()
+    obj(repo, pointer_hash(repo, "f.txt")).unlink()
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [] and "restore it from where it was added" in hint, hint
+    assert "missing from cache: f.txt" in mdflow(repo, "checkout").err  # why none is named
+    data.write_text("v1\n")  # restored from where it was added: the next hint stores it
+    run_hinted(repo, hinted(status_hint(repo, "f.txt"))[0])
+    assert status(repo) == {"f.txt": "clean"}
+
+
+def test_status_hint_when_no_cache_or_remote_has_the_pointers_version(repo: Path) -> None:
+    data = tracked(repo)
+    obj(repo, pointer_hash(repo, "f.txt")).unlink()
+    data.write_text("v2\n")
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [["add", "f.txt"]] and "checkout" not in hint, hint
+    run_hinted(repo, hinted(hint)[0])
+    assert status(repo) == {"f.txt": "clean"} and data.read_text() == "v2\n"
+
+
+def test_status_hint_for_missing_cache_stores_it_again(repo: Path) -> None:
+    data = tracked(repo)
+    oid = pointer_hash(repo, "f.txt")
+    obj(repo, oid).unlink()
+    assert status(repo) == {"f.txt": "missing-cache"}
+    hint = status_hint(repo, "f.txt")
+    assert hinted(hint) == [["add", "f.txt"]], hint
+    run_hinted(repo, hinted(hint)[0])
+    assert status(repo) == {"f.txt": "clean"} and obj(repo, oid).is_file()
+    assert data.read_text() == "v1\n"

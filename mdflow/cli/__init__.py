@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mdflow import __version__
 from mdflow.cli import cache, history, hooks, init, remote, reports, sources, sync, track, workspace
+from mdflow.cli.parsing import split_paths
 from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words, separated = split_paths(list(sys.argv[1:] if argv is None else argv), ("diff",))
+    args = parser.parse_args(words)
+    args.separated = separated
     try:
         if args.directory:
             _chdir(args.directory)

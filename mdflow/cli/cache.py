@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import human, note, print_json, repo
+from mdflow.cli.output import human, note, plural, print_json, repo
 from mdflow.cli.parsing import command
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _show_plan(plan: GcPlan, args: argparse.Namespace) -> None:
     if not args.json:
         verb = "would delete" if args.dry_run else "deleting"
         print(
-            f"{plan.referenced} objects referenced; {verb} {len(plan.unreachable)} "
+            f"{plural(plan.referenced, 'object')} referenced; {verb} {len(plan.unreachable)} "
             f"unreferenced ({human(plan.freed_bytes)}); keeping {plan.young} "
             f"younger than --prune={args.prune}"
         )
@@ -78,7 +78,7 @@ def _confirmation(force: bool) -> Callable[[GcPlan], bool] | None:
 
 
 def _ask(plan: GcPlan) -> bool:
-    answer = input(f"delete {len(plan.unreachable)} objects? [y/N] ")
+    answer = input(f"delete {plural(len(plan.unreachable), 'object')}? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -89,7 +89,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"checked": r.checked, "corrupt": r.corrupt})
     else:
-        print(f"checked {r.checked} objects, {len(r.corrupt)} corrupt")
+        print(f"checked {plural(r.checked, 'object')}, {len(r.corrupt)} corrupt")
         for oid in r.corrupt:
             print(f"corrupt: {oid} moved to .mdflow/quarantine/")
     return 1 if r.corrupt else 0

@@ -14,9 +14,7 @@ if TYPE_CHECKING:
 
 
 def register_log(sub: Subparsers) -> None:
-    p = command(
-        sub, "log", cmd_log, "list the versions of a dataset, from Git history and the remote"
-    )
+    p = command(sub, "log", cmd_log, "list a dataset's versions, from Git history and the remote")
     p.add_argument("path", metavar="PATH")
     p.add_argument("-r", "--remote", metavar="NAME", help="remote to ask (default: the default)")
     p.add_argument("--no-remote", action="store_true", help="Git history only (no MLflow)")
@@ -30,7 +28,8 @@ def register_diff(sub: Subparsers) -> None:
         "args",
         nargs="*",
         metavar="REV|PATH",
-        help="REV_A [REV_B] (A...B: from the merge base) then paths; default HEAD → workspace",
+        help="REV_A [REV_B] (A...B: from the merge base) then paths, or after --; "
+        "default HEAD → workspace",
     )
     p.add_argument(
         "--format", choices=("text", "markdown", "json"), default="text", help="output format"
@@ -79,7 +78,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from mdflow import render
     from mdflow.commands.history import diff
 
-    report = diff(repo(), args.args, args.key, rows=not args.no_rows, fetch=not args.offline)
+    report = diff(repo(), args.args, args.key, not args.no_rows, not args.offline, args.separated)
     if args.format == "json":
         print(report.model_dump_json(indent=2))
     elif args.stat:

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from mdflow.cli.parsing import Subparsers
 
 HOOKS = (
-    ("check", "pre-commit: staged pointers match their data; no large data staged into Git"),
-    ("visit", "pre-commit: record staged versions as runs, run visitors, stage the links"),
+    ("check", "pre-commit: pointers match their data, no large data in Git"),
+    ("visit", "pre-commit: record staged versions as runs, run the visitors"),
     ("push", "pre-push: the data of the commits being pushed is on the remote"),
     ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
     ("textconv", "git diff driver: a pointer followed by its columns or files"),
@@ -40,10 +40,11 @@ def register_hook(sub: Subparsers) -> None:
 def cmd_install(args: argparse.Namespace) -> int:
     from mdflow.commands.hooks import install
 
-    types = install(repo())
-    print(f"installed mdflow hooks for {', '.join(types)} (.pre-commit-config.yaml)")
+    done = install(repo())
+    print(f"installed mdflow hooks for {', '.join(done.types)} (.pre-commit-config.yaml)")
     print("installed the git diff and merge drivers for *.mdflow (.gitattributes, .git/config)")
-    note("next: git add .pre-commit-config.yaml .gitattributes")
+    if done.changed:
+        note(f"next: git add {' '.join(done.changed)}")
     return 0
 
 

@@ -9,12 +9,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from mdflow.render import human
+from mdflow.render import human, plural
 
 if TYPE_CHECKING:
     from mdflow.repo import Repo
 
-__all__ = ["dash", "human", "note", "print_json", "repo"]
+__all__ = ["dash", "human", "note", "plural", "print_json", "repo"]
 
 
 def note(text: str) -> None:

@@ -13,12 +13,12 @@ if TYPE_CHECKING:
 
 
 def register_get(sub: Subparsers) -> None:
-    text = "download a dataset version from another repository (no working tree)"
+    text = "download a dataset version from another repository"
     _source_arguments(command(sub, "get", cmd_get, text))
 
 
 def register_import(sub: Subparsers) -> None:
-    text = "bring a dataset from another repository; its pointer remembers"
+    text = "copy a dataset from another repository, remember its source"
     _source_arguments(command(sub, "import", cmd_import, text))
 
 

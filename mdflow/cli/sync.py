@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import human, note, repo
+from mdflow.cli.output import human, note, plural, repo
 from mdflow.cli.parsing import command
 from mdflow.errors import MdflowError
 
@@ -31,6 +31,12 @@ def register_pull(sub: Subparsers) -> None:
         "--version",
         metavar="HASH|latest",
         help="write this version of one dataset into its path, without git checkout",
+    )
+    p.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="overwrite or remove files even when their content is not cached (as checkout -f)",
     )
 
 
@@ -58,7 +64,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             "mdflow add records this one"
         )
         return _report(report, "pulled")
-    report = pull(repo(), args.paths, args.remote, args.jobs, args.rev)
+    report = pull(repo(), args.paths, args.remote, args.jobs, args.rev, args.force)
     if args.rev:
         note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")
     return _report(report, "pulled")
@@ -68,7 +74,7 @@ def _report(report: SyncReport, verb: str) -> int:
     """Print what a push or pull did; exit 1 when anything was left undone."""
     t = report.transfer
     print(
-        f"{verb} {len(t.transferred)} objects ({human(t.bytes)}); "
+        f"{verb} {plural(len(t.transferred), 'object')} ({human(t.bytes)}); "
         f"{report.wanted - len(t.transferred) - len(t.failed)} already there"
     )
     for oid, why in sorted(t.failed.items()):
@@ -76,10 +82,19 @@ def _report(report: SyncReport, verb: str) -> int:
     for path, why in sorted(report.missing.items()):
         note(f"skipped {path}: {why}")
     if report.runs:
-        print(f"{len(report.runs)} dataset versions have MLflow runs on {report.remote}")
+        n = len(report.runs)
+        runs = "has an MLflow run" if n == 1 else "have MLflow runs"
+        print(f"{plural(n, 'dataset version')} {runs} on {report.remote}")
     if report.linked:
         note(f"pointers now link to their runs: git commit {' '.join(report.linked)}")
     if report.checkout is not None:
         c = report.checkout
         print(f"{len(c.restored)} restored, {len(c.removed)} removed, {c.unchanged} unchanged")
+        for key in c.kept_modified:
+            note(
+                f"kept {key}: it differs and its content is not in the cache "
+                "(mdflow add it, or pull --force to discard it)"
+            )
+        for key in c.missing_cache:
+            note(f"missing from cache: {key}")
     return 0 if report.ok else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import human, note, repo
+from mdflow.cli.output import human, note, plural, repo
 from mdflow.cli.parsing import command
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ def _detail(added: Added) -> str:
     p = added.pointer
     detail = human(p.size)
     if p.files is not None:
-        detail += f", {p.files} files"
+        detail += f", {plural(p.files, 'file')}"
     if p.rows is not None:
-        detail += f", {p.rows} rows, {p.columns} columns"
+        detail += f", {plural(p.rows, 'row')}, {plural(p.columns or 0, 'column')}"
     return detail
 
 

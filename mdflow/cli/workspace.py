@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import TYPE_CHECKING
 
 from mdflow.cli.output import dash, human, note, print_json, repo
@@ -84,7 +85,7 @@ def _print_status(results: list[Status], asked_remote: bool) -> None:
         extra = ", ".join(f"{v} {k}" for k, v in s.changes.items() if v)
         where = f"{s.path}{'/' if s.kind == 'dir' else ''}"
         cache_note = "" if s.cached else " (not in cache)"
-        hint = _status_hint(s.state, s.workspace_cached, s.cached)
+        hint = _status_hint(s)
         print(
             f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}  — {hint}"
         )
@@ -94,18 +95,35 @@ def _print_status(results: list[Status], asked_remote: bool) -> None:
         print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean{pushed}")
 
 
-def _status_hint(state: str, workspace_cached: bool, cached: bool) -> str:
+def _status_hint(s: Status) -> str:
+    """The next step for a dataset that is not clean: a command that works in its state."""
     from mdflow.status import MISSING_CACHE, MODIFIED
 
-    if state == MODIFIED and workspace_cached:
-        return "another cached version: mdflow checkout to switch to the pointer's"
-    if state == MODIFIED:
-        return "new content: mdflow add to record it, mdflow checkout -f to discard it"
-    if state == MISSING_CACHE:
-        return "re-add it (mdflow add) to store it in the cache"
-    if not cached:
-        return "not in the cache either: restore it from where it was added"
-    return "mdflow checkout to restore it"
+    path = shlex.quote(s.path)
+    if s.state == MISSING_CACHE:
+        return f"re-add it (mdflow add {path}) to store it in the cache"
+    if s.state == MODIFIED:
+        return _modified_hint(s, path)
+    if s.cached:
+        return f"mdflow checkout {path} to restore it"
+    if s.pullable:
+        return f"mdflow pull {path} to restore it"
+    return "not in the cache either: restore it from where it was added"
+
+
+def _modified_hint(s: Status, path: str) -> str:
+    if s.cached and s.workspace_cached:
+        return f"another cached version: mdflow checkout {path} to switch to the pointer's"
+    if s.cached:
+        return (
+            f"new content: mdflow add {path} to record it, mdflow checkout -f {path} to discard it"
+        )
+    if s.pullable and s.workspace_cached:
+        return f"the pointer's version is not in the cache: mdflow pull {path}"
+    if s.pullable:
+        return f"new content: mdflow add {path} to record it, mdflow pull -f {path} to discard it"
+    what = "another version" if s.workspace_cached else "new content"
+    return f"{what}: mdflow add {path} to record it (no cache or remote has the pointer's)"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -149,5 +167,10 @@ def cmd_checkout(args: argparse.Namespace) -> int:
             "(mdflow add it, or checkout --force to discard it)"
         )
     for key in r.missing_cache:
-        note(f"missing from cache: {key} (re-add it where it exists, or fetch it from a remote)")
+        if key in r.pullable:
+            note(f"missing from cache: {key} — mdflow pull {shlex.quote(key)}")
+        else:
+            note(
+                f"missing from cache: {key} (re-add it where it exists, or fetch it from a remote)"
+            )
     return 0 if r.ok else 1

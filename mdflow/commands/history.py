@@ -15,7 +15,16 @@ def log(repo: Repo, path: str, remote: str | None, no_remote: bool, stat: bool) 
     return history.log(repo, path, None if no_remote else (remote or ""), stat)
 
 
-def diff(repo: Repo, args: list[str], key: list[str] | None, rows: bool, fetch: bool) -> DiffReport:
-    """`args`: up to two revisions (A...B from the merge base), then paths, as `git diff`."""
-    revs, paths = diffs.split_args(repo, args)
-    return diffs.diff(repo, DiffRequest(revs, paths, key, rows=rows, fetch=fetch))
+def diff(
+    repo: Repo,
+    args: list[str],
+    key: list[str] | None,
+    rows: bool,
+    fetch: bool,
+    paths: list[str] | None = None,
+) -> DiffReport:
+    """`args`: up to two revisions (A...B from the merge base), then paths, as `git diff`;
+    with `paths` (what followed `--`), `args` are revisions only."""
+    revs, chosen = diffs.split_args(repo, args, paths)
+    req = DiffRequest(revs, chosen, key, rows=rows, fetch=fetch, separated=paths is not None)
+    return diffs.diff(repo, req)

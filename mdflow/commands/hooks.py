@@ -6,13 +6,13 @@ from pathlib import Path
 
 from mdflow import drivers, hooks
 from mdflow.errors import MdflowError
-from mdflow.hooks import HookReport
+from mdflow.hooks import HookReport, Installed
 from mdflow.repo import Repo
 
 
-def install(repo: Repo) -> list[str]:
+def install(repo: Repo) -> Installed:
     """Write the hooks into .pre-commit-config.yaml, install them and the Git drivers;
-    returns the hook types installed."""
+    returns the hook types installed and the committed files changed."""
     return hooks.install(repo)
 
 

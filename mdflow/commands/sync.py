@@ -12,10 +12,16 @@ def push(repo: Repo, paths: list[str], remote: str | None, jobs: int | None) -> 
 
 
 def pull(
-    repo: Repo, paths: list[str], remote: str | None, jobs: int | None, rev: str | None = None
+    repo: Repo,
+    paths: list[str],
+    remote: str | None,
+    jobs: int | None,
+    rev: str | None = None,
+    force: bool = False,
 ) -> SyncReport:
-    """Pull and check out; with `rev`, only fill the cache with that commit's versions."""
-    return sync.pull(repo, paths, remote, jobs, rev)
+    """Pull and check out (with `force`, overwriting data whose content is not cached); with
+    `rev`, only fill the cache with that commit's versions."""
+    return sync.pull(repo, paths, remote, jobs, rev, force)
 
 
 def pull_version(

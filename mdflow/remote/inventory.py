@@ -17,6 +17,22 @@ from mdflow.remote.formats import Inventory, parse
 from mdflow.remote.store import ObjectStore
 
 
+def listed_offline(state: Path) -> set[str]:
+    """The objects the inventories this clone has read of a remote (its folder `state`) list:
+    no remote access, nothing written."""
+    folder = state / "inventory"
+    try:
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    found: set[str] = set()
+    for name in (n for n in names if n.endswith(".json")):
+        inv = parse(Inventory, (folder / name).read_bytes(), name)
+        found.update(inv.loose)
+        found.update(oid for oids in inv.packs.values() for oid in oids)
+    return found
+
+
 class RemoteIndex:
     """Which objects a remote holds, and where: the union of its inventory files, kept in
     `state/inventory/` (`state`: this clone's folder for the remote, .mdflow/remotes/<name>)."""

@@ -56,8 +56,19 @@ class Connection:
                     spec.experiment, artifact_location
                 )
         except Exception as e:
-            raise RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}") from e
+            raise self._failed(e) from e
         self.staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
+
+    def _failed(self, e: Exception) -> RemoteError:
+        """Why the remote could not be opened, in one line."""
+        if isinstance(e, http.Unreachable):
+            reason: str | None = e.reason
+        else:  # through MLflow's client: urllib3's words
+            reason = http.unreachable_reason(str(e))
+        if reason is not None:
+            where = f"the MLflow server at {self.url} (remote {self.name})"
+            return RemoteError(f"cannot reach {where}: {reason}")
+        return RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}")
 
     @property
     def client(self) -> Any:
@@ -215,6 +226,11 @@ def short(e: Exception) -> str:
     """One line for the user; authentication refusals say so plainly."""
     text = str(e).strip().splitlines()
     first = text[0] if text else type(e).__name__
+    if isinstance(e, http.Unreachable):
+        return first
+    reason = http.unreachable_reason(first)
+    if reason is not None:  # urllib3's internals, through MLflow's client
+        return f"cannot reach the server: {reason}"
     for code in ("401", "403"):
         if f"error code {code}" in first or f"{code} Client Error" in first:
             return (

@@ -31,6 +31,30 @@ class NotFound(Exception):
     """The server answered 404: the experiment, run or artifact does not exist."""
 
 
+class Unreachable(ConnectionError):
+    """No connection to the server: nothing listens there, or the host is unknown."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the MLflow server at {url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+def unreachable_reason(text: str) -> str | None:
+    """Why a connection failed, in a few words, from the text of requests' or urllib3's error
+    (None when the text is not about a failed connection)."""
+    reasons = (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("Failed to resolve", "unknown host"),
+        ("No route to host", "no route to host"),
+        ("timed out", "the connection timed out"),
+        ("Failed to establish a new connection", "no connection"),
+        ("Max retries exceeded", "no connection"),
+    )
+    return next((why for needle, why in reasons if needle in text), None)
+
+
 def usable(url: str) -> bool:
     """Whether this client can stand in for MLflow's own one with the current settings."""
     if not url.startswith(("http://", "https://")):
@@ -72,6 +96,7 @@ class MlflowHttp:
         retries = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7"))
         retry = Retry(
             total=retries,
+            connect=0,  # nothing listens (or no such host): retrying with backoff only waits
             backoff_factor=float(os.environ.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "2")),
             status_forcelist=TRANSIENT,
             allowed_methods=None,  # PUT and POST too, as MLflow's client does
@@ -95,7 +120,15 @@ class MlflowHttp:
             self.session.cert = os.environ["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
 
     def _request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        resp = self.session.request(method, self.url + endpoint, timeout=self.timeout, **kwargs)
+        import requests
+
+        try:
+            resp = self.session.request(method, self.url + endpoint, timeout=self.timeout, **kwargs)
+        except requests.ConnectionError as e:
+            reason = unreachable_reason(str(e))
+            if reason is None:
+                raise
+            raise Unreachable(self.url, reason) from e
         if resp.status_code == 404:
             resp.close()
             raise NotFound(f"{endpoint}: not found on {self.url}")
