@@ -105,9 +105,11 @@ def resolve(root: Path, rev: str) -> str:
     return proc.stdout.strip()
 
 
-def history(root: Path, rel: str) -> list[tuple[str, int, str, str]]:
-    """(commit, unix time, author, subject) of the commits that changed `rel`, newest first."""
-    out = run(root, "log", "-z", "--format=%H%x1f%ct%x1f%an%x1f%s", "--", rel)
+def history(root: Path, rel: str, all_refs: bool = False) -> list[tuple[str, int, str, str]]:
+    """(commit, unix time, author, subject) of the commits that changed `rel`, newest first:
+    in the history of HEAD, or with `all_refs` of every branch and tag."""
+    refs = ["--all"] if all_refs else []
+    out = run(root, "log", *refs, "-z", "--format=%H%x1f%ct%x1f%an%x1f%s", "--", rel)
     rows = []
     for record in _z(out):
         commit, stamp, author, subject = record.strip("\n").split("\x1f", 3)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 HOOKS = (
     ("check", "pre-commit: staged pointers match their data; no large data staged into Git"),
     ("visit", "pre-commit: record staged versions as runs, run visitors, stage the links"),
+    ("commit", "post-commit: the versions of the new commit are committed: confirm their runs"),
     ("push", "pre-push: the data of the commits being pushed is on the remote"),
     ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
     ("textconv", "git diff driver: a pointer followed by its columns or files"),

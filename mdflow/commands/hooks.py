@@ -9,8 +9,6 @@ from mdflow.errors import MdflowError
 from mdflow.hooks import HookReport
 from mdflow.repo import Repo
 
-CHECKS = ("check", "visit", "push", "checkout")
-
 
 def install(repo: Repo) -> list[str]:
     """Write the hooks into .pre-commit-config.yaml, install them and the Git drivers;
@@ -25,6 +23,8 @@ def hook(repo: Repo, name: str) -> HookReport:
         return hooks.check(repo, cfg.max_file_size)
     if name == "visit":
         return hooks.visit_staged(repo)
+    if name == "commit":
+        return hooks.after_commit(repo)
     if name == "push":
         return hooks.push(repo, check_only=cfg.push == "check")
     return hooks.after_checkout(repo, restore=cfg.checkout == "restore")
