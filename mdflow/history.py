@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ def log(repo: Repo, arg: str, remote: str | None, stat: bool = False) -> list[Ve
     """Newest first. `remote` None: Git only; "" the default remote; else that remote."""
     rel = repo.rel(repo.resolve_user_path(arg))
     rel = rel.removesuffix(ptr.SUFFIX)
-    versions = _from_git(repo, rel)
+    versions = from_git(repo, rel)
     if remote is not None:
         _merge_remote(repo, rel, versions, remote or None)
     if not versions:
@@ -92,9 +92,11 @@ def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
         newer.stat = render.headline(changes[0]) if changes else "no change"
 
 
-def _from_git(repo: Repo, rel: str) -> dict[str, Version]:
+def from_git(repo: Repo, rel: str, all_refs: bool = False) -> dict[str, Version]:
+    """The versions of `rel` in the history of HEAD (with `all_refs`: of any branch or tag),
+    by hash, each with the commit that introduced it."""
     pointer_rel = rel + ptr.SUFFIX
-    commits = gitrepo.history(repo.root, pointer_rel)
+    commits = gitrepo.history(repo.root, pointer_rel, all_refs)
     if not commits:
         return {}
     reader = gitrepo.BlobReader(repo.root)
@@ -139,7 +141,13 @@ def _merge_remote(repo: Repo, rel: str, versions: dict[str, Version], name: str 
         return  # no embedded store yet: nothing was pushed to it (and reading creates none)
     with repo.remote(name, "use --no-remote for Git history only") as remote:
         records = remote.catalog.versions(rel)
+    held: dict[str, Version] | None = None
     for r in records:
+        if r.pending and r.hash not in versions:  # recorded before a commit: which may not be
+            held = from_git(repo, rel, all_refs=True) if held is None else held
+            if r.hash not in held:
+                continue  # no commit holds it: not a version
+            versions[r.hash] = replace(held[r.hash], in_git=False)
         v = versions.get(r.hash)
         if v is None:
             v = versions[r.hash] = Version(

@@ -193,6 +193,38 @@ def visit_staged(repo: Repo) -> HookReport:
     return report
 
 
+def after_commit(repo: Repo) -> HookReport:
+    """post-commit: the versions this commit holds are committed now; confirm the runs the
+    pre-commit hook recorded for them as pending. Never fails: a remote out of reach leaves
+    them pending, and the next push confirms them."""
+    from mdflow.sync import confirm_versions
+
+    report = HookReport()
+    out = gitrepo.run(
+        repo.root, "diff-tree", "--no-commit-id", "--root", "-r", "-z", "--name-only", "HEAD"
+    )
+    names = [
+        p for p in out.decode("utf-8", "surrogateescape").split("\0") if p.endswith(ptr.SUFFIX)
+    ]
+    present = [str(repo.root / p) for p in names if (repo.root / p).is_file()]
+    if not present:
+        return report
+    hint = "mdflow push confirms them later"
+    try:
+        with repo.remote(hint=hint) as remote:
+            done = confirm_versions(repo, remote, datasets.select(repo, present))
+    except MdflowError as e:
+        report.notes.append(f"mdflow: versions of this commit left pending: {e}")
+        return report
+    if done:
+        report.notes.append(f"mdflow: {len(done)} version runs now name commit {_head(repo)[:10]}")
+    return report
+
+
+def _head(repo: Repo) -> str:
+    return gitrepo.resolve(repo.root, "HEAD")
+
+
 def after_checkout(repo: Repo, restore: bool) -> HookReport:
     """post-checkout / post-merge: say (or fix) what no longer matches the pointers."""
     report = HookReport()
@@ -228,7 +260,7 @@ def _next_step(stale: list[Status]) -> str:
 
 
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
-HOOK_TYPES = ["pre-commit", "pre-push", "post-checkout", "post-merge"]
+HOOK_TYPES = ["pre-commit", "post-commit", "pre-push", "post-checkout", "post-merge"]
 LOCAL_HOOKS: list[dict[str, Any]] = [
     {
         "id": "mdflow-check",
@@ -241,6 +273,13 @@ LOCAL_HOOKS: list[dict[str, Any]] = [
         "name": "mdflow visit",
         "entry": "mdflow hook visit",
         "stages": ["pre-commit"],
+        "verbose": True,
+    },
+    {
+        "id": "mdflow-commit",
+        "name": "mdflow commit",
+        "entry": "mdflow hook commit",
+        "stages": ["post-commit"],
         "verbose": True,
     },
     {

@@ -50,13 +50,17 @@ def push(
         oids = _objects(repo, chosen, report)
         report.wanted = len(oids)
         known = _RunLog(target.state)
-        if any(known.get(repo.rel(d.data), d.pointer.hash) is None for d in chosen):
+        if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
             target.catalog.expect_records()  # the server is needed anyway: get ready now
         index = RemoteIndex(target.store, target.state)
         report.transfer = push_objects(repo.cache, index, oids, jobs)
         complete = [d for d in chosen if not _needs(repo, d, report)]
         report.runs = record_versions(repo, target, complete, report)
     return report
+
+
+def _unsettled(run: VersionRun | None) -> bool:
+    return run is None or run.pending
 
 
 def _needs(repo: Repo, d: Dataset, report: SyncReport) -> bool:
@@ -69,28 +73,60 @@ def _needs(repo: Repo, d: Dataset, report: SyncReport) -> bool:
 
 
 def record_versions(
-    repo: Repo, remote: Remote, chosen: list[Dataset], report: SyncReport
+    repo: Repo, remote: Remote, chosen: list[Dataset], report: SyncReport, link: bool = True
 ) -> dict[str, str]:
-    """One MLflow run per pushed version; pointers of the default shared remote link to it.
+    """One MLflow run per version, tagged with the commit that holds it; a run recorded before
+    any commit holds its version is pending, and confirmed once one does. With `link`, pointers
+    of the default shared remote link to their runs.
 
     A run in a machine-local store or on a non-default remote is not written into the
     pointer: teammates pulling the pointer could not open it.
     """
-    git = gitrepo.head_info(repo.root)
+    head = gitrepo.head_info(repo.root)
     known = _RunLog(remote.state)
     runs = {}
     for d in chosen:
         key = repo.rel(d.data)
         run = known.get(key, d.pointer.hash)
-        if run is None:
-            run = _record(repo, remote, d, git)
-            known.add(key, d.pointer.hash, run)
+        if run is None or run.pending:
+            git = _git_facts(repo, key, d.pointer.hash, head)
+            if run is None or "commit" in git:
+                run = _record(repo, remote, d, git)
+                known.add(key, d.pointer.hash, run)
         runs[key] = run.uri
-        if remote.linkable and (d.pointer.run, d.pointer.url) != (run.uri, run.url):
+        if link and remote.linkable and (d.pointer.run, d.pointer.url) != (run.uri, run.url):
             linked = d.pointer.model_copy(update={"run": run.uri, "url": run.url})
             ptr.save(d.pointer_file, linked)
             report.linked.append(repo.rel(d.pointer_file))
     return runs
+
+
+def confirm_versions(repo: Repo, remote: Remote, chosen: list[Dataset]) -> list[Dataset]:
+    """Confirm the runs this clone left pending for versions a commit now holds (the pointers
+    are not touched); returns the datasets confirmed. Needs the remote only when one is pending."""
+    known = _RunLog(remote.state)
+
+    def pending(d: Dataset) -> bool:
+        run = known.get(repo.rel(d.data), d.pointer.hash)
+        return run is not None and run.pending
+
+    waiting = [d for d in chosen if pending(d)]
+    if waiting:
+        record_versions(repo, remote, waiting, SyncReport(remote.name), link=False)
+    done = _RunLog(remote.state)
+    return [d for d in waiting if not _unsettled(done.get(repo.rel(d.data), d.pointer.hash))]
+
+
+def _git_facts(repo: Repo, rel: str, oid: str, head: dict[str, str]) -> dict[str, str]:
+    """The branch, and the commit that introduced this version and its author, when the
+    history of HEAD holds it (else the version is pending)."""
+    facts = {"branch": head["branch"]} if "branch" in head else {}
+    introduced = history.from_git(repo, rel).get(oid) if "commit" in head else None
+    if introduced is not None and introduced.commit:
+        facts["commit"] = introduced.commit
+        if introduced.author:
+            facts["author"] = introduced.author
+    return facts
 
 
 def _record(repo: Repo, remote: Remote, d: Dataset, git: dict[str, str]) -> VersionRun:
@@ -120,7 +156,8 @@ class _RunLog:
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 r = json.loads(line)
-                self.runs[(r["path"], r["hash"])] = VersionRun(r["run_id"], r["uri"], r["url"])
+                run = VersionRun(r["run_id"], r["uri"], r["url"], r.get("pending", False))
+                self.runs[(r["path"], r["hash"])] = run
 
     def get(self, path: str, oid: str) -> VersionRun | None:
         return self.runs.get((path, oid))

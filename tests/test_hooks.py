@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, mdflow, write_csv
+from conftest import git, mdflow, pointer_hash, write_csv
 from servers import Server
 
 ROOT = Path(__file__).parent.parent
@@ -216,3 +216,61 @@ def test_a_failing_visitor_fails_the_commit(hooked: Path) -> None:
     r = commit(hooked, "data")
     assert r.returncode == 1 and "RuntimeError: nope" in r.stdout
     assert "Traceback" in r.stdout
+
+
+def mlflow_tags(server: Server, hooked: Path, oid: str) -> dict[str, str]:
+    """The tags of the version run of `oid` in this test's experiment (one run per version)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(server.url)
+    exp = client.get_experiment_by_name(f"mdflow/{hooked.parent.name}")
+    (run,) = client.search_runs([exp.experiment_id], filter_string=f"tags.`mdflow.hash` = '{oid}'")
+    return dict(run.data.tags)
+
+
+def log_json(repo: Path, path: str) -> list[dict[str, object]]:
+    import json
+
+    r = mdflow(repo, "log", path, "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)  # type: ignore[no-any-return]
+
+
+def test_version_runs_name_the_commit_that_holds_them(hooked: Path, mlflow_server: Server) -> None:
+    commits = {}
+    for rows in (20, 30):
+        write_csv(hooked / "data.csv", rows)
+        mdflow(hooked, "add", "data.csv")
+        git(hooked, "add", "-A")
+        r = commit(hooked, f"{rows} rows")
+        assert r.returncode == 0, r.stdout
+        commits[pointer_hash(hooked, "data.csv")] = git(hooked, "rev-parse", "HEAD").strip()
+    for oid, sha in commits.items():  # the commit itself, not its parent (HEAD at pre-commit)
+        tags = mlflow_tags(mlflow_server, hooked, oid)
+        assert tags["mdflow.git.commit"] == sha and "mdflow.pending" not in tags
+    assert {v["hash"]: v["commit"] for v in log_json(hooked, "data.csv")} == commits
+    assert git(hooked, "status", "--porcelain") == ""  # post-commit touched no file
+
+
+def test_a_failed_commit_records_no_version(hooked: Path, mlflow_server: Server) -> None:
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    assert commit(hooked, "v1").returncode == 0
+    v1, v1_data = pointer_hash(hooked, "data.csv"), (hooked / "data.csv").read_bytes()
+    push = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=hooked, capture_output=True)
+    assert push.returncode == 0  # pre-push: v1's data is on the remote
+
+    write_csv(hooked / "data.csv", 30)
+    mdflow(hooked, "add", "data.csv")
+    v2 = pointer_hash(hooked, "data.csv")
+    write_csv(hooked / "data.csv", 40)  # edited again: the staged pointer is stale
+    git(hooked, "add", "data.csv.mdflow")
+    r = commit(hooked, "stale pointer")
+    assert r.returncode == 1 and "differs from its staged pointer" in r.stdout
+    assert mlflow_tags(mlflow_server, hooked, v2)["mdflow.pending"] == "true"
+    assert [v["hash"] for v in log_json(hooked, "data.csv")] == [v1]  # v2 is no version
+    mdflow(hooked, "add", "data.csv")  # keep the edit in the cache: pull may replace it
+    r2 = mdflow(hooked, "pull", "data.csv", "--version", "latest")
+    assert r2.code == 0, r2.err
+    assert (hooked / "data.csv").read_bytes() == v1_data

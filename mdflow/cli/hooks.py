@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 HOOKS = (
     ("check", "pre-commit: pointers match their data, no large data in Git"),
     ("visit", "pre-commit: record staged versions as runs, run the visitors"),
+    ("commit", "post-commit: confirm the version runs of the new commit"),
     ("push", "pre-push: the data of the commits being pushed is on the remote"),
     ("checkout", "post-checkout/post-merge: warn about (or restore) stale data"),
     ("textconv", "git diff driver: a pointer followed by its columns or files"),

@@ -23,6 +23,8 @@ def hook(repo: Repo, name: str) -> HookReport:
         return hooks.check(repo, cfg.max_file_size)
     if name == "visit":
         return hooks.visit_staged(repo)
+    if name == "commit":
+        return hooks.after_commit(repo)
     if name == "push":
         return hooks.push(repo, check_only=cfg.push == "check")
     if name == "checkout":

@@ -21,7 +21,12 @@ class VersionInfo:
     files: int | None = None
     rows: int | None = None
     columns: int | None = None
-    git: dict[str, str] | None = None  # commit, branch, author
+    git: dict[str, str] | None = None  # branch; commit and author of the commit holding it
+
+    @property
+    def pending(self) -> bool:
+        """No commit holds this version yet (recorded before `git commit`, which may fail)."""
+        return not (self.git or {}).get("commit")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class VersionRun:
     run_id: str
     uri: str  # runs:/<run id>
     url: str | None  # web page of the run, for a server
+    pending: bool = False  # no commit was known to hold the version when it was recorded
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,15 @@ class VersionRecord:
     author: str | None
     run: VersionRun
 
+    @property
+    def pending(self) -> bool:
+        return self.run.pending
+
 
 class VersionCatalog(Protocol):
     def record_version(self, version: VersionInfo) -> VersionRun:
-        """Find or create the run of this dataset version; idempotent."""
+        """Find or create the run of this dataset version; idempotent. A run is pending while
+        no commit holds the version; recording it again with the commit confirms it."""
         ...
 
     def expect_records(self) -> None:

@@ -12,6 +12,8 @@ from mdflow.remote.catalog import VersionInfo, VersionRecord, VersionRun
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow.connection import Connection, short
 
+PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
+
 
 class MlflowCatalog:
     def __init__(self, conn: Connection) -> None:
@@ -22,10 +24,23 @@ class MlflowCatalog:
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         try:
-            run_id = self._find_version(version) or self._create_version(version)
+            found = self._find_version(version)
+            if found is None:
+                return self._version_run(self._create_version(version), version.pending)
+            run_id, pending = found
+            if pending and not version.pending:
+                self._confirm(run_id, version.git or {})
+            return self._version_run(run_id, pending and version.pending)
         except Exception as e:
             raise RemoteError(f"recording {version.path} on {self.url} failed: {short(e)}") from e
-        return self._version_run(run_id)
+
+    def _confirm(self, run_id: str, git: dict[str, str]) -> None:
+        """A commit now holds the version: tag it, and the run is no longer pending."""
+        from mlflow.entities import RunTag
+
+        tags = [RunTag(f"mdflow.git.{k}", v) for k, v in git.items()]
+        self.conn.client.log_batch(run_id, tags=tags)
+        self.conn.client.delete_tag(run_id, PENDING)
 
     def run_tags(self, run_id: str) -> dict[str, str]:
         try:
@@ -89,21 +104,22 @@ class MlflowCatalog:
             time=int(run.info.start_time // 1000),
             commit=tags.get("mdflow.git.commit"),
             author=tags.get("mdflow.git.author"),
-            run=self._version_run(run.info.run_id),
+            run=self._version_run(run.info.run_id, PENDING in tags),
         )
 
-    def _version_run(self, run_id: str) -> VersionRun:
+    def _version_run(self, run_id: str, pending: bool) -> VersionRun:
         url, uri = None, self.conn.tracking_uri
         if uri.startswith("http"):
             url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}"
-        return VersionRun(run_id, f"runs:/{run_id}", url)
+        return VersionRun(run_id, f"runs:/{run_id}", url, pending)
 
-    def _find_version(self, v: VersionInfo) -> str | None:
+    def _find_version(self, v: VersionInfo) -> tuple[str, bool] | None:
+        """(run id, pending) of the version's run, if there is one."""
         runs = self.conn.client.search_runs(
             [self.conn.experiment_id], filter_string=f"tags.`mdflow.hash` = '{v.hash}'"
         )
         mine = [r for r in runs if r.data.tags.get("mdflow.path") == v.path]
-        return str(mine[0].info.run_id) if mine else None
+        return (str(mine[0].info.run_id), PENDING in mine[0].data.tags) if mine else None
 
     def _create_version(self, v: VersionInfo) -> str:
         from mlflow.data.http_dataset_source import HTTPDatasetSource
@@ -113,6 +129,8 @@ class MlflowCatalog:
         client, hexd = self.conn.client, v.hash.split(":")[1]
         tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
         tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()}
+        if v.pending:
+            tags[PENDING] = "true"
         run = client.create_run(
             self.conn.experiment_id, run_name=f"{v.path}@{hexd[:10]}", tags=tags
         )
