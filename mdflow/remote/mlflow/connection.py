@@ -22,6 +22,7 @@ from typing import Any
 from mdflow.remote import RemoteSpec
 from mdflow.remote.mlflow import http
 from mdflow.remote.store import RemoteError
+from mdflow.urls import redact_text
 
 STORE_TAG = "mdflow.role"
 STORE_RUN_NAME = "mdflow-store"
@@ -40,7 +41,7 @@ _ENV_DEFAULTS = {
 
 class Connection:
     def __init__(self, spec: RemoteSpec, root: Path) -> None:
-        self.name, self.url = spec.name, spec.url
+        self.name, self.url, self.shown = spec.name, spec.url, spec.shown
         _configure_env(spec)
         self.tracking_uri, artifact_location = _locations(spec.url, root)
         self._client: Any = None
@@ -56,7 +57,7 @@ class Connection:
                     spec.experiment, artifact_location
                 )
         except Exception as e:
-            raise RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}") from e
+            raise RemoteError(f"cannot open remote {self.name} ({self.shown}): {short(e)}") from e
         self.staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
 
     @property
@@ -222,4 +223,4 @@ def short(e: Exception) -> str:
                 "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN, or auth in "
                 ".mdflow/config.local.yaml"
             )
-    return first[:300]
+    return redact_text(first)[:300]
