@@ -6,17 +6,26 @@ in environment variables.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mdflow import urls
 from mdflow.errors import FormatError, describe
 
 FILE_NAME = "mdflow.yaml"
 LOCAL_NAME = "config.local.yaml"
+REMOTE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+NAME_RULE = "letters, digits, '.', '_' and '-' only, and not '.' or '..'"
+CREDENTIALS_HINT = (
+    f"give the URL without them; credentials go in .mdflow/{LOCAL_NAME} (auth: under the "
+    "remote) or in MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN"
+)
 
 
 class LinkType(StrEnum):
@@ -56,10 +65,33 @@ class RemoteConfig(BaseModel):
     auth: AuthConfig | None = Field(None, description="Local config only.")
 
 
+def is_remote_name(name: object) -> bool:
+    """A remote name is an identifier: it names the folder .mdflow/remotes/<name>/."""
+    return isinstance(name, str) and bool(REMOTE_NAME.fullmatch(name)) and name not in (".", "..")
+
+
+def check_remote_name(name: str) -> str:
+    if not is_remote_name(name):
+        raise ValueError(f"{name!r} is not a remote name ({NAME_RULE})")
+    return name
+
+
 class RemoteSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default: str | None = None
     remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
+
+    @field_validator("default")
+    @classmethod
+    def _default_name(cls, name: str | None) -> str | None:
+        return None if name is None else check_remote_name(name)
+
+    @field_validator("remotes")
+    @classmethod
+    def _remote_names(cls, remotes: dict[str, RemoteConfig]) -> dict[str, RemoteConfig]:
+        for name in remotes:
+            check_remote_name(name)
+        return remotes
 
 
 class HooksConfig(BaseModel):
@@ -127,6 +159,7 @@ def load(root: Path, committed: dict[str, Any] | None = None) -> Config:
     data = read_committed(root) if committed is None else committed
     _refuse_secrets(data)
     local = _read(root / ".mdflow" / LOCAL_NAME)
+    _check_names(local, f".mdflow/{LOCAL_NAME}")
     merged = _merge(data, local)
     version = merged.get("mdflow", 1)
     if isinstance(version, int) and version > 1:
@@ -203,13 +236,43 @@ def _top_key(line: str) -> str | None:
 
 
 def _refuse_secrets(data: dict[str, Any]) -> None:
-    remotes = (data.get("remote") or {}).get("remotes") or {}
-    for name, remote in remotes.items() if isinstance(remotes, dict) else ():
-        if isinstance(remote, dict) and "auth" in remote:
+    """Committed remotes: identifiers for names, no credentials (auth, or in the URL)."""
+    _check_names(data, FILE_NAME)
+    for name, remote in _remotes(data):
+        if "auth" in remote:
             raise FormatError(
                 f"{FILE_NAME} holds credentials for remote {name!r} (remote.remotes.{name}.auth)",
                 f"move them to .mdflow/{LOCAL_NAME} or environment variables",
             )
+        url = remote.get("url")
+        if isinstance(url, str) and urls.has_user_info(url):
+            raise FormatError(
+                f"{FILE_NAME} holds a user name or password in the URL of remote {name!r} "
+                f"({urls.redact(url)})",
+                CREDENTIALS_HINT,
+            )
+
+
+def _check_names(data: dict[str, Any], origin: str) -> None:
+    section = data.get("remote")
+    default = section.get("default") if isinstance(section, dict) else None
+    names = [name for name, _ in _remotes(data, every=True)]
+    for name in [*names, *([default] if default is not None else [])]:
+        if not is_remote_name(name):
+            raise FormatError(
+                f"{origin} names a remote {name!r}, which is not a valid remote name",
+                f"rename it in {origin}: remote names are {NAME_RULE}",
+            )
+
+
+def _remotes(data: dict[str, Any], every: bool = False) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(name, settings) of each remote in a configuration mapping; with `every`, also those
+    whose settings are not a mapping."""
+    section = data.get("remote")
+    remotes = section.get("remotes") if isinstance(section, dict) else None
+    for name, remote in remotes.items() if isinstance(remotes, dict) else ():
+        if isinstance(remote, dict) or every:
+            yield name, remote if isinstance(remote, dict) else {}
 
 
 def _read(path: Path) -> dict[str, Any]:

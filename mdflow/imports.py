@@ -28,9 +28,10 @@ from mdflow.tables import counter_for
 def import_dataset(repo: Repo, source: str, path: str, rev: str | None, out: str | None) -> Dataset:
     """Copy a version from `source` into this repository at `out` (default: the path's name
     in the current folder) and write its pointer, which remembers where it came from."""
-    if urlsplit(source).password:
+    found = urlsplit(source)
+    if found.password or (found.scheme.lower() in ("http", "https") and found.username):
         raise MdflowError(
-            "the repository URL holds a password, which would be committed in the pointer",
+            "the repository URL holds a password or token, which would be committed in the pointer",
             "use a credential helper or SSH keys instead",
         )
     src, loc = locate(path, rev or "HEAD", source)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mdflow import urls
 from mdflow.errors import FormatError, describe
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import UMASK, check_relpath
@@ -72,6 +73,8 @@ class Pointer(BaseModel):
     )
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
+    # a run's page never carries credentials, even in a pointer written before they were refused
+    _redact_url = field_validator("url")(classmethod(lambda cls, v: v and urls.redact(v)))
 
     def to_yaml(self) -> str:
         data: dict[str, Any] = {}

@@ -27,7 +27,8 @@ LAYERS: dict[str, int] = {
     for rank, names in enumerate(
         [
             # 0 base
-            "mdflow.errors mdflow.hashing mdflow.paths mdflow.pool mdflow.progress mdflow.lock",
+            "mdflow.errors mdflow.hashing mdflow.paths mdflow.pool mdflow.progress mdflow.lock"
+            " mdflow.urls",
             # 1 formats
             "mdflow.pointer mdflow.manifest mdflow.config mdflow.changes mdflow.remote.formats"
             " mdflow.schemas mdflow.tables",

@@ -18,6 +18,7 @@ from mdflow import __version__
 from mdflow.cli import cache, history, hooks, init, remote, reports, sources, sync, track, workspace
 from mdflow.cli.parsing import split_paths
 from mdflow.errors import MdflowError
+from mdflow.urls import redact_text
 
 if TYPE_CHECKING:
     from mdflow.cli.parsing import Handler, Subparsers
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MdflowError as e:
         if args.verbose:
             traceback.print_exc()
-        print(f"mdflow: error: {e}", file=sys.stderr)
+        print(f"mdflow: error: {redact_text(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("mdflow: interrupted", file=sys.stderr)
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(
-            f"mdflow: error: {type(e).__name__}: {e} — rerun with -v for details",
+            f"mdflow: error: {type(e).__name__}: {redact_text(str(e))} — rerun with -v for details",
             file=sys.stderr,
         )
         return 2

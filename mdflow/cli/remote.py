@@ -28,9 +28,10 @@ def register_remote(sub: Subparsers) -> None:
 
 def cmd_remote_add(args: argparse.Namespace) -> int:
     from mdflow.commands import remote
+    from mdflow.urls import redact
 
     remote.add(repo(), args.name, args.url, args.default)
-    print(f"added remote {args.name} ({args.url})")
+    print(f"added remote {args.name} ({redact(args.url)})")
     return 0
 
 
@@ -44,11 +45,12 @@ def cmd_remote_remove(args: argparse.Namespace) -> int:
 
 def cmd_remote_list(args: argparse.Namespace) -> int:
     from mdflow.commands.remote import listed
+    from mdflow.urls import redact
 
     section = listed(repo())
     if not section.remotes:
         print("no remotes; the embedded store .mdflow/mlflow is used (mdflow remote add NAME URL)")
     for name, cfg in section.remotes.items():
         mark = " (default)" if name == section.default else ""
-        print(f"{name}\t{cfg.url}{mark}")
+        print(f"{name}\t{redact(cfg.url)}{mark}")
     return 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mdflow import config
-from mdflow.config import RemoteSection
+from mdflow import config, urls
+from mdflow.config import CREDENTIALS_HINT, NAME_RULE, RemoteSection
 from mdflow.errors import MdflowError
 from mdflow.remote import scheme_of
 from mdflow.repo import Repo
@@ -12,11 +12,8 @@ SCHEMES = ("http", "https", "file")
 
 
 def add(repo: Repo, name: str, url: str, default: bool = False) -> None:
-    if scheme_of(url) not in SCHEMES:
-        raise MdflowError(
-            f"unsupported remote URL {url!r}",
-            "use http(s)://host:port for an MLflow server or a folder path",
-        )
+    """Name the remote at `url` in mdflow.yaml: committed, so it holds no credentials."""
+    url = _checked(name, url)
     data = config.read_committed(repo.root)
     section = data.setdefault("remote", {}) or {}
     data["remote"] = section
@@ -31,6 +28,27 @@ def add(repo: Repo, name: str, url: str, default: bool = False) -> None:
     if default or not section.get("default"):
         section["default"] = name
     config.write_committed(repo.root, data)
+
+
+def _checked(name: str, url: str) -> str:
+    """`url` with a lower-case scheme, after refusing a bad name and credentials."""
+    if not config.is_remote_name(name):
+        raise MdflowError(f"{name!r} is not a valid remote name", f"choose a name of {NAME_RULE}")
+    if urls.has_user_info(url):
+        raise MdflowError(
+            f"the remote URL {urls.redact(url)} holds a user name or password, which would be "
+            f"committed in {config.FILE_NAME}",
+            CREDENTIALS_HINT,
+        )
+    if scheme_of(url) not in SCHEMES:
+        raise MdflowError(
+            f"unsupported remote URL {url!r}",
+            "use http(s)://host:port for an MLflow server or a folder path",
+        )
+    try:
+        return urls.split(url).url
+    except ValueError as e:
+        raise MdflowError(f"unusable remote URL {url!r}: {e}", "check the URL") from None
 
 
 def listed(repo: Repo) -> RemoteSection:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from mdflow.config import RemoteSection
+from mdflow import urls
+from mdflow.config import NAME_RULE, AuthConfig, RemoteSection, is_remote_name
 from mdflow.errors import MdflowError
 from mdflow.remote.catalog import VersionCatalog
 from mdflow.remote.errors import RemoteError
@@ -37,7 +38,30 @@ def spec(section: RemoteSection, root: Path, name: str | None = None) -> RemoteS
             "add it with mdflow remote add NAME URL",
         )
     cfg = section.remotes[name]
-    return RemoteSpec(name, cfg.url, cfg.experiment or experiment, cfg.auth, True, is_default)
+    url, auth = _address(name, cfg.url, cfg.auth)
+    exp = cfg.experiment or experiment
+    return RemoteSpec(name, url, exp, auth, True, is_default, urls.redact(cfg.url))
+
+
+def _address(name: str, url: str, auth: AuthConfig | None) -> tuple[str, AuthConfig | None]:
+    """The URL without user info, and the credentials: `auth`, else the URL's user info (a
+    URL in config.local.yaml may hold them; mdflow.yaml may not)."""
+    try:
+        found = urls.split(url)
+    except ValueError as e:
+        raise MdflowError(
+            f"remote {name!r} has an unusable URL {urls.redact(url)}: {e}",
+            "fix its url in mdflow.yaml or .mdflow/config.local.yaml",
+        ) from None
+    if found.has_credentials and scheme_of(found.url) not in ("http", "https"):
+        raise MdflowError(
+            f"remote {name!r} has a user name or password in a folder URL {urls.redact(url)}",
+            "a folder takes no credentials: remove them from its url",
+        )
+    if found.has_credentials and not (auth and (auth.token or auth.username)):
+        extra = {"username": found.username, "password": found.password}
+        auth = (auth or AuthConfig()).model_copy(update=extra)
+    return found.url, auth
 
 
 class Remote:
@@ -48,6 +72,11 @@ class Remote:
     """
 
     def __init__(self, remote_spec: RemoteSpec, root: Path, state: Path) -> None:
+        if not is_remote_name(remote_spec.name) or state.name != remote_spec.name:
+            raise MdflowError(
+                f"{remote_spec.name!r} is not a valid remote name",
+                f"rename the remote in mdflow.yaml: remote names are {NAME_RULE}",
+            )
         self.spec, self.root, self.state = remote_spec, root, state
         self.name, self.url = remote_spec.name, remote_spec.url
         self.store: ObjectStore = Deferred(self.name, lambda: self.backend.store)
@@ -85,7 +114,7 @@ def connect(s: RemoteSpec, root: Path) -> Backend:
     opener = opener_for(scheme)
     if opener is None:
         raise MdflowError(
-            f"remote {s.name!r} has an unsupported URL {s.url!r}",
+            f"remote {s.name!r} has an unsupported URL {s.shown!r}",
             "use http(s)://host:port for an MLflow server or a folder path",
         )
     return opener(s, root)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from mdflow import urls
 from mdflow.config import AuthConfig
 from mdflow.remote.catalog import VersionCatalog
 from mdflow.remote.store import ObjectStore
@@ -19,11 +20,16 @@ from mdflow.remote.store import ObjectStore
 @dataclass(frozen=True)
 class RemoteSpec:
     name: str
-    url: str
+    url: str  # without user info: what is used, logged to MLflow and linked from pointers
     experiment: str
     auth: AuthConfig | None
     shared: bool  # committed in mdflow.yaml (teammates reach it), not a machine-local default
     is_default: bool = False  # the remote teammates use when they name none
+    shown: str = ""  # the URL as configured, its user info redacted: for messages
+
+    def __post_init__(self) -> None:
+        if not self.shown:
+            object.__setattr__(self, "shown", urls.redact(self.url))
 
 
 class Backend(Protocol):
@@ -44,9 +50,7 @@ def register(scheme: str, opener: Opener) -> None:
     _OPENERS[scheme] = opener
 
 
-def scheme_of(url: str) -> str:
-    head, sep, _ = url.partition("://")
-    return head.lower() if sep else "file"
+scheme_of = urls.scheme_of
 
 
 def opener_for(scheme: str) -> Opener | None:

@@ -17,7 +17,7 @@ PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
 
 class MlflowCatalog:
     def __init__(self, conn: Connection) -> None:
-        self.conn, self.url = conn, conn.url
+        self.conn, self.url = conn, conn.shown  # url: for messages
 
     def expect_records(self) -> None:
         self.conn.preload()
@@ -143,7 +143,7 @@ class MlflowCatalog:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
         client.log_batch(run_id, metrics=metrics)
-        source = HTTPDatasetSource(url=f"{self.url}#{v.path}@{hexd}")  # type: ignore[no-untyped-call]
+        source = HTTPDatasetSource(url=f"{self.conn.url}#{v.path}@{hexd}")  # type: ignore[no-untyped-call]
         dataset = MetaDataset(source=source, name=v.path, digest=hexd)  # type: ignore[abstract]
         context = InputTag(key="mlflow.data.context", value="mdflow")
         client.log_inputs(

@@ -22,6 +22,7 @@ from typing import Any
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import http
 from mdflow.remote.registry import RemoteSpec
+from mdflow.urls import redact_text
 
 STORE_TAG = "mdflow.role"
 STORE_RUN_NAME = "mdflow-store"
@@ -40,7 +41,7 @@ _ENV_DEFAULTS = {
 
 class Connection:
     def __init__(self, spec: RemoteSpec, root: Path) -> None:
-        self.name, self.url = spec.name, spec.url
+        self.name, self.url, self.shown = spec.name, spec.url, spec.shown
         _configure_env(spec)
         self.tracking_uri, artifact_location = _locations(spec.url, root)
         self._client: Any = None
@@ -66,9 +67,9 @@ class Connection:
         else:  # through MLflow's client: urllib3's words
             reason = http.unreachable_reason(str(e))
         if reason is not None:
-            where = f"the MLflow server at {self.url} (remote {self.name})"
+            where = f"the MLflow server at {self.shown} (remote {self.name})"
             return RemoteError(f"cannot reach {where}: {reason}")
-        return RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}")
+        return RemoteError(f"cannot open remote {self.name} ({self.shown}): {short(e)}")
 
     @property
     def client(self) -> Any:
@@ -238,4 +239,4 @@ def short(e: Exception) -> str:
                 "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN, or auth in "
                 ".mdflow/config.local.yaml"
             )
-    return first[:300]
+    return redact_text(first)[:300]

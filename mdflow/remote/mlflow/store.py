@@ -16,7 +16,7 @@ from mdflow.remote.mlflow.connection import Connection, short
 
 class MlflowStore:
     def __init__(self, conn: Connection) -> None:
-        self.conn, self.name, self.url = conn, conn.name, conn.url
+        self.conn, self.name, self.url = conn, conn.name, conn.shown  # url: for messages
         self.http = conn.http
         self._root = _proxied_root(conn.artifact_uri) if self.http else None
         self.artifacts: Any = None
