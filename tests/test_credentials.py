@@ -157,7 +157,7 @@ def test_a_local_url_with_credentials_is_shown_redacted(repo: Path) -> None:
     r = mdflow(repo, "remote", "list")
     assert r.code == 0 and f"origin\thttp://***@127.0.0.1:{port} (default)" in r.out
     r = mdflow(repo, "push")
-    assert f"cannot open remote origin (http://***@127.0.0.1:{port})" in one_line_error(r)
+    assert f"cannot reach the MLflow server at http://***@127.0.0.1:{port} " in one_line_error(r)
     assert SECRET not in r.out + r.err
     (repo / ".mdflow/config.local.yaml").write_text(
         f"remote:\n  remotes:\n    origin:\n      url: file://alice:{SECRET}@host/store\n"
