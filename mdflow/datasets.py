@@ -88,12 +88,13 @@ def refuse_overlaps(repo: Repo, every: list[Dataset], where: str = "") -> None:
 
 
 def readable(repo: Repo) -> list[Dataset]:
-    """The datasets whose pointers read and are safe (the others can never be checked out)."""
+    """The datasets whose pointers are in the working tree, readable and safe (the others can
+    never be checked out)."""
     found = []
     for rel in gitrepo.pointer_files(repo.root):
         try:
             found.append(load(repo, repo.root / rel))
-        except MdflowError:
+        except (MdflowError, OSError):  # deleted from the working tree, unreadable, unsafe
             continue
     return found
 

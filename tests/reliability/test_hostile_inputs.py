@@ -153,13 +153,17 @@ def test_symlinked_folder_cannot_overwrite_a_tracked_folder(repo: Path) -> None:
 @pytest.mark.parametrize("target", [".", ".git", ".mdflow"])
 def test_dataset_folder_that_is_a_symlink_to_the_root_or_internals(repo: Path, target: str) -> None:
     before = tracked_makefile(repo)
-    oid = plant_folder(repo, {"Makefile": b"evil\n", "config": FSMONITOR})
+    local = b"remote:\n  origin:\n    url: http://attacker.invalid\n"
+    files = {"Makefile": b"evil\n", "config": FSMONITOR, ".mdflow/config.local.yaml": local}
+    oid = plant_folder(repo, files)
     (repo / "d.mdflow").write_text(pointer_text("d", oid, "dir"))
     commit_all(repo)
     (repo / "d").symlink_to(target)  # not from Git: made in the workspace
     assert_one_line_error(mdflow(repo, "checkout", "-f"), "d")
     assert (repo / "Makefile").read_bytes() == before
     assert b"pwned" not in (repo / ".git/config").read_bytes()
+    assert not (repo / ".mdflow/config.local.yaml").exists()
+    assert not (repo / ".mdflow/.mdflow").exists()
 
 
 @pytest.mark.parametrize("target", [".", ".git"])
@@ -313,3 +317,16 @@ def test_add_through_a_symlinked_folder_refuses_a_tracked_file(repo: Path) -> No
     (repo / "lnk").symlink_to(".")
     hint = refused(repo, ["add", "lnk/Makefile"], "Makefile")
     assert "git rm -r --cached Makefile" in hint
+
+
+def test_add_after_a_pointer_was_moved_and_not_yet_staged(repo: Path) -> None:
+    """`mdflow add` reads every pointer to find claims; one gone from the working tree (still
+    in the index) claims nothing."""
+    write_csv(repo / "a.csv", 3)
+    assert mdflow(repo, "add", "a.csv").code == 0
+    commit_all(repo)
+    assert mdflow(repo, "move", "a.csv", "b.csv").code == 0
+    write_csv(repo / "new.csv", 2)
+    r = mdflow(repo, "add", "new.csv")
+    assert r.code == 0, r.err
+    assert (repo / "new.csv.mdflow").is_file()
