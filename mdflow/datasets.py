@@ -117,7 +117,7 @@ def _overlap(repo: Repo, first: Dataset, second: Dataset, where: str) -> MdflowE
     a, b = repo.rel(first.pointer_file), repo.rel(second.pointer_file)
     return MdflowError(
         f"{a} and {b} both claim {repo.rel(second.data)}{where}",
-        f"keep one of them: git rm {b} (or fix its path)",
+        f"keep one of them: fix the path in {b}, or delete it (rm {b})",
     )
 
 
