@@ -13,7 +13,7 @@ from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import MdflowError
-from mdflow.manifest import ManifestEntry
+from mdflow.manifest import Manifest, ManifestEntry
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
@@ -82,8 +82,13 @@ def checkout_datasets(
     """Write these datasets' versions into the workspace (the caller holds the lock)."""
     report = CheckoutReport()
     _refuse_git_tracked(repo, chosen)
+    manifests = {  # read (and checked) before anything is written
+        d.pointer_file: manifest_of(repo, d)
+        for d in chosen
+        if d.kind == "dir" and (d.pointer.hash in cached or repo.cache.has(d.pointer.hash))
+    }
     with repo.stat_cache() as state:
-        job = _Checkout(repo, Hasher(state), force, report, cached)
+        job = _Checkout(repo, Hasher(state), force, report, cached, manifests)
         for d in chosen:
             job.dataset(d)
         job.record()
@@ -91,21 +96,35 @@ def checkout_datasets(
 
 
 def _refuse_git_tracked(repo: Repo, chosen: list[Dataset]) -> None:
-    """A pointer must never make checkout overwrite files that Git tracks."""
-    tracked = gitrepo.tracked_files(repo.root, [repo.rel(d.data) for d in chosen])
+    """A pointer must never make checkout overwrite files that Git tracks: neither at its data
+    path as written nor where that path leads through symlinked folders."""
+    paths = [(d, (repo.rel(d.data), repo.real_rel(d.data))) for d in chosen]
+    tracked = gitrepo.tracked_files(repo.root, sorted({r for _, rs in paths for r in rs}))
     if tracked:
+        first = tracked[0]
+        d = next(d for d, rs in paths if any(_under(first, r) for r in rs))
         raise MdflowError(
-            f"a pointer's data path holds files tracked by Git ({tracked[0]})",
+            f"{repo.rel(d.pointer_file)}: the data path holds files tracked by Git ({first})",
             "fix the pointer's path, or untrack the files with git rm -r --cached",
         )
 
 
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
 class _Checkout:
     def __init__(
-        self, repo: Repo, hasher: Hasher, force: bool, report: CheckoutReport, cached: Set[str]
+        self,
+        repo: Repo,
+        hasher: Hasher,
+        force: bool,
+        report: CheckoutReport,
+        cached: Set[str],
+        manifests: dict[Path, Manifest],
     ) -> None:
         self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
-        self.cached = cached
+        self.cached, self.manifests = cached, manifests
         self.pullable = Pullable(repo)
         self.writer = Materializer(repo.cache, repo.config.cache.link)
         self.written: list[tuple[str, Stamp, str]] = []  # key, stamp, oid: for the stat cache
@@ -166,7 +185,7 @@ class _Checkout:
             return
         if not self._clear_other_kind(d, want_dir=True):
             return
-        manifest = manifest_of(self.repo, d)
+        manifest = self.manifests.get(d.pointer_file) or manifest_of(self.repo, d)
         ws = datasets.inspect(self.repo, self.hasher, d.data)
         present = {f.rel: f for f in ws.files if d.wants(f.rel)}
         todo: list[ManifestEntry] = []

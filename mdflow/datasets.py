@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mdflow import gitrepo
 from mdflow import pointer as ptr
-from mdflow.errors import MdflowError
+from mdflow.errors import MdflowError, UnsafePathError
 from mdflow.manifest import Manifest
 from mdflow.paths import check_relpath
 from mdflow.pointer import Pointer
@@ -33,9 +33,18 @@ class Dataset:
 
 def load(repo: Repo, pointer_file: Path) -> Dataset:
     shown = repo.rel(pointer_file)
-    p = ptr.load(pointer_file, shown)
+    return _dataset(repo, pointer_file, ptr.load(pointer_file, shown), shown)
+
+
+def _dataset(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:
+    """A pointer's dataset, once its data path is known to be safe to write."""
     data = ptr.data_path_for(pointer_file, p)
     repo.check_inside(data, f"{shown}: path {p.path!r}")
+    if data.name.endswith(ptr.SUFFIX):
+        raise MdflowError(
+            f"{shown}: path {p.path!r} names a pointer file",
+            f"fix the path in {shown}, or restore it: git checkout -- {shown}",
+        )
     return Dataset(pointer_file, p, data)
 
 
@@ -47,17 +56,69 @@ def at_revision(repo: Repo, rev: str, args: list[str]) -> list[Dataset]:
         every = []
         for rel in sorted(blobs):
             p = ptr.Pointer.from_yaml(reader.read(blobs[rel]), f"{rev}:{rel}")
-            pointer_file = repo.root / rel
-            data = ptr.data_path_for(pointer_file, p)
-            repo.check_inside(data, f"{rev}:{rel}: path {p.path!r}")
-            every.append(Dataset(pointer_file, p, data))
+            every.append(_dataset(repo, repo.root / rel, p, f"{rev}:{rel}"))
     finally:
         reader.close()
+    refuse_overlaps(repo, every, f" at {rev}")
     return choose(repo, every, args, f" at {rev}")
 
 
 def all_datasets(repo: Repo) -> list[Dataset]:
-    return [load(repo, repo.root / rel) for rel in gitrepo.pointer_files(repo.root)]
+    """Every dataset of the working tree; two pointers claiming one data path are an error."""
+    every = [load(repo, repo.root / rel) for rel in gitrepo.pointer_files(repo.root)]
+    refuse_overlaps(repo, every)
+    return every
+
+
+def refuse_overlaps(repo: Repo, every: list[Dataset], where: str = "") -> None:
+    """Refuse two pointers whose data paths (symlinks resolved) are one, or one inside the
+    other: checking either out would overwrite the other's data."""
+    by_path: dict[str, Dataset] = {}
+    for d in every:
+        key = repo.real_rel(d.data)
+        other = by_path.setdefault(key, d)
+        if other is not d:
+            raise _overlap(repo, other, d, where)
+    for key, d in by_path.items():
+        parts = key.split("/")
+        for n in range(1, len(parts)):
+            outer = by_path.get("/".join(parts[:n]))
+            if outer is not None:
+                raise _overlap(repo, outer, d, where)
+
+
+def readable(repo: Repo) -> list[Dataset]:
+    """The datasets whose pointers are in the working tree, readable and safe (the others can
+    never be checked out)."""
+    found = []
+    for rel in gitrepo.pointer_files(repo.root):
+        try:
+            found.append(load(repo, repo.root / rel))
+        except (MdflowError, OSError):  # deleted from the working tree, unreadable, unsafe
+            continue
+    return found
+
+
+def claimant(repo: Repo, every: list[Dataset], path: Path) -> Dataset | None:
+    """A dataset, other than the one of `path`'s own pointer, whose data is `path`, holds it or
+    lies inside it (what `mdflow add path` would take from it)."""
+    key, own = repo.real_rel(path), ptr.pointer_path_for(path)
+    return next(
+        (d for d in every if d.pointer_file != own and _nested(key, repo.real_rel(d.data))),
+        None,
+    )
+
+
+def _nested(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _overlap(repo: Repo, first: Dataset, second: Dataset, where: str) -> MdflowError:
+    a, b = repo.rel(first.pointer_file), repo.rel(second.pointer_file)
+    return MdflowError(
+        f"{a} and {b} both claim {repo.rel(second.data)}{where}",
+        f"keep one of them: fix the path in {b}, or delete it (rm {b})",
+    )
 
 
 def select(repo: Repo, args: list[str]) -> list[Dataset]:
@@ -101,8 +162,17 @@ def cached_manifest(repo: Repo, oid: str, where: str) -> Manifest | None:
 
 
 def manifest_of(repo: Repo, d: Dataset) -> Manifest:
-    """The manifest of a folder dataset; a one-line error when the cache lacks it."""
-    manifest = cached_manifest(repo, d.pointer.hash, repo.rel(d.data))
+    """The manifest of a folder dataset; a one-line error when the cache lacks it or when it
+    names a path that must not be written (`.git`, `..`, absolute)."""
+    shown = repo.rel(d.pointer_file)
+    try:
+        manifest = cached_manifest(repo, d.pointer.hash, repo.rel(d.data))
+    except UnsafePathError as e:
+        raise MdflowError(
+            f"{shown}: {e.what}",
+            f"do not check it out: stop tracking it (mdflow remove {shown}) or restore a "
+            f"safe version of it (git log -p {shown})",
+        ) from None
     if manifest is None:
         raise MdflowError(
             f"the manifest of {repo.rel(d.data)} ({d.pointer.hash}) is not in the cache",

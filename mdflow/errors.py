@@ -34,6 +34,10 @@ class FormatError(MdflowError):
     """A file mdflow reads (pointer, manifest, config) is malformed or unsupported."""
 
 
+class UnsafePathError(FormatError):
+    """A manifest names a path mdflow must never write (`..`, absolute, `.git`, ...)."""
+
+
 def describe(e: ValidationError) -> str:
     """The first problem pydantic found, as `invalid <where>: <message>`."""
     err = e.errors()[0]

@@ -5,6 +5,9 @@ GitPython costs ~50 ms that a no-op `mdflow status` cannot afford.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     import git
 
 POINTER_GLOB = "*.mdflow"
+BLOB_MODES = ("100644", "100755")  # a file; not a symlink (120000) nor a submodule (160000)
+_STAGED = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t(.*)", re.DOTALL)
 
 
 def run(
@@ -43,11 +48,22 @@ def _z(data: bytes) -> list[str]:
 
 
 def pointer_files(root: Path) -> list[str]:
-    """Pointer files in the index or untracked-but-not-ignored, relative to the root."""
+    """Pointer files in the index (blobs only: no symlink or submodule) or untracked but not
+    ignored (regular files only), relative to the root."""
     out = run(
-        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", POINTER_GLOB
+        root,
+        *("ls-files", "-z", "--stage", "--cached", "--others", "--exclude-standard"),
+        *("--", POINTER_GLOB),
     )
-    return sorted(set(_z(out)))
+    found = set()
+    for entry in _z(out):
+        staged = _STAGED.fullmatch(entry)
+        if staged is not None:
+            if staged.group(1) in BLOB_MODES:
+                found.add(staged.group(2))
+        elif stat.S_ISREG(os.lstat(root / entry).st_mode):
+            found.add(entry)
+    return sorted(found)
 
 
 def tracked_files(root: Path, rels: Iterable[str]) -> list[str]:
@@ -141,14 +157,41 @@ def open_repo(root: Path) -> git.Repo:
 
 
 def reachable_pointer_blobs(root: Path) -> dict[str, str]:
-    """Blob id -> path of every pointer reachable from any ref, reflog, stash or the index."""
-    out = run(root, "rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
-    blobs: dict[str, str] = {}
-    for line in out.decode("utf-8", "surrogateescape").splitlines():
-        sha, _, path = line.partition(" ")
-        if path.endswith(".mdflow"):
-            blobs[sha] = path
+    """Blob id -> path of every pointer reachable from any ref, reflog, stash or index."""
+    blobs = pointer_blobs_in(root, "--all", "--reflog")
+    for worktree in _worktrees(root):
+        out = run(worktree, "ls-files", "-z", "--stage", "--", POINTER_GLOB)
+        for entry in _z(out):
+            staged = _STAGED.fullmatch(entry)
+            if staged is not None and staged.group(1) in BLOB_MODES:
+                blobs[entry.split()[1]] = staged.group(2)
     return blobs
+
+
+def pointer_blobs_in(root: Path, *revs: str) -> dict[str, str]:
+    """Blob id -> path of every pointer any commit of `revs` (rev-list arguments) adds or
+    changes. Paths are read NUL-separated, so any name works; folders, symlinks and
+    submodules named `*.mdflow` are not pointers."""
+    out = run(
+        root,
+        *("log", "--format=", "--raw", "-z", "-m", "--no-renames", "--no-abbrev"),
+        *revs,
+        "--",
+    )
+    blobs: dict[str, str] = {}
+    fields = iter(_z(out))
+    for header in fields:  # `:<old mode> <new mode> <old id> <new id> <status>`, then a path
+        meta = header.lstrip("\n").split()
+        path = next(fields, "")
+        if len(meta) == 5 and meta[1] in BLOB_MODES and path.endswith(POINTER_GLOB[1:]):
+            blobs[meta[3]] = path
+    return blobs
+
+
+def _worktrees(root: Path) -> list[Path]:
+    out = run(root, "worktree", "list", "--porcelain", "-z")
+    found = [Path(f[len("worktree ") :]) for f in _z(out) if f.startswith("worktree ")]
+    return [w for w in found if w.is_dir()] or [root]
 
 
 class BlobReader:

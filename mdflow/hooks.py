@@ -96,12 +96,7 @@ def pushed_objects(
         spec = [to_ref, "--not", f"--remotes={remote_name}"]
     else:
         spec = [to_ref]
-    out = gitrepo.run(repo.root, "rev-list", "--objects", *spec)
-    blobs = {
-        sha: path
-        for sha, _, path in (line.partition(" ") for line in out.decode().splitlines())
-        if path.endswith(ptr.SUFFIX)
-    }
+    blobs = gitrepo.pointer_blobs_in(repo.root, *spec)
     oids: set[str] = set()
     if not blobs:
         return oids

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mdflow.errors import FormatError, describe
+from mdflow.errors import FormatError, UnsafePathError, describe
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import check_relpath
 
@@ -65,7 +65,8 @@ class Manifest(BaseModel):
         try:
             return cls.model_validate_json(data)
         except ValidationError as e:
-            raise FormatError(
+            unsafe = e.errors()[0]["loc"][-1:] == ("path",)
+            raise (UnsafePathError if unsafe else FormatError)(
                 f"manifest {origin}: {describe(e)}",
                 "run mdflow fsck, then restore the object (mdflow add or pull)",
             ) from None

@@ -14,14 +14,40 @@ def _read_umask() -> int:
 UMASK = _read_umask()  # read once at import, while single-threaded
 
 
+# Characters HFS+ ignores in names (Git's is_hfs_dotgit): `.g\u200cit` is `.git` there.
+_IGNORED = dict.fromkeys(
+    [0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF, *range(0x202A, 0x202F), *range(0x206A, 0x2070)]
+)
+
+
+def is_git_name(name: str) -> bool:
+    """Whether a file system could take `name` for `.git`: any case, NTFS's trailing dots and
+    spaces and short name `git~1`, HFS+'s ignored characters (as Git itself refuses)."""
+    folded = name.translate(_IGNORED).lower().rstrip(". ")
+    return folded in (".git", "git~1")
+
+
+def check_name(name: str) -> str | None:
+    """Why one path segment cannot be written safely, or None."""
+    if "\\" in name or "\0" in name:
+        return "contains a backslash or NUL"
+    if is_git_name(name):
+        return "names a Git folder (.git)"
+    return None
+
+
 def check_relpath(value: str) -> str:
-    """Accept a relative POSIX path with no `..`, `.` or empty segment; raise ValueError."""
+    """Accept a relative POSIX path with no `..`, `.` or empty segment and no segment a file
+    system could take for `.git`; raise ValueError."""
     if not value:
         raise ValueError("empty path")
-    if "\\" in value or "\0" in value:
-        raise ValueError(f"path {value!r} contains a backslash or NUL")
     if value.startswith("/"):
         raise ValueError(f"path {value!r} is absolute")
-    if any(part in ("", ".", "..") for part in value.split("/")):
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"path {value!r} has an empty, '.' or '..' segment")
+    for part in parts:
+        why = check_name(part)
+        if why:
+            raise ValueError(f"path {value!r} {why}")
     return value

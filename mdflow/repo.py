@@ -13,6 +13,7 @@ from mdflow import config as config_mod
 from mdflow.cache import Cache
 from mdflow.errors import MdflowError, NotARepoError
 from mdflow.lock import locked
+from mdflow.paths import is_git_name
 from mdflow.state import StatCache
 
 if TYPE_CHECKING:
@@ -88,20 +89,38 @@ class Repo:
         self.check_inside(path, str(arg))
         return path
 
+    def real_path(self, path: Path) -> Path:
+        """`path` with its folders' symlinks resolved: where a write to it lands (a write
+        replaces the last component, so a link there is not followed)."""
+        return path.parent.resolve() / path.name
+
+    def real_rel(self, path: Path) -> str:
+        """The POSIX path, from the real root, of where a write to `path` lands."""
+        return Path(os.path.relpath(self.real_path(path), self.real_root)).as_posix()
+
     def check_inside(self, path: Path, shown: str) -> None:
-        """Refuse paths outside the working tree (also through symlinks) or in .git/.mdflow."""
+        """Refuse paths outside the working tree, the root itself, or in .git/.mdflow: as
+        given, with the folders' symlinks resolved, and where a symlink at `path` leads (but
+        into the cache: `cache.link: symlink` makes workspace files links to objects)."""
+        self._check_under(path, self.root, shown)
+        self._check_under(self.real_path(path), self.real_root, shown)
+        if path.is_symlink():
+            target = path.resolve()
+            if target.parent.parent != self.real_root / DOT / "cache":
+                self._check_under(target, self.real_root, shown)
+
+    def _check_under(self, path: Path, root: Path, shown: str) -> None:
         try:
-            rel = path.relative_to(self.root)
-            real = path.resolve().relative_to(self.real_root)
+            parts = path.relative_to(root).parts
         except ValueError:
             raise MdflowError(
                 f"{shown} is outside the repository {self.root}",
                 "give a path inside the repository",
             ) from None
-        for parts in (rel.parts, real.parts):
-            if parts and parts[0] in (".git", DOT):
-                raise MdflowError(
-                    f"{shown} is inside {parts[0]}/", "give a path in the working tree"
-                )
-        if not rel.parts:
+        if not parts:
             raise MdflowError(f"{shown} is the repository root", "name a file or folder in it")
+        inside = next((p for p in parts if is_git_name(p)), None)
+        if inside is None and parts[0].lower() == DOT:
+            inside = parts[0]
+        if inside is not None:
+            raise MdflowError(f"{shown} is inside {inside}/", "give a path in the working tree")

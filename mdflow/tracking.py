@@ -46,13 +46,14 @@ class Added:
 def add(repo: Repo, args: list[str]) -> list[Added]:
     """Track files or folders: store their content in the cache and write their pointers."""
     with repo.lock():
-        targets = [_check_target(repo, a) for a in args]
+        every = datasets.readable(repo)
+        targets = [_check_target(repo, every, a) for a in args]
         _refuse_git_tracked(repo, targets)
         with repo.stat_cache() as state:
             return [_add_one(repo, state, path) for path in targets]
 
 
-def _check_target(repo: Repo, arg: str) -> Path:
+def _check_target(repo: Repo, every: list[Dataset], arg: str) -> Path:
     path = repo.resolve_user_path(arg)
     if not path.exists():
         raise MdflowError(f"{arg}: no such file or folder", "check the path")
@@ -60,6 +61,12 @@ def _check_target(repo: Repo, arg: str) -> Path:
         raise MdflowError(f"{arg!r} has a line break in its name", "rename it first")
     if path.name.endswith(ptr.SUFFIX):
         raise MdflowError(f"{arg} is a pointer file", f"add the data: mdflow add {arg[:-7]}")
+    _refuse_claimed(repo, every, path)
+    return path
+
+
+def _refuse_claimed(repo: Repo, every: list[Dataset], path: Path) -> None:
+    """Refuse a path inside a tracked folder, holding tracked datasets, or another pointer's."""
     rel = repo.rel(path)
     for parent in path.parents:
         if parent == repo.root:
@@ -76,13 +83,21 @@ def _check_target(repo: Repo, arg: str) -> Path:
                 f"{rel} contains tracked datasets ({inner[0]})",
                 f"remove them first (mdflow remove {inner[0]}) or add them one by one",
             )
-    return path
+    other = datasets.claimant(repo, every, path)
+    if other is not None:
+        shown = repo.rel(other.pointer_file)
+        raise MdflowError(
+            f"{rel} overlaps {repo.rel(other.data)}, tracked by {shown}",
+            f"stop tracking that first: mdflow remove {shown}",
+        )
 
 
 def _refuse_git_tracked(repo: Repo, targets: list[Path]) -> None:
-    tracked = gitrepo.tracked_files(repo.root, [repo.rel(p) for p in targets])
+    """Refuse paths Git tracks, as given or where they lead through symlinked folders."""
+    rels = [r for p in targets for r in (repo.rel(p), repo.real_rel(p))]
+    tracked = gitrepo.tracked_files(repo.root, sorted(set(rels)))
     if tracked:
-        first = next(repo.rel(p) for p in targets if any(_under(t, repo.rel(p)) for t in tracked))
+        first = next(r for r in rels if any(_under(t, r) for t in tracked))
         raise MdflowError(
             f"{first} is tracked by Git",
             f"stop tracking it first: git rm -r --cached {first}",

@@ -20,7 +20,7 @@ from mdflow.config import LinkType
 from mdflow.errors import MdflowError
 from mdflow.hashing import hash_bytes, hash_file, hex_of
 from mdflow.manifest import ManifestEntry, join_lines, line
-from mdflow.paths import UMASK
+from mdflow.paths import UMASK, check_name
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
@@ -50,9 +50,12 @@ def stat_file(repo: Repo, path: Path, rel: str) -> WorkspaceFile:
 
 
 def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
-    """Every file below `top`, sorted by relative path; symlinks leaving the repo are refused."""
+    """Every file below `top`, sorted by relative path; symlinks leaving the repo, symlinked
+    folders and names no manifest may hold (`.git`, backslashes) are refused."""
     found: list[WorkspaceFile] = []
     top_key = repo.rel(top)
+    if top.is_symlink():
+        _refuse_linked_folder(top_key)
     stack = [(str(top), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -61,14 +64,12 @@ def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
                 if entry.name.endswith(TMP_SUFFIX):  # left by a killed checkout: not data
                     continue
                 rel = prefix + entry.name
+                _check_name(entry.name, f"{top_key}/{rel}")
                 if entry.is_symlink():
                     _check_link(repo, Path(entry.path), f"{top_key}/{rel}")
                 if entry.is_dir():
                     if entry.is_symlink():
-                        raise MdflowError(
-                            f"{top_key}/{rel} is a symlink to a folder",
-                            "replace it with a real folder or add its target on its own",
-                        )
+                        _refuse_linked_folder(f"{top_key}/{rel}")
                     stack.append((entry.path, rel + "/"))
                 elif entry.is_file():
                     st = entry.stat()
@@ -79,6 +80,22 @@ def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
                     )
     found.sort(key=lambda f: f.rel)
     return found
+
+
+def _refuse_linked_folder(shown: str) -> None:
+    raise MdflowError(
+        f"{shown} is a symlink to a folder",
+        "replace it with a real folder or add its target on its own",
+    )
+
+
+def _check_name(name: str, shown: str) -> None:
+    why = check_name(name)
+    if why is not None:
+        raise MdflowError(
+            f"{shown}: a dataset cannot hold this name ({why})",
+            "move or rename it, then run the command again",
+        )
 
 
 def _check_link(repo: Repo, link: Path, shown: str) -> None:

@@ -23,9 +23,9 @@ from mdflow import transfer
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
 from mdflow.hashing import hash_bytes, hex_of
+from mdflow.remote.errors import RemoteError
 from mdflow.remote.folder import FolderStore
 from mdflow.remote.formats import Inventory, PackIndex
-from mdflow.remote.errors import RemoteError
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import Deferred, ObjectStore
 from mdflow.transfer import SMALL, object_path, open_object, pull, push
