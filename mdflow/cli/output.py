@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from mdflow.render import human, plural
 
 if TYPE_CHECKING:
+    from mdflow.checkout import CheckoutReport
     from mdflow.repo import Repo
 
-__all__ = ["dash", "human", "note", "plural", "print_json", "repo"]
+__all__ = ["checkout_summary", "dash", "human", "note", "plural", "print_json", "repo"]
 
 
 def note(text: str) -> None:
@@ -36,3 +37,13 @@ def repo() -> Repo:
     from mdflow.repo import Repo
 
     return Repo.find()
+
+
+def checkout_summary(r: CheckoutReport, discard: str) -> None:
+    """What a checkout wrote, and the files it kept (`discard`: the command that would not)."""
+    print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
+    for key in r.kept_modified:
+        note(
+            f"kept {key}: it differs and its content is not in the cache "
+            f"(mdflow add it, or {discard} to discard it)"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import human, note, plural, repo
+from mdflow.cli.output import checkout_summary, human, note, plural, repo
 from mdflow.cli.parsing import command
 from mdflow.errors import MdflowError
 
@@ -89,12 +89,7 @@ def _report(report: SyncReport, verb: str) -> int:
         note(f"pointers now link to their runs: git commit {' '.join(report.linked)}")
     if report.checkout is not None:
         c = report.checkout
-        print(f"{len(c.restored)} restored, {len(c.removed)} removed, {c.unchanged} unchanged")
-        for key in c.kept_modified:
-            note(
-                f"kept {key}: it differs and its content is not in the cache "
-                "(mdflow add it, or pull --force to discard it)"
-            )
+        checkout_summary(c, "pull --force")
         for key in c.missing_cache:
             note(f"missing from cache: {key}")
     return 0 if report.ok else 1

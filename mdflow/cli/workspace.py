@@ -6,7 +6,7 @@ import argparse
 import shlex
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import dash, human, note, print_json, repo
+from mdflow.cli.output import checkout_summary, dash, human, note, print_json, repo
 from mdflow.cli.parsing import command
 from mdflow.errors import MdflowError
 
@@ -160,12 +160,7 @@ def cmd_checkout(args: argparse.Namespace) -> int:
         note(f"next: git add {args.paths[0].removesuffix('.mdflow')}.mdflow")
     else:
         r = checkout(repo(), args.paths, force=args.force)
-    print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
-    for key in r.kept_modified:
-        note(
-            f"kept {key}: it differs and its content is not in the cache "
-            "(mdflow add it, or checkout --force to discard it)"
-        )
+    checkout_summary(r, "checkout --force")
     for key in r.missing_cache:
         if key in r.pullable:
             note(f"missing from cache: {key} — mdflow pull {shlex.quote(key)}")
