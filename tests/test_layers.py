@@ -40,8 +40,8 @@ LAYERS: dict[str, int] = {
             "mdflow.repo mdflow.workspace mdflow.datasets mdflow.sources",
             # 4 library
             "mdflow.status mdflow.checkout mdflow.sync mdflow.reading mdflow.history mdflow.reports"
-            " mdflow.lineage mdflow.hooks mdflow.drivers mdflow.tracking mdflow.gc mdflow.fsck"
-            " mdflow.diff mdflow.imports",
+            " mdflow.lineage mdflow.hooks mdflow.installation mdflow.drivers mdflow.tracking"
+            " mdflow.gc mdflow.fsck mdflow.diff mdflow.imports",
             # 5 front ends: mdflow.api imports only the library, never the commands
             "mdflow.api mdflow.commands",
             # 6 top: only the CLI reads mdflow.__version__; nothing below imports mdflow/__init__

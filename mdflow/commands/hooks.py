@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdflow import drivers, hooks
+from mdflow import drivers, hooks, installation
 from mdflow.errors import MdflowError
-from mdflow.hooks import HookReport, Installed
+from mdflow.hooks import HookReport
+from mdflow.installation import Installed
 from mdflow.repo import Repo
 
 
 def install(repo: Repo) -> Installed:
     """Write the hooks into .pre-commit-config.yaml, install them and the Git drivers;
     returns the hook types installed and the committed files changed."""
-    return hooks.install(repo)
+    return installation.install(repo)
 
 
 def hook(repo: Repo, name: str) -> HookReport:
