@@ -277,10 +277,10 @@ def _remotes(data: dict[str, Any], every: bool = False) -> Iterator[tuple[Any, d
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        data = path.read_bytes()  # the YAML reader decodes: invalid UTF-8 is a FormatError
     except FileNotFoundError:
         return {}
-    return parse(text, path.name, f"fix {path}")
+    return parse(data, path.name, f"fix {path}")
 
 
 def parse(text: str | bytes, origin: str, fix: str) -> dict[str, Any]:
@@ -290,6 +290,8 @@ def parse(text: str | bytes, origin: str, fix: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         first = str(e).strip().splitlines()[0]
         raise FormatError(f"{origin}: not valid YAML ({first})", fix) from None
+    except RecursionError:  # PyYAML recurses once per level of `[[[...` or `{a: {a: ...`
+        raise FormatError(f"{origin}: not valid YAML (nested too deeply)", fix) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -47,6 +47,12 @@ class Manifest(BaseModel):
         paths = [f.path for f in files]
         if any(a >= b for a, b in itertools.pairwise(paths)):
             raise ValueError("files must be sorted by path and unique")
+        names = set(paths)
+        for path in paths:  # `a` and `a/b`: no checkout can write both
+            parts = path.split("/")
+            for n in range(1, len(parts)):
+                if "/".join(parts[:n]) in names:
+                    raise ValueError(f"{'/'.join(parts[:n])!r} is both a file and a folder")
         return files
 
     @classmethod

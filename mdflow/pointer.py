@@ -80,8 +80,10 @@ class Pointer(BaseModel):
         data: dict[str, Any] = {}
         for key in KEY_ORDER:
             value = getattr(self, key)
-            if isinstance(value, BaseModel):
-                data[key] = value.model_dump(exclude_none=True)
+            if isinstance(value, BaseModel):  # absent known keys dropped, unknown ones kept
+                extra = value.model_extra or {}
+                dump = value.model_dump().items()
+                data[key] = {k: v for k, v in dump if v is not None or k in extra}
             elif value is not None:
                 data[key] = value
         data.update(self.model_extra or {})
@@ -95,6 +97,8 @@ class Pointer(BaseModel):
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise FormatError(f"{origin}: not valid YAML ({_first_line(e)})", _FIX) from None
+        except RecursionError:  # PyYAML recurses once per level of `[[[...` or `{a: {a: ...`
+            raise FormatError(f"{origin}: not valid YAML (nested too deeply)", _FIX) from None
         if not isinstance(data, dict):
             raise FormatError(f"{origin}: not a pointer (expected a YAML mapping)", _FIX)
         version = data.get("mdflow")
