@@ -105,6 +105,11 @@ class HooksConfig(BaseModel):
     max_file_size: int = Field(
         1 << 20, ge=0, description="pre-commit: refuse staging files this large into Git."
     )
+    modified_data: Literal["warn", "fail", "ignore"] = Field(
+        "warn",
+        description="pre-commit: a tracked dataset changed in the workspace but not added "
+        "(mdflow add): warn, fail the commit, or say nothing.",
+    )
 
 
 class VisitorConfig(BaseModel):
@@ -176,13 +181,36 @@ def load(root: Path, committed: dict[str, Any] | None = None) -> Config:
         ) from None
 
 
-def default_text() -> str:
+VISITORS_TEXT = """\
+# Visitors write reports on every dataset version to its MLflow run: on each commit (after
+# `mdflow install`) and with `mdflow visit`. Delete a line to drop one; add
+# `paths: ["data/*.csv"]` under one to narrow it; `optional: true` reports a failure without
+# failing the commit. More (target, your own classes): README.md, "Visitors".
+visitors:
+- use: schema    # tables: columns, dtypes, nulls; columns added, removed, retyped
+- use: summary   # tables: statistics of every column
+- use: rows      # rows and size, and their change since the previous version
+- use: preview   # tables: the first rows
+- use: drift     # tables: how far each column moved since the previous version
+- use: plots     # tables: histograms and box plots (PNG; needs matplotlib)
+  optional: true
+- use: folder    # folders: files, extensions; files added, removed, changed
+"""
+NO_VISITORS_TEXT = """\
+# No visitors (mdflow init --no-visitors). To have reports on every version, declare some:
+# visitors:
+# - use: schema    # see README.md, "Visitors", for the built-ins
+"""
+
+
+def default_text(visitors: bool = True) -> str:
+    """The mdflow.yaml `mdflow init` writes; with `visitors`, the default set of visitors."""
     return (
         "# mdflow configuration, committed with the repository (docs: README.md).\n"
         "# Machine-local settings and secrets go to .mdflow/config.local.yaml.\n"
         "mdflow: 1\n"
         "cache:\n"
-        "  link: [reflink, copy]\n"
+        "  link: [reflink, copy]\n" + (VISITORS_TEXT if visitors else NO_VISITORS_TEXT)
     )
 
 

@@ -8,15 +8,17 @@ only the pointers of the commits being pushed, `checkout` only what status reads
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError
 from mdflow.render import plural
 from mdflow.repo import Repo
-from mdflow.status import CLEAN, MISSING_CACHE, Status, status
+from mdflow.status import CLEAN, MISSING_CACHE, MODIFIED, Status, status
 
 LARGE = 1 << 20  # staged files from this size up must go through mdflow add
 ZERO = "0" * 40
@@ -28,15 +30,16 @@ class HookReport:
     notes: list[str] = field(default_factory=list)
 
 
-def check(repo: Repo, max_size: int = LARGE) -> HookReport:
-    """pre-commit: staged pointers match their data; no data goes into Git itself."""
+def check(repo: Repo, max_size: int = LARGE, modified_data: str = "warn") -> HookReport:
+    """pre-commit: staged pointers match their data; no data goes into Git itself; data
+    changed in the workspace but not added is named (`modified_data`: warn, fail, ignore)."""
     report = HookReport()
     staged = _staged(repo)
     if not staged:
         return report
-    pointers = [p for p in staged if p.endswith(ptr.SUFFIX)]
+    pointers = {p for p in staged if p.endswith(ptr.SUFFIX)}
     if pointers:
-        for s in status(repo, [str(repo.root / p) for p in pointers]):
+        for s in status(repo, [str(repo.root / p) for p in sorted(pointers)]):
             if s.state == MISSING_CACHE:
                 report.problems.append(f"{s.path}: not in the cache — run mdflow add {s.path}")
             elif s.state != CLEAN:
@@ -44,6 +47,12 @@ def check(repo: Repo, max_size: int = LARGE) -> HookReport:
                     f"{s.path}: the data differs from its staged pointer ({s.state}) — run "
                     f"mdflow add {s.path} && git add {s.pointer}"
                 )
+    if modified_data != "ignore":
+        lines = _unrecorded(repo, pointers)
+        if modified_data == "fail":
+            report.problems += lines
+        else:
+            report.notes += [f"mdflow: warning: {line}" for line in lines]
     tracked = {repo.rel(d.data): d for d in datasets.all_datasets(repo)}
     data_files = [p for p in staged if not p.endswith(ptr.SUFFIX)]
     for path in data_files:
@@ -60,6 +69,22 @@ def check(repo: Repo, max_size: int = LARGE) -> HookReport:
                 f"git rm --cached {path} && mdflow add {path}"
             )
     return report
+
+
+def _unrecorded(repo: Repo, staged_pointers: set[str]) -> list[str]:
+    """A line for each dataset whose workspace data changed but whose pointer is not staged:
+    the commit keeps its previous version (hooks.modified_data says warn or fail)."""
+    others = [str(repo.root / p) for p in gitrepo.pointer_files(repo.root)]
+    others = [p for p in others if repo.rel(Path(p)) not in staged_pointers]
+    if not others:
+        return []
+    return [
+        f"{s.path} changed in the workspace but this commit keeps its previous "
+        f"version — run mdflow add {shlex.quote(s.path)} && git add {shlex.quote(s.pointer)} "
+        "to commit the new one"
+        for s in status(repo, others)
+        if s.state == MODIFIED
+    ]
 
 
 def _staged(repo: Repo) -> list[str]:

@@ -19,6 +19,7 @@ LOCAL_HOOKS: list[dict[str, Any]] = [
         "name": "mdflow check",
         "entry": "mdflow hook check",
         "stages": ["pre-commit"],
+        "verbose": True,  # its warnings (data changed but not added) must show
     },
     {
         "id": "mdflow-visit",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from mdflow.datasets import Dataset, Located
 from mdflow.errors import MdflowError
 from mdflow.hashing import hex_of
 from mdflow.manifest import ManifestEntry
+from mdflow.pointer import Pointer
 from mdflow.repo import Repo
 from mdflow.sources import Source
 from mdflow.workspace import materialize
@@ -78,6 +80,56 @@ def export(source: str, path: str, rev: str | None, out: str | None) -> tuple[Pa
     fill_cache(src.repo, loc)
     copy_out(src.repo, loc, target)
     return target, ref
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A dataset of another repository at a commit, as its pointer describes it."""
+
+    repo: str
+    commit: str
+    path: str
+    pointer: Pointer
+
+    def to_json(self) -> dict[str, object]:
+        p = self.pointer
+        return {
+            "repo": self.repo,
+            "commit": self.commit,
+            "path": self.path,
+            "kind": p.kind,
+            "hash": p.hash,
+            "size": p.size,
+            "files": p.files,
+            "rows": p.rows,
+            "columns": p.columns,
+        }
+
+
+def list_source(source: str, path: str | None, rev: str | None) -> list[Listed]:
+    """The datasets of `source` (a Git URL or a work tree; no working tree of it needed) at
+    `rev` (default: HEAD), from their pointers in that commit; with `path`, those at or below
+    it, or the folder dataset holding it."""
+    src = sources.open_source(source, rev)
+    commit = gitrepo.resolve(src.repo.root, rev or "HEAD")
+    found = [
+        Listed(src.location, commit, src.repo.rel(d.data), d.pointer)
+        for d in datasets.at_revision(src.repo, commit, [])
+    ]
+    if path is None:
+        return found
+    want = PurePosixPath(path.replace(os.sep, "/")).as_posix().strip("/")
+    chosen = [x for x in found if _nested_in(x.path, want) or _nested_in(want, x.path)]
+    if not chosen:
+        raise MdflowError(
+            f"{path} is not tracked by mdflow in {source} at {rev or 'HEAD'}",
+            f"list every dataset there: mdflow list {shlex.quote(source)}",
+        )
+    return chosen
+
+
+def _nested_in(inner: str, outer: str) -> bool:
+    return outer in (".", "") or inner == outer or inner.startswith(outer + "/")
 
 
 def locate(path: PathArg, rev: str | None, repo: RepoArg) -> tuple[Source, Located]:

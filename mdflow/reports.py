@@ -59,6 +59,8 @@ def _visit_one(
     rel = repo.rel(d.data)
     version = version_of(repo, d.data, d.pointer.hash, d.kind, d.pointer.size, d.pointer.rows)
     previous = _previous(repo, d)
+    if previous is not None and previous.run is None:  # Git's pointer has no run link
+        previous.run = _run_of(catalog, rel, previous.hash)
     done = catalog.run_tags(run_id)
     results = []
     for cfg in _applicable(repo, d, repo.config.visitors):
@@ -78,6 +80,12 @@ def _visit_one(
             catalog.log_report(run_id, visitor.name, Path(out), metrics, key)
         results.append(Visited(rel, visitor.name, "ran", cfg.optional, metrics=metrics))
     return results
+
+
+def _run_of(catalog: VersionCatalog, rel: str, oid: str) -> str | None:
+    """The run recorded for version `oid` of `rel` (its URL, else its URI), if any."""
+    run = next((r.run for r in catalog.versions(rel) if r.hash == oid), None)
+    return None if run is None else run.url or run.uri
 
 
 def version_of(
@@ -110,14 +118,17 @@ def _previous(repo: Repo, d: Dataset) -> DatasetVersion | None:
         return None
     for v in history:
         if v.hash != d.pointer.hash and repo.cache.has(v.hash):
-            return version_of(repo, d.data, v.hash, v.kind, v.size, v.rows)
+            found = version_of(repo, d.data, v.hash, v.kind, v.size, v.rows)
+            found.commit, found.run = v.commit, v.url or v.run
+            return found
     return None
 
 
-def show(repo: Repo, arg: str, remote: str | None = None) -> tuple[str, dict[str, str]]:
-    """The run of the dataset's current version and its markdown reports."""
+def show(repo: Repo, arg: str, remote: str | None = None) -> tuple[str, dict[str, str | None]]:
+    """The run of the dataset's current version and its report files, by artifact path: the
+    text of each markdown report, None for the others (PNG, CSV, JSON)."""
     (d,) = datasets.select(repo, [arg])
     with repo.remote(remote, HINT) as target:
         runs = record_versions(repo, target, [d], SyncReport(target.name))
         run = runs[repo.rel(d.data)]
-        return run, target.catalog.report_texts(run.removeprefix("runs:/"))
+        return run, target.catalog.report_files(run.removeprefix("runs:/"))

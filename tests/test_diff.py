@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import clone, git, mdflow, use_server
+from conftest import clone, git, mdflow, use_server, write_csv
 from servers import Server
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas/diff.json").read_text())
@@ -260,3 +260,20 @@ def test_log_stat_summarises_each_version(people: Path) -> None:
         mdflow(people, "log", "--stat", "--no-remote", "--json", "data/people.csv").out
     )
     assert [v["stat"] for v in data][1] == "first version"
+
+
+def test_log_shows_each_version_commit_subject(people: Path) -> None:
+    write_csv(people / "data/people.csv", 7)
+    assert mdflow(people, "add", "data/people.csv").code == 0
+    git(people, "commit", "-qam", "refresh the people table from the March export of the CRM")
+    r = mdflow(people, "log", "--no-remote", "data/people.csv")
+    assert r.code == 0, r.err
+    header, newest, *older = r.out.splitlines()
+    assert header.split()[5] == "SUBJECT"
+    assert " refresh the people tabl… " in newest  # cut to fit the table
+    assert [line.split()[7] for line in older] == ["v2", "v1"]  # after "203 B"
+    subjects = [
+        v["subject"]
+        for v in json.loads(mdflow(people, "log", "--json", "--no-remote", "data/people.csv").out)
+    ]
+    assert subjects[1:] == ["v2", "v1"] and subjects[0].endswith("the CRM")

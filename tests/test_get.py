@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -44,3 +45,25 @@ def test_get_files_and_folders_at_any_revision(
     assert r.code == 1 and "not tracked by mdflow" in r.err
     r = mdflow(here, "get", str(tmp_path / "no-such-repo"), "data/t.csv")
     assert r.code == 1 and "no such repository" in r.err
+
+
+def test_list_another_repository_at_any_revision(
+    tmp_path: Path, source: tuple[str, bytes, bytes, Path]
+) -> None:
+    url, _, _, upstream = source
+    here = tmp_path / "elsewhere"  # not a repository
+    here.mkdir()
+    r = mdflow(here, "list", url)
+    assert r.code == 0, r.err
+    header, images, table = r.out.splitlines()
+    assert header.split() == ["PATH", "KIND", "SIZE", "FILES", "ROWS", "COLS"]
+    assert images.split()[:2] == ["data/images", "dir"] and images.split()[4] == "7"
+    assert table.split()[:2] == ["data/t.csv", "file"] and table.split()[-2:] == ["5", "3"]
+    old = json.loads(mdflow(here, "list", url, "data/t.csv", "--rev", "v1", "--json").out)
+    assert [(d["path"], d["rows"]) for d in old] == [("data/t.csv", 3)]
+    assert old[0]["commit"] == git(upstream, "rev-parse", "v1").strip()
+    inner = json.loads(mdflow(here, "list", str(upstream), "data/images/nested", "--json").out)
+    assert [d["path"] for d in inner] == ["data/images"]  # the folder dataset holding it
+    r = mdflow(here, "list", url, "data/nothing")
+    assert r.code == 1 and f"mdflow list {url}" in r.err and r.err.count("\n") == 1
+    assert not list((tmp_path / "user-cache").rglob("*.csv"))  # no data was downloaded

@@ -274,3 +274,39 @@ def test_a_failed_commit_records_no_version(hooked: Path, mlflow_server: Server)
     r2 = mdflow(hooked, "pull", "data.csv", "--version", "latest")
     assert r2.code == 0, r2.err
     assert (hooked / "data.csv").read_bytes() == v1_data
+
+
+def test_the_first_commit_logs_the_default_visitors_reports(hooked: Path) -> None:
+    write_csv(hooked / "data.csv", 20)  # mdflow.yaml is as `mdflow init` wrote it
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    r = commit(hooked, "first data")
+    assert r.returncode == 0, r.stdout
+    for visitor in ("schema", "summary", "rows", "preview", "plots"):
+        assert f"mdflow: {visitor} reported on data.csv" in r.stdout
+    shown = mdflow(hooked, "show", "data.csv")
+    assert "## reports/summary/summary.md" in shown.out and "reports/plots/" in shown.out
+
+
+def test_a_commit_without_mdflow_add_names_the_changed_data(hooked: Path) -> None:
+    write_csv(hooked / "data.csv", 20)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "add", "-A")
+    assert commit(hooked, "v1").returncode == 0
+    write_csv(hooked / "data.csv", 30)  # changed, never added
+    (hooked / "code.py").write_text("print('train')\n")
+    git(hooked, "add", "code.py")
+    r = commit(hooked, "code")
+    assert r.returncode == 0, r.stdout  # a warning by default
+    assert "mdflow: warning: data.csv changed in the workspace" in r.stdout
+    assert "run mdflow add data.csv && git add data.csv.mdflow" in r.stdout
+
+    cfg = hooked / "mdflow.yaml"
+    cfg.write_text(cfg.read_text() + "hooks:\n  modified_data: fail\n")
+    git(hooked, "add", "mdflow.yaml")
+    r = commit(hooked, "strict")
+    assert r.returncode == 1 and "mdflow: data.csv changed in the workspace" in r.stdout
+    assert mdflow(hooked, "add", "data.csv").code == 0
+    git(hooked, "add", "data.csv.mdflow")
+    r = commit(hooked, "data v2 and strict")
+    assert r.returncode == 0 and "changed in the workspace" not in r.stdout, r.stdout

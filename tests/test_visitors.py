@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, mdflow
+from conftest import git, make_tree, mdflow, pointer_hash
 
 VISITORS = """
 visitors:
@@ -186,3 +186,77 @@ def test_drift_plots_and_target_per_split(repo: Path, tmp_path: Path) -> None:
     pngs = {p.name for p in (tmp_path / "store").rglob("*.png")}
     assert pngs == {"histograms.png", "boxplots.png"}
     assert (tmp_path / "store").rglob("histograms.png").__next__().read_bytes()[:4] == b"\x89PNG"
+
+
+def default_project(repo: Path, tmp_path: Path) -> None:
+    """`repo` as `mdflow init` left it (its default visitors), with a folder remote."""
+    assert mdflow(repo, "remote", "add", "origin", str(tmp_path / "store")).code == 0
+    git(repo, "commit", "-qam", "remote")
+
+
+def test_init_declares_the_default_visitors_and_no_visitors_declares_none(
+    tmp_path: Path,
+) -> None:
+    from mdflow import config
+
+    for flags, expected in (
+        ((), ["schema", "summary", "rows", "preview", "drift", "plots", "folder"]),
+        (("--no-visitors",), []),
+    ):
+        top = tmp_path / ("none" if flags else "default")
+        top.mkdir()
+        git(top, "init", "-q")
+        assert mdflow(top, "init", *flags).code == 0
+        text = (top / "mdflow.yaml").read_text()
+        declared = config.load(top).visitors
+        assert [v.use for v in declared] == expected
+        assert [v.use for v in declared if v.optional] == (["plots"] if expected else [])
+        assert "# Visitors write reports" in text if expected else "--no-visitors" in text
+
+
+def test_default_visitors_report_without_any_yaml(repo: Path, tmp_path: Path) -> None:
+    default_project(repo, tmp_path)
+    (repo / "t.csv").write_text("id,n\n1,123456\n2,654321\n")
+    make_tree(repo / "images")
+    mdflow(repo, "add", "t.csv", "images")
+    r = mdflow(repo, "visit")
+    assert r.code == 0, r.err
+    ran = {(line.split()[1], line.split()[2]) for line in r.out.splitlines() if "ran" in line}
+    assert {("schema", "t.csv"), ("summary", "t.csv"), ("preview", "t.csv")} <= ran
+    assert {("rows", "t.csv"), ("folder", "images"), ("plots", "t.csv")} <= ran
+    text = reports(repo, "images")
+    assert "reports/folder/folder.md" in text
+
+
+def test_summary_prints_whole_numbers_in_full(repo: Path, tmp_path: Path) -> None:
+    default_project(repo, tmp_path)
+    (repo / "t.csv").write_text("id,n\n" + "".join(f"{i},{328500 + i}\n" for i in range(3)))
+    mdflow(repo, "add", "t.csv")
+    assert mdflow(repo, "visit", "t.csv").code == 0
+    text = reports(repo, "t.csv")
+    summary = text.split("## reports/summary/summary.md")[1].split("##")[0]
+    assert "328,500" in summary and "328,502" in summary  # min and max
+    assert "e+0" not in summary
+
+
+def test_show_names_the_version_drift_compared_with_and_lists_pngs(
+    repo: Path, tmp_path: Path
+) -> None:
+    default_project(repo, tmp_path)
+    (repo / "t.csv").write_text(table(50, 0.0, "ab"))
+    mdflow(repo, "add", "t.csv")
+    assert mdflow(repo, "visit").code == 0  # records v1's run: its pointer links to it
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    v1, sha = pointer_hash(repo, "t.csv"), git(repo, "rev-parse", "HEAD").strip()
+    fields = dict(line.split(": ", 1) for line in (repo / "t.csv.mdflow").read_text().splitlines())
+    run = fields.get("url") or fields["run"]
+    (repo / "t.csv").write_text(table(50, 3.0, "abbb"))
+    mdflow(repo, "add", "t.csv")
+    assert mdflow(repo, "visit").code == 0
+    text = reports(repo, "t.csv")
+    assert f"Compared with the previous version {v1} (commit {sha[:10]}, run {run})" in text
+    others = text.split("## Other report files")[1]
+    assert "- reports/plots/histograms.png" in others
+    assert "- reports/plots/boxplots.png" in others
+    assert "- reports/drift/drift.json" in others

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mdflow.cli.parsing import Subparsers
     from mdflow.history import Version
 
+SUBJECT = 24  # characters of a commit's subject in `mdflow log`
+
 
 def register_log(sub: Subparsers) -> None:
     p = command(sub, "log", cmd_log, "list a dataset's versions, from Git history and the remote")
@@ -55,7 +57,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
-    print(f"{'HASH':12} {'SIZE':>9} {'ROWS':>9} {'DATE':16} {'COMMIT':8} RUN")
+    print(f"{'HASH':12} {'SIZE':>9} {'ROWS':>9} {'DATE':16} {'COMMIT':8} {'SUBJECT':{SUBJECT}} RUN")
     for r in rows:
         print(_log_line(r))
         if r.stat:
@@ -70,8 +72,14 @@ def _log_line(r: Version) -> str:
     commit = r.commit[:8] if r.commit else "-"
     return (
         f"{r.hash.split(':')[1][:12]:12} {human(r.size):>9} {dash(r.rows):>9} {date:16} "
-        f"{commit:8} {r.url or r.run or '-'}"
+        f"{commit:8} {_cut(r.subject or '-', SUBJECT):{SUBJECT}} {r.url or r.run or '-'}"
     )
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (an ellipsis marks a cut)."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

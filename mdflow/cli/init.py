@@ -12,12 +12,19 @@ if TYPE_CHECKING:
 
 
 def register_init(sub: Subparsers) -> None:
-    command(sub, "init", cmd_init, "set up mdflow in the current Git repository")
+    p = command(sub, "init", cmd_init, "set up mdflow in the current Git repository")
+    p.add_argument(
+        "--no-visitors",
+        dest="visitors",
+        action="store_false",
+        help="declare no visitors in mdflow.yaml (default: schema, summary, rows, preview, "
+        "drift, plots, folder)",
+    )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from mdflow.commands.init import init
 
-    repo, created = init()
+    repo, created = init(visitors=args.visitors)
     print(f"{'initialized' if created else 'already initialized'} mdflow in {repo.root}")
     return 0

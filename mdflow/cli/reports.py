@@ -49,10 +49,15 @@ def cmd_visit(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from mdflow.commands.reports import show
 
-    run, texts = show(repo(), args.path, args.remote)
+    run, files = show(repo(), args.path, args.remote)
     print(f"# {args.path} — {run}")
-    if not texts:
+    if not files:
         print("no reports yet: run mdflow visit")
-    for path, text in sorted(texts.items()):
-        print(f"\n## {path}\n\n{text.rstrip()}")
+    for path, text in sorted(files.items()):
+        if text is not None:
+            print(f"\n## {path}\n\n{text.rstrip()}")
+    others = sorted(path for path, text in files.items() if text is None)
+    if others:
+        print(f"\n## Other report files (artifacts of {run})\n")
+        print("\n".join(f"- {path}" for path in others))
     return 0

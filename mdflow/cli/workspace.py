@@ -30,7 +30,16 @@ def register_status(sub: Subparsers) -> None:
 
 
 def register_list(sub: Subparsers) -> None:
-    p = command(sub, "list", cmd_list, "list tracked datasets")
+    p = command(sub, "list", cmd_list, "list tracked datasets, here or in another repository")
+    p.add_argument(
+        "source", nargs="?", metavar="REPO", help="Git URL or path of another repository"
+    )
+    p.add_argument("path", nargs="?", metavar="PATH", help="in REPO: only the datasets under it")
+    p.add_argument(
+        "--rev",
+        metavar="REV",
+        help="branch, tag or commit (default: HEAD) of REPO, else of this repository",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -129,6 +138,10 @@ def _modified_hint(s: Status, path: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from mdflow.commands.workspace import list_datasets
 
+    if args.source is None and args.rev is not None:  # this repository, at a revision
+        args.source = str(repo().root)
+    if args.source is not None:
+        return _list_source(args)
     items = list_datasets(repo())
     if args.json:
         print_json([_listed_json(i) for i in items])
@@ -141,6 +154,27 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(
             f"{i.status.path:40} {i.status.kind:4} {human(i.size):>9} "
             f"{dash(i.files):>7} {dash(i.rows):>9} {dash(i.columns):>5}  {i.status.state}"
+        )
+    return 0
+
+
+def _list_source(args: argparse.Namespace) -> int:
+    from mdflow.commands.sources import list_source
+
+    items = list_source(args.source, args.path, args.rev)
+    if args.json:
+        print_json([i.to_json() for i in items])
+        return 0
+    if not items:
+        print(f"no datasets in {args.source} at {args.rev or 'HEAD'}")
+        return 0
+    note(f"{items[0].repo} at {items[0].commit[:10]}")
+    print(f"{'PATH':40} {'KIND':4} {'SIZE':>9} {'FILES':>7} {'ROWS':>9} {'COLS':>5}")
+    for i in items:
+        p = i.pointer
+        print(
+            f"{i.path:40} {p.kind:4} {human(p.size):>9} "
+            f"{dash(p.files):>7} {dash(p.rows):>9} {dash(p.columns):>5}"
         )
     return 0
 

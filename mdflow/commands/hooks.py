@@ -21,7 +21,7 @@ def hook(repo: Repo, name: str) -> HookReport:
     """One hook check, as mdflow.yaml's `hooks:` section configures it."""
     cfg = repo.config.hooks
     if name == "check":
-        return hooks.check(repo, cfg.max_file_size)
+        return hooks.check(repo, cfg.max_file_size, cfg.modified_data)
     if name == "visit":
         return hooks.visit_staged(repo)
     if name == "commit":

@@ -8,13 +8,14 @@ from mdflow import config, gitignore
 from mdflow.repo import DOT, Repo
 
 
-def init(start: Path | None = None) -> tuple[Repo, bool]:
-    """Set up mdflow in the enclosing Git repository; return (repo, created anything)."""
+def init(start: Path | None = None, visitors: bool = True) -> tuple[Repo, bool]:
+    """Set up mdflow in the enclosing Git repository; return (repo, created anything).
+    A new mdflow.yaml declares the default visitors, unless `visitors` is False."""
     repo = Repo.find(start, initialized=False)
     created = False
     cfg = repo.root / config.FILE_NAME
     if not cfg.exists():
-        cfg.write_text(config.default_text())
+        cfg.write_text(config.default_text(visitors))
         created = True
     repo.dot.mkdir(exist_ok=True)
     inner = repo.dot / ".gitignore"

@@ -12,6 +12,7 @@ def visit(repo: Repo, paths: list[str], force: bool, remote: str | None) -> list
     return reports.visit(repo, paths, force, remote)
 
 
-def show(repo: Repo, path: str, remote: str | None) -> tuple[str, dict[str, str]]:
-    """The run URI of the dataset's current version and its markdown reports."""
+def show(repo: Repo, path: str, remote: str | None) -> tuple[str, dict[str, str | None]]:
+    """The run URI of the dataset's current version and its report files (the text of the
+    markdown ones, None for the others)."""
     return reports.show(repo, path, remote)

@@ -16,6 +16,12 @@ def get(source: str, path: str, rev: str | None, out: str | None) -> tuple[Path,
     return reading.export(source, path, rev, out)
 
 
+def list_source(source: str, path: str | None, rev: str | None) -> list[reading.Listed]:
+    """The datasets of another repository at `rev` (default: HEAD), from its pointers alone
+    (no working tree of it, no data downloaded); with `path`, those at or below it."""
+    return reading.list_source(source, path, rev)
+
+
 def import_dataset(repo: Repo, source: str, path: str, rev: str | None, out: str | None) -> Dataset:
     """Copy a version from `source` into this repository; its pointer remembers the source."""
     return imports.import_dataset(repo, source, path, rev, out)

@@ -80,6 +80,7 @@ class VersionCatalog(Protocol):
         """Log a visitor's report files under reports/<visitor>/ and its metrics; tag it done."""
         ...
 
-    def report_texts(self, run_id: str) -> dict[str, str]:
-        """The markdown reports of a run, by artifact path."""
+    def report_files(self, run_id: str) -> dict[str, str | None]:
+        """Every report file of a run, by artifact path: the text of a markdown report, None
+        for the others (PNG, CSV, JSON)."""
         ...

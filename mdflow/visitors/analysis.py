@@ -64,8 +64,9 @@ class Drift(TableVisitor):
                 moved = ", ".join(f"{k}: {x:.1%}→{y:.1%}" for k, (x, y) in list(shares.items())[:3])
                 rows.append([col, "categorical (TVD)", f"{dist:.3f}", moved])
         (out / "drift.json").write_text(json.dumps(report, indent=2))
+        header = f"Compared with the previous version {previous.describe()}.\n\n"
         (out / "drift.md").write_text(
-            md_table(["column", "measure", "distance", "largest moves"], rows)
+            header + md_table(["column", "measure", "distance", "largest moves"], rows)
         )
         dists = [v.get("ks", v.get("tvd", 0.0)) for v in report.values()]
         return {"max_distance": max(dists, default=0.0)}

@@ -31,6 +31,13 @@ class DatasetVersion:
     split: str | None = None  # train, test or validation, from `datasets:` in mdflow.yaml
     target: str | None = None  # the target column
     prediction: str | None = None  # a prediction column
+    commit: str | None = None  # the commit that introduced this version, when known
+    run: str | None = None  # its MLflow run (a URL or runs:/<id>), when known
+
+    def describe(self) -> str:
+        """This version named for a reader: its hash, commit and run."""
+        commit = f"commit {self.commit[:10]}" if self.commit else "no commit"
+        return f"{self.hash} ({commit}, run {self.run or 'not recorded'})"
 
     @property
     def is_table(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -68,11 +69,27 @@ class Summary(TableVisitor):
         described = version.frame().describe(include="all").transpose()
         described.to_csv(out / "summary.csv")
         rows = [
-            [str(i), *[_fmt(v) for v in r]]
+            [str(i), *[statistic(v) for v in r]]
             for i, r in zip(described.index, described.values, strict=True)
         ]
         (out / "summary.md").write_text(md_table(["column", *map(str, described.columns)], rows))
         return {}
+
+
+def statistic(value: Any) -> str:
+    """A statistic for a reader: whole numbers (counts, integer minima) as integers with
+    thousands separators, others to 4 significant digits (from 10,000 up: to the unit), never
+    in e-notation from 1e-4 up to 1e15."""
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if not isinstance(value, numbers.Real):
+        return str(value)
+    number = float(value)
+    if number != number or abs(number) >= 1e15:  # NaN: empty; huge: as it comes
+        return _fmt(number)
+    if number.is_integer():
+        return f"{int(number):,}"
+    return f"{number:,.0f}" if abs(number) >= 1e4 else _fmt(number)
 
 
 def _fmt(value: Any) -> str:

@@ -66,17 +66,21 @@ class MlflowCatalog:
         except Exception as e:
             raise RemoteError(f"logging {visitor} reports on {self.url} failed: {short(e)}") from e
 
-    def report_texts(self, run_id: str) -> dict[str, str]:
-        client, texts = self.conn.client, {}
+    def report_files(self, run_id: str) -> dict[str, str | None]:
+        client, files = self.conn.client, {}
         try:
             for folder in client.list_artifacts(run_id, "reports"):
                 for item in client.list_artifacts(run_id, folder.path):
+                    if item.is_dir:
+                        continue
+                    text = None
                     if item.path.endswith(".md"):
                         local = client.download_artifacts(run_id, item.path, str(self.conn.staging))
-                        texts[item.path] = Path(local).read_text()
+                        text = Path(local).read_text()
+                    files[item.path] = text
         except Exception as e:
             raise RemoteError(f"reading reports of run {run_id} failed: {short(e)}") from e
-        return texts
+        return files
 
     def versions(self, path: str) -> builtins.list[VersionRecord]:
         if "'" in path:
