@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +24,7 @@ class Progress:
         self._start = time.monotonic()
         self._lock = threading.Lock()
         big = total_bytes >= MIN_BYTES or total_files >= MIN_FILES
-        if big and sys.stderr.isatty() and not os.environ.get("MDFLOW_NO_PROGRESS"):
+        if big and shown():
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -59,3 +61,23 @@ class Progress:
     ) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def shown() -> bool:
+    """Whether progress is drawn: stderr is a terminal and MDFLOW_NO_PROGRESS is not set."""
+    return sys.stderr.isatty() and not os.environ.get("MDFLOW_NO_PROGRESS")
+
+
+@contextlib.contextmanager
+def status(text: str) -> Iterator[None]:
+    """One line on a terminal saying what a slow step does, erased when it is done."""
+    if not shown():
+        yield
+        return
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    try:
+        yield
+    finally:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()

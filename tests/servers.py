@@ -130,7 +130,9 @@ class FaultProxy:
     """A FAKE for one fault a real server cannot be made to show on demand: HTTP 500.
 
     Forwards every request to `target`, except that requests whose path contains any of
-    `fail` get a 500 answer without reaching the server.
+    `fail` get a 500 answer without reaching the server. With `gather = (text, n)`, the first
+    `n` requests whose body holds `text` wait for each other (at most 20 s) before going on:
+    a race between clients, made certain.
     """
 
     def __init__(self, target: str) -> None:
@@ -140,6 +142,10 @@ class FaultProxy:
         self.target = target
         self.fail: list[str] = []
         self.failed = 0
+        self.gather: tuple[str, int] | None = None
+        self._arrived = 0
+        self._all_in = threading.Event()
+        self._lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -153,6 +159,7 @@ class FaultProxy:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                proxy._hold(body or b"")
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 req = urllib.request.Request(
                     proxy.target + self.path, data=body, headers=headers, method=self.command
@@ -176,6 +183,15 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def _hold(self, body: bytes) -> None:
+        if self.gather is None or self.gather[0].encode() not in body or self._all_in.is_set():
+            return
+        with self._lock:
+            self._arrived += 1
+            if self._arrived >= self.gather[1]:
+                self._all_in.set()
+        self._all_in.wait(20)
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -26,8 +26,10 @@ class MlflowCatalog:
         try:
             found = self._find_version(version)
             if found is None:
-                return self._version_run(self._create_version(version), version.pending)
-            run_id, pending = found
+                found = self._create_version(version)
+            elif found.info.status == "RUNNING":  # left so by a push killed while recording
+                self._complete(found.info.run_id, version, found)
+            run_id, pending = str(found.info.run_id), PENDING in found.data.tags
             if pending and not version.pending:
                 self._confirm(run_id, version.git or {})
             return self._version_run(run_id, pending and version.pending)
@@ -117,41 +119,67 @@ class MlflowCatalog:
             url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}"
         return VersionRun(run_id, f"runs:/{run_id}", url, pending)
 
-    def _find_version(self, v: VersionInfo) -> tuple[str, bool] | None:
-        """(run id, pending) of the version's run, if there is one."""
+    def _find_version(self, v: VersionInfo) -> Any | None:
+        """The version's run, the oldest if there are several (another clone recorded it at
+        the same time), else None."""
         runs = self.conn.client.search_runs(
             [self.conn.experiment_id], filter_string=f"tags.`mdflow.hash` = '{v.hash}'"
         )
         mine = [r for r in runs if r.data.tags.get("mdflow.path") == v.path]
-        return (str(mine[0].info.run_id), PENDING in mine[0].data.tags) if mine else None
+        return min(mine, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
 
-    def _create_version(self, v: VersionInfo) -> str:
-        from mlflow.data.http_dataset_source import HTTPDatasetSource
-        from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.entities import DatasetInput, InputTag, Metric
-
-        client, hexd = self.conn.client, v.hash.split(":")[1]
+    def _create_version(self, v: VersionInfo) -> Any:
+        """A new run for the version, completed; or, when another clone created one at the same
+        time (the search after creating finds an older one), theirs, and mine is deleted."""
         tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
         tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()}
         if v.pending:
             tags[PENDING] = "true"
-        run = client.create_run(
-            self.conn.experiment_id, run_name=f"{v.path}@{hexd[:10]}", tags=tags
-        )
-        run_id = run.info.run_id
+        name = f"{v.path}@{v.hash.split(':')[1][:10]}"
+        mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
+        theirs = self._older(v, mine.info.run_id)
+        if theirs is not None:
+            return theirs
+        self._complete(mine.info.run_id, v, None)
+        # again: a run created in the same millisecond may sort first (by id)
+        return self._older(v, mine.info.run_id) or mine
+
+    def _older(self, v: VersionInfo, mine: str) -> Any | None:
+        """Another clone's run of the version that sorts before mine (mine is then deleted)."""
+        oldest = self._find_version(v)
+        if oldest is None or oldest.info.run_id == mine:
+            return None
+        self.conn.client.delete_run(mine)
+        return oldest
+
+    def _complete(self, run_id: str, v: VersionInfo, found: Any | None) -> None:
+        """Log what a version run holds (what `found`, a run left unfinished, lacks), then
+        finish it."""
+        from mlflow.entities import Metric
+
+        client, hexd = self.conn.client, v.hash.split(":")[1]
         name = v.path.rsplit("/", 1)[-1]
         client.log_text(run_id, v.pointer_text, f"mdflow/{name}.mdflow")
         if v.manifest is not None:
             client.log_text(run_id, v.manifest.decode(), "mdflow/manifest.json")
-        numbers = {"size_bytes": v.size, "files": v.files, "rows": v.rows, "columns": v.columns}
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
-        client.log_batch(run_id, metrics=metrics)
-        source = HTTPDatasetSource(url=f"{self.conn.url}#{v.path}@{hexd}")  # type: ignore[no-untyped-call]
-        dataset = MetaDataset(source=source, name=v.path, digest=hexd)  # type: ignore[abstract]
+        if found is None or "size_bytes" not in found.data.metrics:
+            numbers = {"size_bytes": v.size, "files": v.files, "rows": v.rows, "columns": v.columns}
+            now = int(time.time() * 1000)
+            metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
+            client.log_batch(run_id, metrics=metrics)
+        if found is None or not (found.inputs and found.inputs.dataset_inputs):
+            self._log_dataset(run_id, v.path, hexd)
+        client.set_terminated(run_id)
+
+    def _log_dataset(self, run_id: str, path: str, hexd: str) -> None:
+        """The version as the run's dataset input, so it shows in the UI's Datasets column."""
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        source = HTTPDatasetSource(url=f"{self.conn.url}#{path}@{hexd}")  # type: ignore[no-untyped-call]
+        dataset = MetaDataset(source=source, name=path, digest=hexd)  # type: ignore[abstract]
         context = InputTag(key="mlflow.data.context", value="mdflow")
-        client.log_inputs(
+        self.conn.client.log_inputs(
             run_id, [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[context])]
         )
-        client.set_terminated(run_id)
-        return str(run_id)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mdflow.remote.errors import RemoteError
-from mdflow.remote.mlflow import http
+from mdflow.remote.mlflow import embedded, env, http
 from mdflow.remote.registry import RemoteSpec
 from mdflow.urls import redact_text
 
@@ -42,23 +42,50 @@ _ENV_DEFAULTS = {
 class Connection:
     def __init__(self, spec: RemoteSpec, root: Path) -> None:
         self.name, self.url, self.shown = spec.name, spec.url, spec.shown
-        _configure_env(spec)
-        self.tracking_uri, artifact_location = _locations(spec.url, root)
+        self._credentials = _credentials(spec)
+        self.tracking_uri, artifact_location, self.folder = _locations(spec.url, root)
         self._client: Any = None
         self._preload: threading.Thread | None = None
-        self.http = http.MlflowHttp(self.tracking_uri) if http.usable(self.tracking_uri) else None
+        with self.scope():  # MLflow's timeout and retries, as MLflow's client gets them
+            usable = http.usable(self.tracking_uri)
+            self.http = http.MlflowHttp(self.tracking_uri, spec.auth) if usable else None
         try:
-            if self.http is not None:
-                self.experiment_id, self.run_id, self.artifact_uri = self._find_store(
-                    spec.experiment
-                )
-            else:
-                self.experiment_id, self.run_id, self.artifact_uri = self._locate(
+            with self.scope():
+                self.experiment_id, self.run_id, self.artifact_uri = self._open(
                     spec.experiment, artifact_location
                 )
         except Exception as e:
             raise self._failed(e) from e
         self.staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
+
+    def scope(self) -> contextlib.AbstractContextManager[None]:
+        """The environment for one of mdflow's calls into MLflow (env.py): its defaults and
+        this remote's credentials, restored after."""
+        defaults = {k: v for k, v in _ENV_DEFAULTS.items() if k not in os.environ}
+        return env.scoped({**defaults, **self._credentials})
+
+    def _open(self, experiment: str, artifact_location: str | None) -> tuple[str, str, str]:
+        if self.http is not None:
+            return self._find_store(experiment)
+        assert self.folder is not None
+        embedded.ensure(self.folder)
+        try:
+            return self._locate(experiment, artifact_location)
+        except Exception:
+            if not embedded.set_aside_if_empty(self.folder):
+                raise
+        self._forget_store()  # it was half-made: made again, then opened
+        embedded.ensure(self.folder)
+        return self._locate(experiment, artifact_location)
+
+    def _forget_store(self) -> None:
+        """Drop MLflow's engine of the sqlite store set aside (it caches one per URI)."""
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        self._client = None
+        engine = SqlAlchemyStore._engine_map.pop(self.tracking_uri, None)
+        if engine is not None:
+            engine.dispose()
 
     def _failed(self, e: Exception) -> RemoteError:
         """Why the remote could not be opened, in one line."""
@@ -81,7 +108,8 @@ class Connection:
                 logging.getLogger(logger).setLevel(logging.WARNING)
             # no mlflow.set_tracking_uri: mdflow runs inside training code (Python API), whose
             # own MLflow runs must keep going to the tracking server the user chose
-            self._client = mlflow.MlflowClient(self.tracking_uri)
+            with self.scope():
+                self._client = env.Scoped(mlflow.MlflowClient(self.tracking_uri), self.scope)
         return self._client
 
     def preload(self) -> None:
@@ -190,15 +218,19 @@ def _store_runs_http(api: http.MlflowHttp, exp_id: str) -> list[dict[str, Any]]:
     return runs if isinstance(runs, list) else []
 
 
-def _configure_env(spec: RemoteSpec) -> None:
-    for key, value in _ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+def _credentials(spec: RemoteSpec) -> dict[str, str | None]:
+    """MLflow's credential variables for the remote's `auth` (none: the environment's own)."""
     auth = spec.auth
     if auth and auth.token:
-        os.environ["MLFLOW_TRACKING_TOKEN"] = auth.token
+        names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+        return {"MLFLOW_TRACKING_TOKEN": auth.token} | dict.fromkeys(names)
     if auth and auth.username:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = auth.username
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = auth.password or ""
+        return {
+            "MLFLOW_TRACKING_USERNAME": auth.username,
+            "MLFLOW_TRACKING_PASSWORD": auth.password or "",
+            "MLFLOW_TRACKING_TOKEN": None,
+        }
+    return {}
 
 
 def _import_mlflow() -> None:
@@ -206,14 +238,15 @@ def _import_mlflow() -> None:
         importlib.import_module("mlflow")
 
 
-def _locations(url: str, root: Path) -> tuple[str, str | None]:
-    """(tracking URI, artifact location for new experiments) of a remote URL."""
+def _locations(url: str, root: Path) -> tuple[str, str | None, Path | None]:
+    """(tracking URI, artifact location for new experiments, embedded store folder) of a
+    remote URL."""
     if url.startswith(("http://", "https://")):
-        return url.rstrip("/"), None
+        return url.rstrip("/"), None, None
     folder = Path(url.removeprefix("file://"))
     folder = folder if folder.is_absolute() else root / folder
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+    return f"sqlite:///{folder / embedded.DB}", (folder / "artifacts").as_uri(), folder
 
 
 def _deleted(experiment: str) -> str:

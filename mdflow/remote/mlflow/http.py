@@ -19,6 +19,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mdflow.config import AuthConfig
+
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 UNSUPPORTED = ("MLFLOW_TRACKING_AUTH", "MLFLOW_TRACKING_AWS_SIGV4", "MLFLOW_WORKSPACE")
@@ -70,7 +72,13 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("true", "1", "yes", "on")
 
 
-def _credentials() -> tuple[str | None, str | None]:
+def _credentials(auth: AuthConfig | None) -> tuple[str | None, str | None, str | None]:
+    """(token, user, password): the remote's `auth` from config.local.yaml, else MLflow's."""
+    if auth and auth.token:
+        return auth.token, None, None
+    if auth and auth.username:
+        return None, auth.username, auth.password or ""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
     path = Path(os.path.expanduser("~/.mlflow/credentials"))
@@ -80,13 +88,13 @@ def _credentials() -> tuple[str | None, str | None]:
         if "mlflow" in cfg:
             user = user or cfg["mlflow"].get("mlflow_tracking_username")
             password = password or cfg["mlflow"].get("mlflow_tracking_password")
-    return user, password
+    return token, user, password
 
 
 class MlflowHttp:
     """One server: a pooled session shared by the transfer threads."""
 
-    def __init__(self, url: str, pool: int = 64) -> None:  # connections kept: >= -j
+    def __init__(self, url: str, auth: AuthConfig | None = None, pool: int = 64) -> None:
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -106,8 +114,7 @@ class MlflowHttp:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-        user, password = _credentials()
+        token, user, password = _credentials(auth)
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif user and password:

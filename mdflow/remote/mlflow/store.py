@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow.connection import Connection, short
+from mdflow.remote.mlflow.env import Scoped
 
 
 class MlflowStore:
@@ -26,9 +27,11 @@ class MlflowStore:
                     get_artifact_repository,
                 )
 
-                self.artifacts = get_artifact_repository(
-                    conn.artifact_uri, tracking_uri=conn.tracking_uri
-                )
+                with conn.scope():
+                    repo = get_artifact_repository(
+                        conn.artifact_uri, tracking_uri=conn.tracking_uri
+                    )
+                self.artifacts = Scoped(repo, conn.scope)
             except Exception as e:
                 raise RemoteError(f"cannot open remote {self.name} ({self.url}): {short(e)}") from e
 

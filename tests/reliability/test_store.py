@@ -1,0 +1,190 @@
+"""The remote's own state under faults: the embedded store killed while it is created, version
+runs left RUNNING, two clones recording one version at once, and credentials that must stay
+out of the process environment. Real `mlflow server`s and real embedded stores; the one fake
+(tests/servers.py FaultProxy) stands for faults a real server cannot be made to show on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git, mdflow, pointer_hash, use_server, write_csv
+from servers import FaultProxy, Server
+
+ADMIN_PASSWORD = "Adm1n-pass-123"
+
+
+def tracked_csv(repo: Path) -> None:
+    write_csv(repo / "data/t.csv", 20)
+    assert mdflow(repo, "add", "data/t.csv").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+
+
+def store_files(store: Path) -> dict[str, tuple[int, int]]:
+    if not store.exists():
+        return {}
+    found = {p.name: p.stat() for p in store.iterdir() if p.is_file()}
+    return {name: (st.st_size, st.st_mtime_ns) for name, st in found.items() if st.st_size}
+
+
+def kill_during_creation(repo: Path, delay: float) -> None:
+    """Start `mdflow push` into the embedded store and SIGKILL it `delay` seconds after it
+    began writing the store's files (MLflow's migrations take a few seconds)."""
+    store = repo / ".mdflow/mlflow"
+    before = store_files(store)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdflow", "push"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and store_files(store) == before:
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_push_killed_while_the_embedded_store_is_created(repo: Path) -> None:
+    tracked_csv(repo)
+    for delay in (0.2, 0.5, 0.9, 1.4, 2.0):  # somewhere in the migrations, whatever the load
+        kill_during_creation(repo, delay)
+    r = mdflow(repo, "push")
+    assert r.code == 0, r.err
+    assert "1 dataset version has an MLflow run" in r.out
+    r = mdflow(repo, "log", "data/t.csv")
+    assert r.code == 0, r.err
+
+
+def auth_server(folder: Path) -> Server:
+    """A real `mlflow server` with MLflow's basic-auth app (admin / ADMIN_PASSWORD)."""
+    folder.mkdir()
+    env = {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "t"}
+    return Server(folder, str(folder / "artifacts"), env, args=("--app-name", "basic-auth"))
+
+
+def test_credentials_stay_out_of_the_process_environment(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mdflow as api
+
+    server = auth_server(tmp_path / "auth-server").start()
+    try:
+        use_server(repo, server.url, "mdflow/auth")
+        tracked_csv(repo)
+        (repo / ".mdflow/config.local.yaml").write_text(
+            f"remote:\n  remotes:\n    origin:\n      url: {server.url}\n"
+            f"      auth: {{username: admin, password: {ADMIN_PASSWORD}}}\n"
+        )
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "the-users-own")  # for their own server
+        monkeypatch.chdir(repo)
+        api.push()
+        assert [v.run is not None for v in api.versions("data/t.csv")] == [True]
+    finally:
+        server.stop()
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert name not in os.environ
+    assert os.environ["MLFLOW_TRACKING_TOKEN"] == "the-users-own"
+    probe = "import os; print(' '.join(k for k in os.environ if k.startswith('MLFLOW_')))"
+    seen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    names = seen.stdout.split()
+    assert "MLFLOW_TRACKING_TOKEN" in names
+    assert "MLFLOW_TRACKING_USERNAME" not in names and "MLFLOW_TRACKING_PASSWORD" not in names
+
+
+def version_runs(server: Server, exp: str, oid: str) -> list[Any]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(server.url)
+    found = client.get_experiment_by_name(exp)
+    assert found is not None
+    query = f"tags.`mdflow.hash` = '{oid}'"
+    return list(client.search_runs([found.experiment_id], filter_string=query))
+
+
+def test_a_run_left_running_is_finished_by_the_next_push(
+    repo: Path, mlflow_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FaultProxy (a fake) answers 500 to logging the dataset input, right after the run
+    was created: the state a push killed while recording leaves."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    proxy = FaultProxy(mlflow_server.url)
+    try:
+        use_server(repo, proxy.url, "mdflow/left-running")
+        tracked_csv(repo)
+        proxy.fail = ["/runs/log-inputs"]
+        assert mdflow(repo, "push").code == 1
+        oid = pointer_hash(repo, "data/t.csv")
+        assert [r.info.status for r in version_runs(mlflow_server, "mdflow/left-running", oid)] == [
+            "RUNNING"
+        ]
+        proxy.fail = []
+        r = mdflow(repo, "push")
+        assert r.code == 0, r.err
+    finally:
+        proxy.close()
+    (run,) = version_runs(mlflow_server, "mdflow/left-running", oid)
+    assert run.info.status == "FINISHED"
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["data/t.csv"]
+    assert run.data.metrics["size_bytes"] == (repo / "data/t.csv").stat().st_size
+
+
+def test_two_clones_pushing_one_version_at_once_make_one_run(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    """The FaultProxy (a fake) holds both clones' searches for the version until both have
+    asked, so neither finds the other's run: the race, every time."""
+    proxy = FaultProxy(mlflow_server.url)
+    try:
+        use_server(repo, proxy.url, "mdflow/race")
+        tracked_csv(repo)
+        other = shutil.copytree(repo, tmp_path / "other", symlinks=True)  # its cache too
+        proxy.gather = ("mdflow.hash", 2)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mdflow", "push"], cwd=where, stderr=subprocess.PIPE
+            )
+            for where in (repo, other)
+        ]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errors
+    finally:
+        proxy.close()
+    runs = version_runs(mlflow_server, "mdflow/race", pointer_hash(repo, "data/t.csv"))
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    links = {
+        (w / "data/t.csv.mdflow").read_text().split("run: ")[1].split()[0] for w in (repo, other)
+    }
+    assert links == {f"runs:/{runs[0].info.run_id}"}
+
+
+def test_first_push_into_the_embedded_store_says_so_on_a_terminal(repo: Path) -> None:
+    tracked_csv(repo)
+    parent, child = os.openpty()  # stderr is a terminal: the status line shows
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdflow", "push"], cwd=repo, stdout=subprocess.DEVNULL, stderr=child
+    )
+    os.close(child)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the child has exited
+        while block := os.read(parent, 4096):
+            shown += block
+    os.close(parent)
+    assert proc.wait(120) == 0
+    assert "creating the embedded MLflow store (first use)…" in shown.decode()
+    (repo / "data/t.csv").write_text("id\n1\n")  # a second push: the store exists, nothing shown
+    assert mdflow(repo, "add", "data/t.csv").code == 0
+    r = mdflow(repo, "push")
+    assert r.code == 0 and "creating" not in r.err
