@@ -7,10 +7,12 @@ import ctypes
 import io
 import itertools
 import os
+import re
 import secrets
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +21,7 @@ from mdflow.hashing import PREFIX, hash_bytes, hash_stream, hex_of, is_hash
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 BATCH_SYNC_MIN = 8
+_WRITER = re.compile(r"^[a-z]+-(\d+)-")  # temporary names: <kind>-<pid of the writer>-...
 
 
 class Cache:
@@ -27,6 +30,8 @@ class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
+        self.quarantine_dir = root.parent / "quarantine"
+        self.checkout_tmp = root.parent / "tmp"  # files on their way into the workspace
 
     def path(self, oid: str) -> Path:
         h = hex_of(oid)
@@ -61,8 +66,22 @@ class Cache:
     def temp(self) -> Path:
         """A new empty file in `tmp/` (same filesystem as the objects: renames are atomic)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix=f"obj-{os.getpid()}-")
         os.close(fd)
+        return Path(name)
+
+    def quarantine(self, oid: str) -> Path | None:
+        """Move a corrupt object aside, to a fresh name in `quarantine/` (earlier copies stay);
+        None when it is gone already (another thread or process moved it)."""
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        fd, name = tempfile.mkstemp(dir=self.quarantine_dir, prefix=f"{hex_of(oid)}.{stamp}.")
+        os.close(fd)
+        try:
+            os.replace(self.path(oid), name)
+        except FileNotFoundError:
+            os.unlink(name)
+            return None
         return Path(name)
 
     @contextlib.contextmanager
@@ -92,8 +111,12 @@ class Batch:
     def ingest(self, source: BinaryIO, *sinks: Callable[[bytes], object]) -> tuple[str, int]:
         """Copy a stream into a staged object, hashing exactly the bytes written."""
         tmp, fd = self._create()
-        with open(fd, "wb") as out:
-            oid, size = hash_stream(source, out.write, *sinks)
+        try:
+            with open(fd, "wb") as out:
+                oid, size = hash_stream(source, out.write, *sinks)
+        except BaseException as e:  # a full disk must not stay full: the partial file goes
+            _unlink_failed(tmp, e)
+            raise
         return self._stage(tmp, oid), size
 
     def put_verified(self, data: bytes, expected: str) -> bool:
@@ -113,8 +136,11 @@ class Batch:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-        finally:
+        except BaseException as e:
             os.close(fd)
+            _unlink_failed(tmp, e)
+            raise
+        os.close(fd)
         self._stage(tmp, expected, look_in_cache=False)
         return True
 
@@ -142,7 +168,7 @@ class Batch:
         """
         if not self._prefix:
             self.cache.tmp.mkdir(parents=True, exist_ok=True)
-            self._prefix = f"{self.cache.tmp}/obj-{secrets.token_hex(6)}-"
+            self._prefix = f"{self.cache.tmp}/obj-{os.getpid()}-{secrets.token_hex(6)}-"
         name = f"{self._prefix}{next(self._names)}"
         return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
 
@@ -177,6 +203,53 @@ class Batch:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         self.staged.clear()
+
+
+def _unlink_failed(tmp: str, e: BaseException) -> None:
+    """Remove the temporary file of a failed write; an OSError learns the file it was about."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:
+        e.filename = tmp
+
+
+def writer_pid(name: str) -> int | None:
+    """The pid in a temporary file's name (`<kind>-<pid>-...`), if it has one."""
+    m = _WRITER.match(name)
+    return int(m.group(1)) if m else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def debris(folder: Path) -> list[Path]:
+    """Temporary files in `folder` whose writer is gone (a killed or crashed process).
+
+    Names without a pid (written by an older mdflow) are left to `mdflow gc`'s expiry.
+    """
+    found = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            pid = writer_pid(entry.name)
+            if pid is not None and pid != os.getpid() and not alive(pid):
+                found.append(Path(entry.path))
+    return found
+
+
+def remove_debris(folder: Path) -> list[Path]:
+    """Delete the temporary files in `folder` whose writer is gone; the ones deleted."""
+    gone = debris(folder)
+    for path in gone:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return gone
 
 
 def sync_paths(paths: Sequence[str | Path]) -> None:

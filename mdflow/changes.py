@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdflow.format_version import Version1
+
 Status = Literal["added", "removed", "modified", "renamed"]
 
 
@@ -110,7 +112,7 @@ class DatasetChange(_Record):
 class DiffReport(_Record):
     model_config = ConfigDict(extra="forbid", title="mdflow diff")
 
-    mdflow: Literal[1] = 1
+    mdflow: Version1 = 1
     before: str = Field(description="The old side: a revision as given, or its merge base.")
     after: str = Field(description="The new side: a revision, or `workspace`.")
     before_commit: str | None = None

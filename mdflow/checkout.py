@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from mdflow import datasets, gitrepo
 from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
-from mdflow.errors import MdflowError
+from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.manifest import Manifest, ManifestEntry
 from mdflow.pool import parallel
 from mdflow.progress import Progress
@@ -24,6 +24,7 @@ from mdflow.workspace import (
     Hasher,
     Materializer,
     WorkspaceFile,
+    debris_beside,
     prune_empty_dirs,
     remove_file,
     stat_file,
@@ -38,10 +39,12 @@ class CheckoutReport:
     kept_modified: list[str] = field(default_factory=list)  # not in cache: kept, no --force
     missing_cache: list[str] = field(default_factory=list)  # object not in the cache
     pullable: list[str] = field(default_factory=list)  # of those, what mdflow pull can bring
+    corrupt: list[str] = field(default_factory=list)  # object corrupt: quarantined, not written
+    debris: list[str] = field(default_factory=list)  # partial files of killed writers, removed
 
     @property
     def ok(self) -> bool:
-        return not self.kept_modified and not self.missing_cache
+        return not self.kept_modified and not self.missing_cache and not self.corrupt
 
 
 def checkout(
@@ -87,12 +90,24 @@ def checkout_datasets(
         for d in chosen
         if d.kind == "dir" and (d.pointer.hash in cached or repo.cache.has(d.pointer.hash))
     }
+    _remove_debris(repo, chosen, report)
     with repo.stat_cache() as state:
         job = _Checkout(repo, Hasher(state), force, report, cached, manifests)
         for d in chosen:
             job.dataset(d)
         job.record()
+        if report.corrupt:  # a quarantined object: folders holding it are not complete
+            state.forget_complete()
     return report
+
+
+def _remove_debris(repo: Repo, chosen: list[Dataset], report: CheckoutReport) -> None:
+    """Delete the partial files killed checkouts left beside file datasets (the lock, taken,
+    already cleared those in .mdflow/)."""
+    for folder in sorted({d.data.parent for d in chosen if d.kind == "file"}):
+        for path in debris_beside(folder):
+            remove_file(path)
+            report.debris.append(repo.rel(path))
 
 
 def _refuse_git_tracked(repo: Repo, chosen: list[Dataset]) -> None:
@@ -207,13 +222,14 @@ class _Checkout:
             todo = [e for e in todo if self._free(d.data, e.path, key)]
         top = str(d.data)
 
-        def write(e: ManifestEntry) -> tuple[str, Stamp, str]:
+        def write(e: ManifestEntry) -> tuple[str, Stamp, str] | None:
             return self._stamp(e.hash, f"{top}/{e.path}", f"{key}/{e.path}", e.exec)
 
         with Progress(f"checkout {key}", sum(e.size for e in todo), len(todo)) as bar:
             for e, done in parallel(write, todo):
-                self.written.append(done)
-                self.report.restored.append(done[0])
+                if done is not None:
+                    self.written.append(done)
+                    self.report.restored.append(done[0])
                 bar.advance(e.size, 1)
 
     def _free(self, top: Path, rel: str, key: str) -> bool:
@@ -230,13 +246,22 @@ class _Checkout:
             mode = os.stat(f.path).st_mode
             os.chmod(f.path, mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
 
-    def _stamp(self, oid: str, dest: str, key: str, executable: bool) -> tuple[str, Stamp, str]:
-        """Write one file (from a worker thread); what the stat cache records of it."""
-        return key, self.writer.write(oid, dest, executable), oid
+    def _stamp(
+        self, oid: str, dest: str, key: str, executable: bool
+    ) -> tuple[str, Stamp, str] | None:
+        """Write one file (from a worker thread); what the stat cache records of it, or None
+        when its object is corrupt (quarantined, the workspace file left as it was)."""
+        try:
+            return key, self.writer.write(oid, dest, executable), oid
+        except CorruptObjectError:
+            self.report.corrupt.append(key)
+            return None
 
     def _write(self, oid: str, dest: str, key: str, executable: bool) -> None:
-        self.written.append(self._stamp(oid, dest, key, executable))
-        self.report.restored.append(key)
+        done = self._stamp(oid, dest, key, executable)
+        if done is not None:
+            self.written.append(done)
+            self.report.restored.append(key)
 
     def record(self) -> None:
         """Remember the hashes of the files just written (Git records its checkouts too)."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mdflow import urls
 from mdflow.errors import FormatError, describe
+from mdflow.format_version import Version1
 
 FILE_NAME = "mdflow.yaml"
 LOCAL_NAME = "config.local.yaml"
@@ -149,7 +150,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="allow", title="mdflow configuration")
 
-    mdflow: Literal[1] = 1
+    mdflow: Version1 = 1
     core: CoreConfig = Field(default_factory=CoreConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     remote: RemoteSection = Field(default_factory=RemoteSection)

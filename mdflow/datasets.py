@@ -8,6 +8,7 @@ from pathlib import Path
 from mdflow import gitrepo
 from mdflow import pointer as ptr
 from mdflow.errors import MdflowError, UnsafePathError
+from mdflow.hashing import hash_bytes
 from mdflow.manifest import Manifest
 from mdflow.paths import check_relpath
 from mdflow.pointer import Pointer
@@ -158,6 +159,12 @@ def cached_manifest(repo: Repo, oid: str, where: str) -> Manifest | None:
         data = repo.cache.path(oid).read_bytes()
     except FileNotFoundError:
         return None
+    if hash_bytes(data) != oid:  # a flipped byte could still parse, naming other objects
+        repo.cache.quarantine(oid)
+        raise MdflowError(
+            f"the manifest {oid} of {where} is corrupt in the cache (moved to .mdflow/quarantine/)",
+            f"fetch it again: mdflow pull {where}",
+        )
     return Manifest.from_bytes(data, f"{oid} ({where})")
 
 

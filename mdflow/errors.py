@@ -43,3 +43,14 @@ def describe(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "value"
     return f"invalid {where}: {err['msg']}"
+
+
+class CorruptObjectError(MdflowError):
+    """A cache object's content does not match its name; it was moved to quarantine."""
+
+    def __init__(self, oid: str) -> None:
+        super().__init__(
+            f"cache object {oid} is corrupt (moved to .mdflow/quarantine/)",
+            "fetch it again with mdflow pull",
+        )
+        self.oid = oid

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
+import contextlib
 from dataclasses import dataclass, field
 
+from mdflow import datasets
+from mdflow.errors import MdflowError
 from mdflow.hashing import hash_file
 from mdflow.pool import parallel
 from mdflow.progress import Progress
@@ -17,6 +17,7 @@ from mdflow.repo import Repo
 class FsckReport:
     checked: int = 0
     corrupt: list[str] = field(default_factory=list)  # oids moved to quarantine
+    used_by: dict[str, list[str]] = field(default_factory=dict)  # oid -> data paths needing it
 
 
 def fsck(repo: Repo) -> FsckReport:
@@ -32,17 +33,27 @@ def fsck(repo: Repo) -> FsckReport:
                 if actual != oid:
                     report.corrupt.append(oid)
         if report.corrupt:
+            report.used_by = _users(repo, set(report.corrupt))
             _quarantine(repo, report.corrupt)
     return report
 
 
+def _users(repo: Repo, oids: set[str]) -> dict[str, list[str]]:
+    """The datasets of the working tree whose version needs each of `oids` (before they are
+    quarantined: a folder's manifest is read to find its files)."""
+    found: dict[str, list[str]] = {}
+    for d in datasets.readable(repo):
+        needed = {d.pointer.hash}
+        if d.kind == "dir" and d.pointer.hash not in oids and repo.cache.has(d.pointer.hash):
+            with contextlib.suppress(MdflowError):  # an unsafe manifest: checkout refuses it
+                needed |= {f.hash for f in datasets.manifest_of(repo, d).files}
+        for oid in needed & oids:
+            found.setdefault(oid, []).append(repo.rel(d.data))
+    return found
+
+
 def _quarantine(repo: Repo, oids: list[str]) -> None:
-    folder = repo.dot / "quarantine"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
     with repo.stat_cache() as state:
         state.forget_complete()
     for oid in oids:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=f"{oid.split(':')[1]}.{stamp}.")
-        os.close(fd)
-        os.replace(repo.cache.path(oid), name)  # a fresh name: earlier copies are kept
+        repo.cache.quarantine(oid)  # a fresh name: earlier copies are kept

@@ -10,11 +10,11 @@ import itertools
 import json
 import re
 from collections.abc import Iterable
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mdflow.errors import FormatError, UnsafePathError, describe
+from mdflow.format_version import Version1
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import check_relpath
 
@@ -38,7 +38,7 @@ class ManifestEntry(BaseModel):
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", title="mdflow directory manifest")
 
-    mdflow: Literal[1] = 1
+    mdflow: Version1 = 1
     files: list[ManifestEntry]
 
     @field_validator("files")
@@ -47,12 +47,7 @@ class Manifest(BaseModel):
         paths = [f.path for f in files]
         if any(a >= b for a, b in itertools.pairwise(paths)):
             raise ValueError("files must be sorted by path and unique")
-        names = set(paths)
-        for path in paths:  # `a` and `a/b`: no checkout can write both
-            parts = path.split("/")
-            for n in range(1, len(parts)):
-                if "/".join(parts[:n]) in names:
-                    raise ValueError(f"{'/'.join(parts[:n])!r} is both a file and a folder")
+        _refuse_file_as_folder(paths)
         return files
 
     @classmethod
@@ -76,6 +71,17 @@ class Manifest(BaseModel):
                 f"manifest {origin}: {describe(e)}",
                 "run mdflow fsck, then restore the object (mdflow add or pull)",
             ) from None
+
+
+def _refuse_file_as_folder(paths: list[str]) -> None:
+    """A path cannot be a file and a folder of other files (`a` and `a/b`)."""
+    known = set(paths)
+    for path in paths:
+        parent = path.rpartition("/")[0]
+        while parent:
+            if parent in known:
+                raise ValueError(f"{parent!r} is both a file and a folder: the folder of {path!r}")
+            parent = parent.rpartition("/")[0]
 
 
 def line(path: str, oid: str, size: int, executable: bool) -> str:

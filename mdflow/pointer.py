@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mdflow import urls
 from mdflow.errors import FormatError, describe
+from mdflow.format_version import Version1
 from mdflow.hashing import HASH_PATTERN
 from mdflow.paths import UMASK, check_relpath
 
@@ -56,7 +57,7 @@ class Pointer(BaseModel):
 
     model_config = ConfigDict(extra="allow", title="mdflow pointer")
 
-    mdflow: Literal[1] = Field(1, description="Pointer format version.")
+    mdflow: Version1 = Field(1, description="Pointer format version.")
     path: str = Field(description="Data path relative to the pointer's folder (POSIX).")
     kind: Literal["file", "dir"] = "file"
     hash: str = Field(pattern=HASH_PATTERN, description="xxh3-128 of the file or manifest.")
@@ -102,7 +103,7 @@ class Pointer(BaseModel):
         if not isinstance(data, dict):
             raise FormatError(f"{origin}: not a pointer (expected a YAML mapping)", _FIX)
         version = data.get("mdflow")
-        if version != FORMAT_VERSION:
+        if version != FORMAT_VERSION or isinstance(version, bool):
             if isinstance(version, int) and version > FORMAT_VERSION:
                 raise FormatError(
                     f"{origin}: pointer format {version} is newer than this mdflow reads",

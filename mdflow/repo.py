@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mdflow import config as config_mod
-from mdflow.cache import Cache
+from mdflow.cache import Cache, remove_debris
 from mdflow.errors import MdflowError, NotARepoError
 from mdflow.lock import locked
 from mdflow.paths import is_git_name
@@ -57,6 +57,8 @@ class Repo:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         with locked(self.dot / "lock", self.config.core.lock_timeout):
+            for folder in (self.cache.tmp, self.cache.checkout_tmp):
+                remove_debris(folder)  # left by killed writers
             yield
 
     def stat_cache(self) -> StatCache:

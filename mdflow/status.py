@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mdflow import datasets
+from mdflow.cache import debris
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
 from mdflow.remote import spec
 from mdflow.remote.inventory import RemoteIndex, listed_offline
 from mdflow.repo import Repo
 from mdflow.state import StatCache
-from mdflow.workspace import Hasher
+from mdflow.workspace import Hasher, debris_beside
 
 CLEAN = "clean"
 MODIFIED = "modified"
@@ -46,6 +48,16 @@ def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Statu
     return results
 
 
+def leftovers(repo: Repo) -> list[Path]:
+    """Partial files of killed writers (checkout, add, pull) that the next command taking the
+    lock removes: in `.mdflow/tmp/`, the cache's `tmp/`, and beside file datasets."""
+    found = debris(repo.cache.checkout_tmp) + debris(repo.cache.tmp)
+    folders = {d.data.parent for d in datasets.readable(repo) if d.kind == "file"}
+    for folder in sorted(folders):
+        found += debris_beside(folder)
+    return found
+
+
 def _mark_pushed(
     repo: Repo, chosen: list[Dataset], results: list[Status], name: str | None
 ) -> None:
@@ -77,7 +89,7 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
             out.changes = dir_changes(repo, d, ws)
     elif not cached:
         out.state = MISSING_CACHE
-    if not cached and out.state != MISSING_CACHE:
+    if not cached:
         out.pullable = Pullable(repo)(d.pointer.hash)
     return out
 

@@ -270,6 +270,7 @@ def problems(report: SyncReport) -> list[str]:
     if report.checkout is not None:
         problems += [f"kept {k} (not in the cache)" for k in report.checkout.kept_modified]
         problems += [f"missing from cache: {k}" for k in report.checkout.missing_cache]
+        problems += [f"corrupt in cache: {k} (quarantined)" for k in report.checkout.corrupt]
     return problems
 
 

@@ -37,12 +37,14 @@ class TransferResult:
     transferred: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)  # oid -> why
     bytes: int = 0
+    failed_packs: list[tuple[list[str], str]] = field(default_factory=list)  # (oids, why)
 
     def merged(self, other: TransferResult) -> TransferResult:
         return TransferResult(
             self.transferred | other.transferred,
             {**self.failed, **other.failed},
             self.bytes + other.bytes,
+            self.failed_packs + other.failed_packs,
         )
 
 
@@ -82,6 +84,8 @@ def push(
                 return True, _push_pack(cache, store, group)
             except RemoteError as e:
                 result.failed.update((oid, str(e)) for oid in group)
+                if group in packs:  # one failure to report, not one per object
+                    result.failed_packs.append((group, str(e)))
                 return False, None
             finally:
                 bar.advance(sum(sizes[o] for o in group), len(group))

@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from mdflow.cache import Cache
+import xxhash
+
+from mdflow.cache import Cache, alive, writer_pid
 from mdflow.config import LinkType
-from mdflow.errors import MdflowError
-from mdflow.hashing import hash_bytes, hash_file, hex_of
+from mdflow.errors import CorruptObjectError, MdflowError
+from mdflow.hashing import PREFIX, hash_bytes, hash_file, hex_of
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK, check_name
 from mdflow.pool import parallel
@@ -27,7 +29,7 @@ from mdflow.repo import Repo
 from mdflow.state import Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
-COPY_CHUNK = 1 << 30
+COPY_CHUNK = 1 << 20
 TMP_SUFFIX = ".mdflow-tmp"
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -166,6 +168,12 @@ def materialize(
 class Materializer:
     """Writes cache objects into the workspace atomically (a temporary name, then a rename).
 
+    Temporary files live in `.mdflow/tmp/` (git-ignored; named with the writer's pid, so the
+    next command that takes the lock removes those a killed writer left), or beside the
+    destination when it is on another file system. A copy is hashed as it is written: an
+    object whose bytes do not match its name never reaches the workspace, it is moved to
+    `.mdflow/quarantine/` and CorruptObjectError is raised. Links (reflink, hardlink,
+    symlink) share the object's bytes and are not read: `mdflow fsck` verifies those.
     For many files: folders are made once, a copy needs one open of each file, and a link
     type that the filesystem refused once (reflink) is not tried again. Thread-safe.
     """
@@ -173,30 +181,49 @@ class Materializer:
     def __init__(self, cache: Cache, links: list[LinkType]) -> None:
         self.cache, self.links = cache, links
         self.root = str(cache.root)
-        self._folders: set[str] = set()
+        self._folders: dict[str, bool] = {}  # folder -> temporary files go to .mdflow/tmp
         self._names = itertools.count()
-        self._token = secrets.token_hex(4)
+        self._token = f"co-{os.getpid()}-{secrets.token_hex(4)}-"
         self._no_reflink = False
+        self._tmp_dev: int | None = None
+        self.corrupt: set[str] = set()
 
     def write(self, oid: str, dest: str, executable: bool = False) -> Stamp:
         """Write `oid` at `dest`; the stamp of the written file (for the stat cache)."""
         h = hex_of(oid)
         source = f"{self.root}/{h[:2]}/{h[2:]}"
+        tmp = self._tmp_for(dest)
+        try:
+            stamp = self._write_tmp(source, tmp, executable, oid)
+            os.replace(tmp, dest)
+        except BaseException as e:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if not isinstance(e, OSError) or e.errno != errno.EXDEV:
+                raise
+            self._folders[os.path.dirname(dest)] = False  # a bind mount: write beside it
+            return self.write(oid, dest, executable)
+        return stamp
+
+    def _tmp_for(self, dest: str) -> str:
         folder, name = os.path.split(dest)
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-        tmp = f"{folder}/.{name[:40]}.{self._token}{next(self._names)}{TMP_SUFFIX}"
-        try:
-            stamp = self._write_tmp(source, tmp, executable)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return stamp
+            self._folders[folder] = os.stat(folder).st_dev == self._tmp_device()
+        if self._folders[folder]:
+            return f"{self.cache.checkout_tmp}/{self._token}{next(self._names)}"
+        return f"{folder}/.{name[:40]}.{self._token}{next(self._names)}{TMP_SUFFIX}"
 
-    def _write_tmp(self, source: str, tmp: str, executable: bool) -> Stamp:
+    def _tmp_device(self) -> int:
+        if self._tmp_dev is None:
+            try:
+                self.cache.checkout_tmp.mkdir(parents=True, exist_ok=True)
+                self._tmp_dev = os.stat(self.cache.checkout_tmp).st_dev
+            except OSError:
+                self._tmp_dev = -1
+        return self._tmp_dev
+
+    def _write_tmp(self, source: str, tmp: str, executable: bool, oid: str) -> Stamp:
         for link in self.links:
             if link in (LinkType.hardlink, LinkType.symlink):
                 try:
@@ -208,7 +235,7 @@ class Materializer:
                 return Stamp.of(os.stat(tmp))
             if link is LinkType.reflink and self._no_reflink:
                 continue
-            stamp = self._clone_or_copy(source, tmp, link, executable)
+            stamp = self._clone_or_copy(source, tmp, link, executable, oid)
             if stamp is not None:
                 return stamp
         raise MdflowError(
@@ -218,10 +245,10 @@ class Materializer:
         )
 
     def _clone_or_copy(
-        self, source: str, tmp: str, link: LinkType, executable: bool
+        self, source: str, tmp: str, link: LinkType, executable: bool, oid: str
     ) -> Stamp | None:
-        """A reflink (None when the filesystem cannot) or a copy, made writable."""
-        src = os.open(source, os.O_RDONLY)
+        """A reflink (None when the filesystem cannot) or a verified copy, made writable."""
+        src = self._open_source(source, oid)
         try:
             dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             try:
@@ -232,8 +259,8 @@ class Materializer:
                         dst = -1
                         os.unlink(tmp)
                         return None
-                else:
-                    _copy_fd(src, dst)
+                elif _copy_fd(src, dst) != oid:
+                    self._refuse_corrupt(oid)
                 os.fchmod(dst, 0o666 & ~UMASK | (EXEC_BITS & ~UMASK if executable else 0))
                 return Stamp.of(os.fstat(dst))
             finally:
@@ -241,6 +268,19 @@ class Materializer:
                     os.close(dst)
         finally:
             os.close(src)
+
+    def _open_source(self, source: str, oid: str) -> int:
+        try:
+            return os.open(source, os.O_RDONLY)
+        except FileNotFoundError:
+            if oid in self.corrupt:  # quarantined while another file was copied from it
+                raise CorruptObjectError(oid) from None
+            raise
+
+    def _refuse_corrupt(self, oid: str) -> None:
+        self.corrupt.add(oid)
+        self.cache.quarantine(oid)
+        raise CorruptObjectError(oid)
 
 
 def _reflink_fd(src: int, dst: int) -> bool:
@@ -253,19 +293,32 @@ def _reflink_fd(src: int, dst: int) -> bool:
         raise
 
 
-def _copy_fd(src: int, dst: int) -> None:
-    """Copy a whole file between descriptors in the kernel where it can (sendfile)."""
-    offset = 0
-    try:
-        while sent := os.sendfile(dst, src, offset, COPY_CHUNK):
-            offset += sent
-    except OSError as e:
-        if e.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or offset:
-            raise
-        while block := os.read(src, COPY_CHUNK):
-            view = memoryview(block)
-            while view:
-                view = view[os.write(dst, view) :]
+def _copy_fd(src: int, dst: int) -> str:
+    """Copy a whole file between descriptors; the hash of the bytes copied (read once)."""
+    hasher = xxhash.xxh3_128()
+    while block := os.read(src, COPY_CHUNK):
+        hasher.update(block)
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dst, view) :]
+    return PREFIX + hasher.hexdigest()
+
+
+def debris_beside(folder: Path) -> list[Path]:
+    """Partial files a killed checkout left in a dataset's folder (`.<name>.<id>.mdflow-tmp`).
+
+    Older versions of mdflow wrote every temporary file there; this one only when the folder
+    is on another file system than `.mdflow/`. Names without a pid come from an older mdflow.
+    """
+    found = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            name = entry.name
+            if name.startswith(".") and name.endswith(TMP_SUFFIX) and entry.is_file():
+                pid = writer_pid(name.rsplit(".", 2)[-2])
+                if pid is None or (pid != os.getpid() and not alive(pid)):
+                    found.append(Path(entry.path))
+    return found
 
 
 def remove_file(path: Path) -> None:

@@ -72,11 +72,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug, or an OS error we did not foresee: one line unless -v
         if args.verbose:
             traceback.print_exc()
+        crash = _crash_error(e)
+        if crash is not None:
+            print(f"mdflow: error: {redact_text(str(crash))}", file=sys.stderr)
+            return crash.exit_code
         print(
             f"mdflow: error: {type(e).__name__}: {redact_text(str(e))} — rerun with -v for details",
             file=sys.stderr,
         )
         return 2
+
+
+def _crash_error(e: Exception) -> MdflowError | None:
+    """A fault of the machine rather than a bug (full disk, failing disk, absurd input), as
+    the one-line error that names its cause; None for anything else."""
+    import errno
+    import sqlite3
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left" if e.errno == errno.ENOSPC else "disk quota exceeded"
+        return MdflowError(f"{what} on {_device_of(e.filename)}", _FREE_SPACE)
+    if isinstance(e, sqlite3.Error) and ("disk" in str(e) or "I/O" in str(e)):
+        return MdflowError(
+            f"the stat cache .mdflow/state.db cannot be written ({e}; is the disk full?)",
+            f"{_FREE_SPACE}; deleting .mdflow/state.db loses nothing",
+        )
+    if isinstance(e, RecursionError):
+        return MdflowError(
+            "a file the command read is nested too deeply (maximum recursion depth)", _CHECK
+        )
+    if isinstance(e, OverflowError):
+        return MdflowError(f"a number is out of range ({e})", _CHECK)
+    return None
+
+
+_FREE_SPACE = "free some space (mdflow gc deletes unreferenced objects) and run it again"
+_CHECK = "check the pointers, manifests and mdflow.yaml it read (mdflow -v for where)"
+
+
+def _device_of(filename: object) -> str:
+    """`the device mounted at /x (writing /x/y/z)`, or `the device` when no file is known."""
+    import os
+
+    if not isinstance(filename, str):
+        return "the device"
+    mount = os.path.abspath(filename)
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    return f"the device mounted at {mount} (writing {filename})"
 
 
 def _chdir(directory: str) -> None:

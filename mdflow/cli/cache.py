@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -82,6 +83,14 @@ def _ask(plan: GcPlan) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _refetch(paths: list[str] | None) -> str:
+    """How to get a quarantined object back: pull the datasets needing it (re-adding would
+    record what the workspace holds, which may be the corrupt bytes checked out earlier)."""
+    if not paths:
+        return " — no dataset of the working tree needs it"
+    return f" — fetch it again: mdflow pull {' '.join(shlex.quote(p) for p in paths)}"
+
+
 def cmd_fsck(args: argparse.Namespace) -> int:
     from mdflow.commands.cache import fsck
 
@@ -91,5 +100,5 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     else:
         print(f"checked {plural(r.checked, 'object')}, {len(r.corrupt)} corrupt")
         for oid in r.corrupt:
-            print(f"corrupt: {oid} moved to .mdflow/quarantine/")
+            print(f"corrupt: {oid} moved to .mdflow/quarantine/{_refetch(r.used_by.get(oid))}")
     return 1 if r.corrupt else 0

@@ -6,6 +6,7 @@ Imports nothing heavy: `mdflow --help` loads this module.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,13 @@ def repo() -> Repo:
 def checkout_summary(r: CheckoutReport, discard: str) -> None:
     """What a checkout wrote, and the files it kept (`discard`: the command that would not)."""
     print(f"{len(r.restored)} restored, {len(r.removed)} removed, {r.unchanged} unchanged")
+    if r.debris:
+        note(f"removed {plural(len(r.debris), 'partial file')} of an interrupted checkout")
+    for key in r.corrupt:
+        note(
+            f"corrupt in cache: {key} (not written; object moved to .mdflow/quarantine/) "
+            f"— fetch it again: mdflow pull {shlex.quote(key)}"
+        )
     for key in r.kept_modified:
         note(
             f"kept {key}: it differs and its content is not in the cache "

@@ -12,6 +12,7 @@ from mdflow.errors import MdflowError
 if TYPE_CHECKING:
     from mdflow.cli.parsing import Subparsers
     from mdflow.sync import SyncReport
+    from mdflow.transfer import TransferResult
 
 
 def register_push(sub: Subparsers) -> None:
@@ -70,6 +71,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return _report(report, "pulled")
 
 
+def _print_failures(t: TransferResult) -> None:
+    """One line per failed object, but one per pack for the objects of a pack."""
+    in_packs: set[str] = set()
+    for oids, why in t.failed_packs:
+        note(f"failed: a pack of {plural(len(oids), 'object')} ({oids[0]}, …): {why}")
+        in_packs.update(oids)
+    for oid, why in sorted(t.failed.items()):
+        if oid not in in_packs:
+            note(f"failed: {oid}: {why}")
+
+
 def _report(report: SyncReport, verb: str) -> int:
     """Print what a push or pull did; exit 1 when anything was left undone."""
     t = report.transfer
@@ -77,8 +89,7 @@ def _report(report: SyncReport, verb: str) -> int:
         f"{verb} {plural(len(t.transferred), 'object')} ({human(t.bytes)}); "
         f"{report.wanted - len(t.transferred) - len(t.failed)} already there"
     )
-    for oid, why in sorted(t.failed.items()):
-        note(f"failed: {oid}: {why}")
+    _print_failures(t)
     for path, why in sorted(report.missing.items()):
         note(f"skipped {path}: {why}")
     if report.runs:

@@ -6,12 +6,15 @@ import argparse
 import shlex
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import checkout_summary, dash, human, note, print_json, repo
+from mdflow.cli.output import checkout_summary, dash, human, note, plural, print_json, repo
 from mdflow.cli.parsing import command
 from mdflow.errors import MdflowError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mdflow.cli.parsing import Subparsers
+    from mdflow.repo import Repo
     from mdflow.status import Listed, Status
 
 
@@ -70,19 +73,36 @@ def register_checkout(sub: Subparsers) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mdflow.commands.workspace import status
+    from mdflow.commands.workspace import leftovers, status
     from mdflow.status import CLEAN
 
-    results = status(repo(), args.paths, args.remote)
+    here = repo()
+    results = status(here, args.paths, args.remote)
+    debris = leftovers(here)
     if args.json:
         print_json([s.to_json() for s in results])
     else:
-        _print_status(results, args.remote is not None)
-    not_clean = any(s.state != CLEAN or s.pushed is False for s in results)
+        _print_debris(here, debris)
+        _print_status(results, args.remote is not None, bool(debris))
+    not_clean = any(s.state != CLEAN or s.pushed is False for s in results) or debris
     return 1 if args.exit_code and not_clean else 0
 
 
-def _print_status(results: list[Status], asked_remote: bool) -> None:
+def _print_debris(here: Repo, debris: list[Path]) -> None:
+    """Partial files of killed commands, one line per folder holding them."""
+    folders: dict[Path, list[Path]] = {}
+    for p in debris:
+        folders.setdefault(p.parent, []).append(p)
+    for folder, files in folders.items():
+        size = sum(p.stat().st_size for p in files if p.exists())
+        shown = here.rel(folder) or "."
+        print(
+            f"{'debris:':20}{shown}/ ({plural(len(files), 'partial file')}, {human(size)}) "
+            "left by a killed command  — the next mdflow checkout removes it"
+        )
+
+
+def _print_status(results: list[Status], asked_remote: bool, debris: bool) -> None:
     from mdflow.status import CLEAN
 
     for s in results:
@@ -99,7 +119,7 @@ def _print_status(results: list[Status], asked_remote: bool) -> None:
             f"{s.state + ':':20}{where}{' (' + extra + ')' if extra else ''}{cache_note}  — {hint}"
         )
     dirty = sum(1 for s in results if s.state != CLEAN or s.pushed is False)
-    if not dirty:
+    if not dirty and not debris:
         pushed = ", all pushed" if asked_remote else ""
         print(f"{len(results)} dataset{'s' if len(results) != 1 else ''}, all clean{pushed}")
 
@@ -109,6 +129,8 @@ def _status_hint(s: Status) -> str:
     from mdflow.status import MISSING_CACHE, MODIFIED
 
     path = shlex.quote(s.path)
+    if s.state == MISSING_CACHE and s.pullable:
+        return f"fetch it again: mdflow pull {path}"
     if s.state == MISSING_CACHE:
         return f"re-add it (mdflow add {path}) to store it in the cache"
     if s.state == MODIFIED:

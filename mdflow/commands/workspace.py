@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mdflow import checkout as checkouts
 from mdflow import status as statuses
 from mdflow.checkout import CheckoutReport
@@ -12,6 +14,11 @@ from mdflow.status import Listed, Status
 def status(repo: Repo, paths: list[str], remote: str | None = None) -> list[Status]:
     """Each dataset's state; with `remote` ("" for the default), whether it is pushed."""
     return statuses.status(repo, paths, remote)
+
+
+def leftovers(repo: Repo) -> list[Path]:
+    """Partial files killed writers left (the next checkout, add or pull removes them)."""
+    return statuses.leftovers(repo)
 
 
 def list_datasets(repo: Repo) -> list[Listed]:

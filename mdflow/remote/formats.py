@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mdflow.errors import FormatError, describe
+from mdflow.format_version import Version1
 from mdflow.hashing import HASH_PATTERN
 
 PACK_ID = r"^[0-9a-f]{32}$"
@@ -24,7 +25,7 @@ class PackEntry(BaseModel):
 
 class PackIndex(BaseModel):
     model_config = ConfigDict(extra="forbid", title="mdflow pack index")
-    mdflow: Literal[1] = 1
+    mdflow: Version1 = 1
     pack: str = Field(pattern=PACK_ID)
     objects: list[PackEntry]
 
@@ -36,7 +37,7 @@ class PackIndex(BaseModel):
 
 class Inventory(BaseModel):
     model_config = ConfigDict(extra="forbid", title="mdflow remote inventory")
-    mdflow: Literal[1] = 1
+    mdflow: Version1 = 1
     loose: list[Oid] = Field(default_factory=list)
     packs: dict[PackId, list[Oid]] = Field(default_factory=dict)
 
