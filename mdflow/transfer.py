@@ -12,6 +12,7 @@ import contextlib
 import io
 import mmap
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -29,6 +30,7 @@ from mdflow.remote.store import ObjectStore, RemoteError
 SMALL = 1 << 20
 CHUNK = 1 << 20  # read size of a streamed object
 PACK_MAX = 64 << 20
+CHECKPOINT = 10.0  # seconds between the inventories a long push publishes as it goes
 UNPACK_WORKERS = min(8, os.cpu_count() or 2)  # threads verifying and writing one pack's objects
 
 
@@ -72,7 +74,7 @@ def push(
     large = [o for o in todo if sizes[o] >= SMALL]
     packs = _group([o for o in todo if sizes[o] < SMALL], sizes)
     tasks = [[o] for o in large] + packs
-    inventory = Inventory()
+    inventory, since = Inventory(), time.monotonic()
     with Progress(f"push to {store.name}", sum(sizes.values()), len(todo)) as bar:
 
         def run(group: list[str]) -> tuple[bool, str | None]:
@@ -99,6 +101,9 @@ def push(
                 inventory.packs[pack_id] = group
             result.transferred.update(group)
             result.bytes += sum(sizes[o] for o in group)
+            if time.monotonic() - since >= CHECKPOINT:  # a killed push resumes from here
+                index.record(inventory)
+                inventory, since = Inventory(), time.monotonic()
     index.record(inventory)
     return result
 

@@ -484,6 +484,43 @@ def test_interrupted_push_records_what_succeeded_then_resumes(
     assert_holds(d.cache, objects)
 
 
+class Killed(BaseException):
+    """The push's process dying: nothing after it runs (no RemoteError handling, no final
+    inventory)."""
+
+
+class DiesAfter(Relay):
+    """A fake for a SIGKILL in the middle of a push, which an in-process test cannot take:
+    after `allowed` uploads of objects or packs, the next upload kills the push."""
+
+    def __init__(self, inner: ObjectStore, allowed: int) -> None:
+        super().__init__(inner)
+        self.allowed = allowed
+
+    def put(self, local: Path, dest: str) -> None:
+        if not dest.startswith("inventory/"):
+            if self.allowed <= 0:
+                raise Killed
+            self.allowed -= 1
+        super().put(local, dest)
+
+
+def test_a_killed_push_resumes_from_its_last_inventory(
+    remote: FolderStore, a: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "CHECKPOINT", 0.0)  # an inventory after every upload
+    objects = add(a.cache, [blob(40 + i, SMALL + i) for i in range(6)])  # six loose objects
+    with pytest.raises(Killed):
+        push(a.cache, a.index(DiesAfter(remote, allowed=3)), set(objects), jobs=1)
+    uploaded = set().union(*(listed(i) for i in inventories(remote.root)))
+    assert len(uploaded) == 3  # published as the push went, before it died
+
+    watched = Observer(remote)
+    second = push(a.cache, a.index(watched), set(objects), jobs=1)
+    assert second.failed == {} and second.transferred == set(objects) - uploaded
+    assert len([p for p in watched.puts if p.startswith("objects/")]) == 3  # the rest only
+
+
 def test_push_whose_inventory_fails_leaves_nothing_reachable(
     remote: FolderStore, a: Clone, b: Clone, tmp_path: Path
 ) -> None:
