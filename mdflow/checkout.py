@@ -85,6 +85,7 @@ def checkout_datasets(
     """Write these datasets' versions into the workspace (the caller holds the lock)."""
     report = CheckoutReport()
     _refuse_git_tracked(repo, chosen)
+    _refuse_paths_through_files(repo, chosen)
     manifests = {  # read (and checked) before anything is written
         d.pointer_file: manifest_of(repo, d)
         for d in chosen
@@ -122,6 +123,20 @@ def _refuse_git_tracked(repo: Repo, chosen: list[Dataset]) -> None:
             f"{repo.rel(d.pointer_file)}: the data path holds files tracked by Git ({first})",
             "fix the pointer's path, or untrack the files with git rm -r --cached",
         )
+
+
+def _refuse_paths_through_files(repo: Repo, chosen: list[Dataset]) -> None:
+    """A data path whose folders include a file (`Makefile/x`) cannot be written."""
+    for d in chosen:
+        for folder in d.data.parents:
+            if folder == repo.root:
+                break
+            if os.path.lexists(folder) and not folder.is_dir():
+                raise MdflowError(
+                    f"{repo.rel(d.pointer_file)}: the data path {repo.rel(d.data)} runs through "
+                    f"the file {repo.rel(folder)}",
+                    f"fix its path, or stop tracking it: mdflow remove {repo.rel(d.pointer_file)}",
+                )
 
 
 def _under(path: str, top: str) -> bool:

@@ -330,3 +330,16 @@ def test_add_after_a_pointer_was_moved_and_not_yet_staged(repo: Path) -> None:
     r = mdflow(repo, "add", "new.csv")
     assert r.code == 0, r.err
     assert (repo / "new.csv.mdflow").is_file()
+
+
+@pytest.mark.parametrize("path", ["Makefile/x", "Makefile/deeper/x"])
+def test_a_data_path_through_a_file_is_a_one_line_error(repo: Path, path: str) -> None:
+    """A pointer whose path runs through a (Git-tracked) file: refused, naming the pointer and
+    the file, before anything is written (it was the catch-all FileExistsError)."""
+    before = tracked_makefile(repo)
+    (repo / "evil.mdflow").write_text(pointer_text(path, plant(repo, b"evil\n"), size=5))
+    commit_all(repo)
+    for args in (["checkout"], ["checkout", "-f"]):
+        assert_one_line_error(mdflow(repo, *args), "evil.mdflow", "Makefile")
+    assert (repo / "Makefile").read_bytes() == before
+    assert mdflow(repo, "status").code in (0, 1)  # reading it is no crash either
