@@ -294,13 +294,17 @@ def _reflink_fd(src: int, dst: int) -> bool:
 
 
 def _copy_fd(src: int, dst: int) -> str:
-    """Copy a whole file between descriptors; the hash of the bytes copied (read once)."""
+    """Copy a whole file between descriptors; the hash of the bytes copied (read once, into
+    one reused buffer: a fresh block per read costs a page fault per page)."""
     hasher = xxhash.xxh3_128()
-    while block := os.read(src, COPY_CHUNK):
-        hasher.update(block)
-        view = memoryview(block)
-        while view:
-            view = view[os.write(dst, view) :]
+    buffer = bytearray(COPY_CHUNK)
+    whole = memoryview(buffer)
+    with os.fdopen(src, "rb", buffering=0, closefd=False) as reader:
+        while n := reader.readinto(buffer):
+            view = whole[:n]
+            hasher.update(view)
+            while view:
+                view = view[os.write(dst, view) :]
     return PREFIX + hasher.hexdigest()
 
 
