@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 POINTER_GLOB = "*.mdflow"
 BLOB_MODES = ("100644", "100755")  # a file; not a symlink (120000) nor a submodule (160000)
-_STAGED = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t(.*)", re.DOTALL)
+_STAGED = re.compile(r"(\d{6}) ([0-9a-f]{40,64}) \d\t(.*)", re.DOTALL)
 
 
 def run(
@@ -59,11 +59,19 @@ def pointer_files(root: Path) -> list[str]:
     for entry in _z(out):
         staged = _STAGED.fullmatch(entry)
         if staged is not None:
-            if staged.group(1) in BLOB_MODES:
-                found.add(staged.group(2))
+            if blob := _staged_blob(staged):
+                found.add(blob[1])
         elif stat.S_ISREG(os.lstat(root / entry).st_mode):
             found.add(entry)
     return sorted(found)
+
+
+def _staged_blob(staged: re.Match[str] | None) -> tuple[str, str] | None:
+    """(blob id, path) of an `ls-files --stage` entry that is a file (not a symlink or a
+    submodule)."""
+    if staged is None or staged.group(1) not in BLOB_MODES:
+        return None
+    return staged.group(2), staged.group(3)
 
 
 def tracked_files(root: Path, rels: Iterable[str]) -> list[str]:
@@ -162,9 +170,8 @@ def reachable_pointer_blobs(root: Path) -> dict[str, str]:
     for worktree in _worktrees(root):
         out = run(worktree, "ls-files", "-z", "--stage", "--", POINTER_GLOB)
         for entry in _z(out):
-            staged = _STAGED.fullmatch(entry)
-            if staged is not None and staged.group(1) in BLOB_MODES:
-                blobs[entry.split()[1]] = staged.group(2)
+            if blob := _staged_blob(_STAGED.fullmatch(entry)):
+                blobs[blob[0]] = blob[1]
     return blobs
 
 

@@ -41,8 +41,8 @@ def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Statu
     """Workspace against pointers; with `remote`, also whether each version was pushed."""
     chosen = datasets.select(repo, args)
     with repo.stat_cache() as state:
-        hasher = Hasher(state)
-        results = [status_of(repo, hasher, d) for d in chosen]
+        hasher, pullable = Hasher(state), Pullable(repo)
+        results = [status_of(repo, hasher, d, pullable) for d in chosen]
     if remote is not None:
         _mark_pushed(repo, chosen, results, remote or None)
     return results
@@ -76,7 +76,7 @@ def _needed(repo: Repo, d: Dataset) -> set[str]:
     return {d.pointer.hash}
 
 
-def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
+def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Status:
     ws = datasets.inspect(repo, hasher, d.data)
     cached = in_cache(repo, hasher.state, d)
     out = Status(repo.rel(d.data), repo.rel(d.pointer_file), d.kind, CLEAN, cached)
@@ -90,7 +90,7 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset) -> Status:
     elif not cached:
         out.state = MISSING_CACHE
     if not cached:
-        out.pullable = Pullable(repo)(d.pointer.hash)
+        out.pullable = pullable(d.pointer.hash)
     return out
 
 
@@ -149,10 +149,10 @@ class Listed:
 
 def list_datasets(repo: Repo) -> list[Listed]:
     with repo.stat_cache() as state:
-        hasher = Hasher(state)
+        hasher, pullable = Hasher(state), Pullable(repo)
         return [
             Listed(
-                status_of(repo, hasher, d),
+                status_of(repo, hasher, d, pullable),
                 d.pointer.size,
                 d.pointer.files,
                 d.pointer.rows,

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,17 +79,42 @@ def hinted(hint: str) -> list[list[str]]:
     return [[verb, *flag.split(), path] for verb, flag, path in HINTED.findall(hint)]
 
 
-def mdflow_proc(repo: Path, *args: str, stdin: str | None = None) -> Result:
-    """Run the CLI as a real subprocess (`python -m mdflow`)."""
+def mdflow_proc(
+    repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> Result:
+    """Run the CLI as a real subprocess (`python -m mdflow`), in `env` when given."""
     proc = subprocess.run(
         [sys.executable, "-m", "mdflow", *args],
         cwd=repo,
+        env=env,
         capture_output=True,
         text=True,
         input=stdin,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tree_entries(
+    top: Path, skip: str | None = None, volatile: Collection[str] = ()
+) -> dict[str, object]:
+    """Every link, folder and file (with content and mode) below `top`, but the top-level
+    folder `skip` and the relative paths in `volatile`."""
+    entries: dict[str, object] = {}
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if not (folder == str(top) and d == skip))
+        for name in [*dirs, *files]:
+            p = Path(folder, name)
+            rel = p.relative_to(top).as_posix()
+            if rel in volatile:
+                continue
+            if p.is_symlink():
+                entries[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                entries[rel] = ("dir", p.stat().st_mode)
+            else:
+                entries[rel] = ("file", p.read_bytes(), p.stat().st_mode)
+    return entries
 
 
 @pytest.fixture

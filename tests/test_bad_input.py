@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, git, make_tree, mdflow, mdflow_proc, write_csv
+from conftest import Result, git, make_tree, mdflow, mdflow_proc, tree_entries, write_csv
 
 # Bookkeeping a command may touch before it validates its input; none of it is data.
 VOLATILE = {".mdflow/lock", ".mdflow/clock", ".mdflow/state.db"}
@@ -19,21 +18,7 @@ Snapshot = dict[str, object]
 
 def snapshot(top: Path) -> Snapshot:
     """Every file, link and folder below `top` (minus .git/ and VOLATILE), with Git's view."""
-    entries: dict[str, object] = {}
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not (folder == str(top) and d == ".git"))
-        for name in [*dirs, *files]:
-            p = Path(folder, name)
-            rel = p.relative_to(top).as_posix()
-            if rel in VOLATILE:
-                continue
-            if p.is_symlink():
-                entries[rel] = ("link", os.readlink(p))
-            elif p.is_dir():
-                entries[rel] = ("dir", p.stat().st_mode)
-            else:
-                entries[rel] = ("file", p.read_bytes(), p.stat().st_mode)
-    out: Snapshot = {"files": entries}
+    out: Snapshot = {"files": tree_entries(top, ".git", VOLATILE)}
     if (top / ".git").exists():
         status = git(top, "status", "--porcelain", "--ignored", "--untracked-files=all")
         out["status"] = [line for line in status.splitlines() if line[3:] not in VOLATILE]

@@ -7,13 +7,12 @@ import base64
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Result, clone, git, mdflow, write_csv
+from conftest import Result, clone, git, mdflow, mdflow_proc, write_csv
 from servers import Server, free_port
 
 from mdflow import urls
@@ -199,18 +198,6 @@ def test_an_upper_case_scheme_is_a_server_not_a_folder(repo: Path, mlflow_server
 # --- the canary: a real password through a real workflow -----------------------------------
 
 
-def run(cwd: Path, env: dict[str, str], *args: str) -> Result:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mdflow", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
 @pytest.fixture
 def auth_server(tmp_path: Path) -> Iterator[Server]:
     """A real `mlflow server --app-name basic-auth` whose admin password is the canary."""
@@ -262,7 +249,7 @@ def test_a_canary_password_never_leaves_where_it_was_given(
     outputs: list[Result] = []
 
     def ok(cwd: Path, *args: str, e: dict[str, str] = env) -> Result:
-        r = run(cwd, e, *args)
+        r = mdflow_proc(cwd, *args, env=e)
         outputs.append(r)
         assert r.code == 0, f"mdflow {' '.join(args)}: {r.err}"
         return r
@@ -270,7 +257,8 @@ def test_a_canary_password_never_leaves_where_it_was_given(
     ok(a, "init")
     write_csv(a / "data/t.csv", 20)
     ok(a, "add", "data/t.csv")
-    outputs.append(run(a, env, "remote", "add", "bad", f"http://admin:{SECRET}@127.0.0.1:{port}"))
+    bad = f"http://admin:{SECRET}@127.0.0.1:{port}"
+    outputs.append(mdflow_proc(a, "remote", "add", "bad", bad, env=env))
     assert outputs[-1].code == 1
     ok(a, "remote", "add", "origin", auth_server.url, "--default")
     # every machine-local place a credential can be given: auth, the URL, the environment
@@ -306,7 +294,7 @@ def test_a_canary_password_never_leaves_where_it_was_given(
     auth_server.stop()  # the error path: a push that cannot reach the server
     write_csv(a / "data/t.csv", 40)
     ok(a, "add", "data/t.csv")
-    failed = run(a, env, "push")
+    failed = mdflow_proc(a, "push", env=env)
     outputs.append(failed)
     assert failed.code == 1 and f"http://***@127.0.0.1:{port}" in failed.err
 

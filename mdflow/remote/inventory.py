@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Container, Iterator
 from pathlib import Path
 
 from mdflow.remote.formats import Inventory, parse
@@ -20,17 +21,21 @@ from mdflow.remote.store import ObjectStore
 def listed_offline(state: Path) -> set[str]:
     """The objects the inventories this clone has read of a remote (its folder `state`) list:
     no remote access, nothing written."""
-    folder = state / "inventory"
+    found: set[str] = set()
+    for _, inv in _read(state / "inventory"):
+        found.update(inv.loose, *inv.packs.values())
+    return found
+
+
+def _read(folder: Path, skip: Container[str] = ()) -> Iterator[tuple[str, Inventory]]:
+    """The inventory files in `folder` (none when it does not exist), but those in `skip`."""
     try:
         names = sorted(os.listdir(folder))
     except (FileNotFoundError, NotADirectoryError):
-        return set()
-    found: set[str] = set()
-    for name in (n for n in names if n.endswith(".json")):
-        inv = parse(Inventory, (folder / name).read_bytes(), name)
-        found.update(inv.loose)
-        found.update(oid for oids in inv.packs.values() for oid in oids)
-    return found
+        return
+    for name in names:
+        if name.endswith(".json") and name not in skip:
+            yield name, parse(Inventory, (folder / name).read_bytes(), name)
 
 
 class RemoteIndex:
@@ -46,12 +51,10 @@ class RemoteIndex:
         self.synced = False  # listed the remote's inventory folder in this process
 
     def load(self) -> RemoteIndex:
-        """What the inventories read before say (no remote access)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for name in sorted(os.listdir(self.folder)):
-            if name.endswith(".json") and name not in self.seen:
-                self.add(parse(Inventory, (self.folder / name).read_bytes(), name))
-                self.seen.add(name)
+        """What the inventories read before say (no remote access, nothing written)."""
+        for name, inv in _read(self.folder, self.seen):
+            self.add(inv)
+            self.seen.add(name)
         return self
 
     def sync(self) -> RemoteIndex:
@@ -98,6 +101,7 @@ class RemoteIndex:
         if not inv.loose and not inv.packs:
             return
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}.json"
+        self.folder.mkdir(parents=True, exist_ok=True)
         local = self.folder / name
         local.write_bytes(inv.to_bytes())
         try:

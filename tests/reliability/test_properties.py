@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Result, git, mdflow, new_repo
+from conftest import Result, git, mdflow, new_repo, tree_entries
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -519,23 +519,6 @@ TRACKED = {"Makefile": b"all:\n\techo safe\n", "src/main.py": b"print('safe')\n"
 SENTINEL = b"outside the repository\n"
 
 
-def snapshot_tree(top: Path, skip: str | None = None) -> dict[str, object]:
-    """Every entry below `top` (but the folder `skip`): links, folders, files with content."""
-    entries: dict[str, object] = {}
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not (folder == str(top) and d == skip))
-        for name in [*dirs, *files]:
-            p = Path(folder, name)
-            rel = p.relative_to(top).as_posix()
-            if p.is_symlink():
-                entries[rel] = ("link", os.readlink(p))
-            elif p.is_dir():
-                entries[rel] = ("dir", p.stat().st_mode)
-            else:
-                entries[rel] = ("file", p.read_bytes(), p.stat().st_mode)
-    return entries
-
-
 def tracked_contents(repo: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for rel in git(repo, "ls-files", "-z").split("\0"):
@@ -581,13 +564,13 @@ def run_commands_on(repo: Path, pointer_rel: str, text: str | bytes) -> None:
     (repo / pointer_rel).write_bytes(as_bytes(text))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "from a teammate")
-    outside, tracked = snapshot_tree(parent, skip="repo"), tracked_contents(repo)
-    dot_git = snapshot_tree(repo / ".git")
+    outside, tracked = tree_entries(parent, skip="repo"), tracked_contents(repo)
+    dot_git = tree_entries(repo / ".git")
     for args in (("status",), ("checkout", "-f"), ("gc", "--dry-run")):
         check_result(mdflow(repo, *args), args)
-        assert snapshot_tree(parent, skip="repo") == outside, args
+        assert tree_entries(parent, skip="repo") == outside, args
         assert tracked_contents(repo) == tracked, args
-        assert snapshot_tree(repo / ".git") == dot_git, args
+        assert tree_entries(repo / ".git") == dot_git, args
     assert (parent / "outside" / "sentinel.txt").read_bytes() == SENTINEL
 
 
