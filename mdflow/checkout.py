@@ -9,7 +9,7 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from mdflow import datasets, gitrepo
+from mdflow import datasets, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import CorruptObjectError, MdflowError
@@ -91,9 +91,12 @@ def checkout_datasets(
         for d in chosen
         if d.kind == "dir" and (d.pointer.hash in cached or repo.cache.has(d.pointer.hash))
     }
+    expect = integrity.expected_of(
+        repo, [d for d in chosen if d.kind == "file" or d.pointer_file in manifests]
+    )
     _remove_debris(repo, chosen, report)
     with repo.stat_cache() as state:
-        job = _Checkout(repo, Hasher(state), force, report, cached, manifests)
+        job = _Checkout(repo, Hasher(state), force, report, cached, manifests, expect)
         for d in chosen:
             job.dataset(d)
         job.record()
@@ -152,9 +155,10 @@ class _Checkout:
         report: CheckoutReport,
         cached: Set[str],
         manifests: dict[Path, Manifest],
+        expect: dict[str, str],
     ) -> None:
         self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
-        self.cached, self.manifests = cached, manifests
+        self.cached, self.manifests, self.expect = cached, manifests, expect
         self.pullable = Pullable(repo)
         self.writer = Materializer(repo.cache, repo.config.cache.link)
         self.written: list[tuple[str, Stamp, str]] = []  # key, stamp, oid: for the stat cache
@@ -267,7 +271,7 @@ class _Checkout:
         """Write one file (from a worker thread); what the stat cache records of it, or None
         when its object is corrupt (quarantined, the workspace file left as it was)."""
         try:
-            return key, self.writer.write(oid, dest, executable), oid
+            return key, self.writer.write(oid, dest, executable, self.expect.get(oid)), oid
         except CorruptObjectError:
             self.report.corrupt.append(key)
             return None

@@ -157,6 +157,11 @@ class Config(BaseModel):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     visitors: list[VisitorConfig] = Field(default_factory=list)
     datasets: list[DatasetRoles] = Field(default_factory=list)
+    verify: Literal["xxh3", "sha256"] = Field(
+        "xxh3",
+        description="sha256: mdflow add records SHA-256 digests too, and every copy out of the "
+        "cache or download from a remote is checked against them (docs/reliability.md).",
+    )
 
 
 def load(root: Path, committed: dict[str, Any] | None = None) -> Config:

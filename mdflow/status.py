@@ -72,8 +72,8 @@ def _mark_pushed(
 
 def _needed(repo: Repo, d: Dataset) -> set[str]:
     if d.kind == "dir" and repo.cache.has(d.pointer.hash):
-        return {d.pointer.hash} | {f.hash for f in manifest_of(repo, d).files}
-    return {d.pointer.hash}
+        return d.pointer.tops() | {f.hash for f in manifest_of(repo, d).files}
+    return d.pointer.tops()
 
 
 def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Status:
