@@ -61,6 +61,9 @@ def checkout(
 def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
     """In a merge conflict, keep our (`ours`) or their (`theirs`) version of a pointer, and
     check out its data. Staging the pointer is left to `git add`, as with git checkout --ours.
+
+    That version is checked like any pointer (a safe path, claimed by no other pointer, no
+    Git-tracked file in the way) before anything is written; the pointer is written last.
     """
     path = repo.resolve_user_path(arg)
     pointer_file = path if path.name.endswith(ptr.SUFFIX) else ptr.pointer_path_for(path)
@@ -73,10 +76,21 @@ def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
             f"{rel} has no {side} version in the index: it is not in a merge conflict",
             "use mdflow checkout PATH outside a conflict",
         ) from None
-    pointer = ptr.Pointer.from_yaml(text, f"{rel} ({side})")
+    shown = f"{rel} ({side})"
+    wanted = datasets.checked(repo, pointer_file, ptr.Pointer.from_yaml(text, shown), shown)
     with repo.lock():
-        ptr.save(pointer_file, pointer)
-        return checkout_datasets(repo, [datasets.load(repo, pointer_file)])
+        others = [d for d in datasets.readable(repo) if d.pointer_file != pointer_file]
+        try:
+            datasets.refuse_overlaps(repo, [*others, wanted])
+        except MdflowError as e:
+            other = "ours" if side == "theirs" else "theirs"
+            raise MdflowError(
+                f"{e.what} in the {side} version",
+                f"keep the other: mdflow checkout --{other} {arg}",
+            ) from None
+        report = checkout_datasets(repo, [wanted])
+        ptr.save(pointer_file, wanted.pointer)
+        return report
 
 
 def checkout_datasets(
