@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from mdflow import urls
+from mdflow import urls, yamlfile
 from mdflow.errors import FormatError, describe
 from mdflow.format_version import Version1
 from mdflow.hashing import HASH_PATTERN, SHA256_PATTERN
@@ -127,7 +127,7 @@ class Pointer(BaseModel):
     @classmethod
     def from_yaml(cls, text: str | bytes, origin: str) -> Pointer:
         try:
-            data = yaml.safe_load(text)
+            data = yamlfile.load(text)
         except yaml.YAMLError as e:
             raise FormatError(f"{origin}: not valid YAML ({_first_line(e)})", _FIX) from None
         except RecursionError:  # PyYAML recurses once per level of `[[[...` or `{a: {a: ...`
