@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mdflow import config as config_mod
-from mdflow import gitrepo
+from mdflow import gitrepo, urls
 from mdflow.errors import MdflowError
 from mdflow.lock import locked
 from mdflow.repo import Repo
@@ -84,7 +84,7 @@ def open_source(
         if not path.exists():
             raise MdflowError(f"{text}: no such repository", "give a Git URL or a local path")
         text = path.as_uri()  # a bare repository: cloned like a URL (git ignores filters on paths)
-    return Source(ClonedRepo(clone(text, rev)), text, True)
+    return Source(ClonedRepo(clone(text, rev)), urls.public(text), True)
 
 
 def clone_root(url: str) -> Path:
