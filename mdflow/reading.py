@@ -224,6 +224,8 @@ def fill_manifest(repo: Repo, loc: Located) -> None:
     from mdflow.transfer import pull
 
     with repo.remote() as remote, repo.lock():
+        if remote.never_made:
+            raise _unreadable(loc, remote.name, "nothing was ever pushed to it")
         index = RemoteIndex(remote.store, remote.state)
         failed = pull(repo.cache, index, {loc.dataset.pointer.hash}).failed
     if failed:

@@ -64,7 +64,8 @@ def _mark_pushed(
     with repo.remote(name, "check the server and the URL (mdflow remote list)") as remote:
         index = RemoteIndex(remote.store, remote.state).load()
         needed = {d.pointer_file: _needed(repo, d) for d in chosen}
-        if not all(index.has(o) for oids in needed.values() for o in oids):
+        short = not all(index.has(o) for oids in needed.values() for o in oids)
+        if short and not remote.never_made:
             index.sync()  # only ask the remote when the inventories read so far fall short
     for d, s in zip(chosen, results, strict=True):
         s.pushed = all(index.has(o) for o in needed[d.pointer_file])

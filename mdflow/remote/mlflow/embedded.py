@@ -42,15 +42,24 @@ def ensure(folder: Path) -> None:
 
 
 def _migrate(path: Path) -> None:
-    """MLflow's own creation of a sqlite store (its initial tables, then every migration)."""
+    """MLflow's own creation of a sqlite store (its initial tables, then every migration),
+    without its INFO lines on stderr (the status line says what happens)."""
+    import logging
+
     import sqlalchemy
     from mlflow.store.db.utils import _initialize_tables
 
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
     engine = sqlalchemy.create_engine(f"sqlite:///{path}")
     sqlalchemy.event.listen(engine, "connect", _unsynced)
     try:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
         _initialize_tables(engine)  # type: ignore[no-untyped-call]
     finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
         engine.dispose()
 
 
