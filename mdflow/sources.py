@@ -99,7 +99,8 @@ def clone(url: str, rev: str | None = None) -> Path:
     """Clone `url` once (commits and trees only); later, fetch unless `rev` is a commit the
     clone already has. Returns the clone's root."""
     root = clone_root(url)
-    with locked(root.parent / "lock", CLONE_LOCK_TIMEOUT):
+    shown = f"the lock of the shared clone of {urls.public(url)}"
+    with locked(root.parent / "lock", CLONE_LOCK_TIMEOUT, shown, "wait for it, then run it again"):
         if (root / ".git").is_dir():
             if not (rev and _COMMIT.match(rev) and _has_commit(root, rev)):
                 gitrepo.run(root, "fetch", "-q", "--prune", hint=_ACCESS_HINT, env=_env())
