@@ -200,8 +200,8 @@ def test_a_lock_timeout_names_the_lock_it_waited_for(tmp_path: Path) -> None:
     from mdflow.lock import locked
 
     (tmp_path / ".mdflow").mkdir()
-    with hold_lock(tmp_path), pytest.raises(LockTimeoutError) as caught:
-        with locked(tmp_path / ".mdflow/lock", 0.1, "the embedded store's lock", "wait"):
-            pass
+    lock = locked(tmp_path / ".mdflow/lock", 0.1, "the embedded store's lock", "wait")
+    with hold_lock(tmp_path), pytest.raises(LockTimeoutError) as caught, lock:
+        pass
     assert f"process (pid {os.getpid()}) holds the embedded store's lock" in str(caught.value)
     assert str(caught.value).endswith(" — wait")
