@@ -47,6 +47,33 @@ def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Pat
     return reading.local_path(src.repo, loc)
 
 
+def get(
+    source: str | os.PathLike[str],
+    path: str | None = None,
+    rev: str | None = None,
+    out: PathArg | None = None,
+    remote: str | None = None,
+) -> Path:
+    """Download a version as plain files at `out` (default: its name in the current folder)
+    and return where: from another repository (`source` a Git URL or a path, `path` from its
+    root, `rev` default HEAD), or by its MLflow run (`source` = "runs:/<run id>") through the
+    server alone, with no Git repository: `remote` (default MLFLOW_TRACKING_URI) names it.
+
+    >>> import mdflow
+    >>> mdflow.get("runs:/4f2c1b0e9a7d4c5b", out="train.csv", remote="http://mlflow:5000")
+    """
+    text, dest = os.fspath(source), None if out is None else os.fspath(out)
+    if text.startswith("runs:/"):
+        from mdflow import runs
+
+        if path is not None or rev is not None:
+            raise MdflowError("runs:/ID names one version", "pass no path or rev with it")
+        return runs.get(text, dest, remote).target
+    if path is None:
+        raise MdflowError("mdflow.get(source) needs a path", "pass path=, or a runs:/ID source")
+    return reading.export(text, path, rev, dest)[0]
+
+
 @overload
 def open(
     path: PathArg, rev: str | None = None, repo: RepoArg = None, mode: Literal["rb"] = "rb"

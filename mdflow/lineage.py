@@ -26,10 +26,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _load(uri: str, oid: str | None, dst_path: str | None) -> str:
+def _load(source: dict[str, Any], dst_path: str | None) -> str:
+    """Read the version a source names: through its run on an MLflow server when it names
+    one (the dataset of a version run), else through Git (`mdflow://` URI)."""
     from mdflow.reading import load_uri
 
-    return str(load_uri(uri, oid, dst_path))
+    if source.get("run"):
+        from mdflow import runs
+        from mdflow.remote.mlflow import lineage
+
+        servers = [lineage.server_in_use(), source.get("server")]  # where the run was read first
+        return str(runs.load(str(source["run"]), servers, dst_path))
+    return str(load_uri(str(source["uri"]), source.get("hash"), dst_path))
 
 
 def log_input(ref: DatasetRef, context: str | None) -> None:
