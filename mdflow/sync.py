@@ -46,16 +46,24 @@ def push(
 ) -> SyncReport:
     chosen = datasets.select(repo, args)
     with repo.remote(remote) as target:
-        report = SyncReport(target.name)
-        oids = _objects(repo, chosen, report)
-        report.wanted = len(oids)
-        known = _RunLog(target.state)
-        if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
-            target.catalog.expect_records()  # the server is needed anyway: get ready now
-        index = RemoteIndex(target.store, target.state)
-        report.transfer = push_objects(repo.cache, index, oids, jobs)
-        complete = [d for d in chosen if not _needs(repo, d, report)]
-        report.runs = record_versions(repo, target, complete, report)
+        return push_datasets(repo, target, chosen, jobs)
+
+
+def push_datasets(
+    repo: Repo, target: Remote, chosen: list[Dataset], jobs: int | None = None
+) -> SyncReport:
+    """Upload the objects of `chosen` the remote lacks, then record the versions whose
+    objects are all there as runs."""
+    report = SyncReport(target.name)
+    oids = _objects(repo, chosen, report)
+    report.wanted = len(oids)
+    known = _RunLog(target.state)
+    if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
+        target.catalog.expect_records()  # the server is needed anyway: get ready now
+    index = RemoteIndex(target.store, target.state)
+    report.transfer = push_objects(repo.cache, index, oids, jobs)
+    complete = [d for d in chosen if not _needs(repo, d, report)]
+    report.runs = record_versions(repo, target, complete, report)
     return report
 
 
