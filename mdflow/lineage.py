@@ -49,8 +49,14 @@ def log_input(ref: DatasetRef, context: str | None) -> None:
     lineage.log_input(source, ref.path, ref.hash, context, tags)
 
 
-def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
-    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+def run_inputs(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, source) of the mdflow datasets a run on the current tracking server used; read
+    one with `load_source`."""
     from mdflow.remote.mlflow import lineage
 
     return lineage.run_inputs(run_id)
+
+
+def load_source(source: dict[str, Any], dst_path: str | None = None) -> str:
+    """The local path of the version an `mdflow` dataset source names (see `_load`)."""
+    return _load(source, dst_path)

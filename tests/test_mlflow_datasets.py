@@ -118,6 +118,10 @@ def test_one_commit_gives_a_first_class_mlflow_dataset(
     loaded = mlflow.data.get_source(item).load()
     assert Path(loaded).read_bytes() == data
     assert Path(mlflow.data.get_source(item).load(str(elsewhere / "dst"))).read_bytes() == data
+    import mdflow as api
+
+    frame = api.read_run_input(run.info.run_id)
+    assert len(frame) == 120 and list(frame.columns) == list(columns)
 
     # and mdflow's: `mdflow get runs:/<id>` in an empty folder outside any repository
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url}

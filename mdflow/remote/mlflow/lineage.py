@@ -135,8 +135,8 @@ def _mlflow_type(dtype: str) -> str:
     return "datetime" if dtype.startswith("datetime64") else "string"
 
 
-def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
-    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+def run_inputs(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, source) of the mdflow datasets a run on the current tracking server used."""
     import mlflow
 
     run = mlflow.MlflowClient().get_run(run_id)
@@ -144,5 +144,6 @@ def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
     for item in run.inputs.dataset_inputs if run.inputs else []:
         if item.dataset.source_type == SOURCE_TYPE:
             source = json.loads(item.dataset.source)
-            found.append((item.dataset.name, str(source["uri"]), source.get("hash")))
+            if isinstance(source, dict) and "uri" in source:
+                found.append((item.dataset.name, source))
     return found
