@@ -34,7 +34,7 @@ def git_facts(repo: Repo, rel: str, oid: str, head: dict[str, str]) -> dict[str,
         if introduced.author:
             facts["author"] = introduced.author
         if introduced.subject:
-            facts["subject"] = introduced.subject
+            facts["subject"] = introduced.subject[:500]  # a tag, and a line of the description
     return facts
 
 

@@ -270,3 +270,31 @@ def test_import_mdflow_still_loads_no_mlflow() -> None:
     code = "import mdflow, sys; mdflow.get; print('mlflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_embedded_store_version_loads_and_gets_by_run(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No server: the machine-local store; its runs load by the folder they record."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    data = penguins(repo / "data/t.csv", 25)
+    assert mdflow(repo, "add", "data/t.csv").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    assert mdflow(repo, "push").code == 0
+    db = f"sqlite:///{repo}/.mdflow/mlflow/mlflow.db"
+    client = MlflowClient(db)
+    exp = client.get_experiment_by_name("mdflow/repo")
+    (run,) = client.search_runs(
+        [exp.experiment_id], filter_string="tags.`mdflow.path` = 'data/t.csv'"
+    )
+    here = tmp_path / "outside"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (item,) = run.inputs.dataset_inputs
+    assert json.loads(item.dataset.source)["server"] == str(repo / ".mdflow/mlflow")
+    assert Path(mlflow.data.get_source(item).load()).read_bytes() == data
+    r = mdflow_proc(here, "get", f"runs:/{run.info.run_id}", "--remote", db, "-o", "x.csv")
+    assert r.code == 0 and (here / "x.csv").read_bytes() == data, r.err

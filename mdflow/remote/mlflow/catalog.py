@@ -24,6 +24,7 @@ PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
 ORDINAL = "mdflow.version"  # v1, v2, ... in the Git history of the dataset's path
 NOTE, PARENT = "mlflow.note.content", "mlflow.parentRunId"
 REPORT = "reports/index.html"  # the version's report page, written by its visitors
+MAX_TAG, MAX_POINTER = 8000, 1 << 20  # MLflow's limit on a tag value; bytes of a pointer
 COMMIT_ROLE = "commit"  # STORE_TAG of the run grouping the versions one commit records
 
 
@@ -58,7 +59,7 @@ class MlflowCatalog:
 
         git = v.git or {}
         tags = {f"mdflow.git.{k}": val for k, val in git.items()}
-        tags[NOTE] = v.description + self._report_link(run_id)
+        tags[NOTE] = (v.description + self._report_link(run_id))[:MAX_TAG]
         if v.ordinal is not None:
             tags[ORDINAL] = f"v{v.ordinal}"
         tags[PARENT] = self._commit_run(git)
@@ -89,7 +90,9 @@ class MlflowCatalog:
         subject = git.get("subject", "")
         name = f"{git['commit'][:10]} {subject[:80]}".strip()
         tags = {STORE_TAG: COMMIT_ROLE} | {f"mdflow.git.{k}": val for k, val in git.items()}
-        tags[NOTE] = f"Commit `{git['commit']}`: {subject}\n\nThe dataset versions it records."
+        tags[NOTE] = (
+            f"Commit `{git['commit']}`: {subject[: MAX_TAG - 100]}\n\nThe versions it records."
+        )
         mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
         self.conn.client.set_terminated(mine.info.run_id)
         winner = oldest()
@@ -110,8 +113,10 @@ class MlflowCatalog:
             except ValueError as e:
                 raise RemoteError(f"run {run_id} has an unusable mdflow.path tag: {e}") from None
             artifact = f"mdflow/{path.rsplit('/', 1)[-1]}.mdflow"
-            local = client.download_artifacts(run_id, artifact, str(self.conn.staging))
-            return RunVersion(path, Path(local).read_text())
+            local = Path(client.download_artifacts(run_id, artifact, str(self.conn.staging)))
+            if local.stat().st_size > MAX_POINTER:
+                raise RemoteError(f"run {run_id} has a pointer artifact too large to be one")
+            return RunVersion(path, local.read_text(errors="replace"))
         except RemoteError:
             raise
         except Exception as e:
@@ -205,7 +210,9 @@ class MlflowCatalog:
         """A new run for the version, completed; or, when another clone created one at the same
         time (the search after creating finds an older one), theirs, and mine is deleted."""
         tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
-        tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()} | {NOTE: v.description}
+        tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()} | {
+            NOTE: v.description[:MAX_TAG]
+        }
         if v.pending:
             tags[PENDING] = "true"
         name = f"{v.path}@{v.hash.split(':')[1][:10]}"
@@ -247,7 +254,9 @@ class MlflowCatalog:
         """The version as the run's dataset input (Datasets panel: schema, profile, split)."""
         from mlflow.entities import DatasetInput, InputTag
 
-        dataset = lineage.version_dataset(v, run_id, self.conn.url)
+        conn = self.conn  # where the run is read from: a server, or an embedded store's folder
+        server = conn.tracking_uri if conn.folder is None else str(conn.folder.resolve())
+        dataset = lineage.version_dataset(v, run_id, server)
         tags = [InputTag(key=lineage.CONTEXT, value=v.split or "dataset")]
         tags += [InputTag(key="mdflow.hash", value=v.hash)]
         tags += [InputTag(key="mdflow.path", value=v.path)]
