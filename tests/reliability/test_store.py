@@ -181,11 +181,11 @@ def test_two_clones_recording_one_commit_at_once_make_one_commit_run(
     proxy = FaultProxy(mlflow_server.url)
     try:
         use_server(repo, proxy.url, "mdflow/race-commit")
-        tracked_csv(repo)
+        write_csv(repo / "data/t.csv", 20)
         write_csv(repo / "data/u.csv", 7)
-        assert mdflow(repo, "add", "data/u.csv").code == 0
+        assert mdflow(repo, "add", "data/t.csv", "data/u.csv").code == 0
         git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "two datasets")
+        git(repo, "commit", "-qm", "two datasets in one commit")
         other = shutil.copytree(repo, tmp_path / "other", symlinks=True)
         proxy.gather = ("= 'commit'", 2)
         procs = [

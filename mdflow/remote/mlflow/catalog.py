@@ -62,10 +62,27 @@ class MlflowCatalog:
         tags[NOTE] = (v.description + self._report_link(run_id))[:MAX_TAG]
         if v.ordinal is not None:
             tags[ORDINAL] = f"v{v.ordinal}"
-        tags[PARENT] = self._commit_run(git)
+        parent, made = self._commit_run(git)
+        tags[PARENT] = parent
         self.conn.client.log_batch(run_id, tags=[RunTag(k, val) for k, val in tags.items()])
         if found is None or not (found.inputs and found.inputs.dataset_inputs):
             self._log_dataset(run_id, v)
+        self._converge(run_id, git, parent, made)
+
+    def _converge(self, run_id: str, git: dict[str, str], parent: str, made: bool) -> None:
+        """Again, now that the version is nested: another clone may have made the commit's run
+        at the same moment, unseen by the first search (the server had not answered it yet).
+        Nest the version under the oldest, and delete the run this clone made if nothing
+        is nested under it any more."""
+        oldest = self._oldest_commit_run(git)
+        if oldest is None or oldest.info.run_id == parent:
+            return
+        self.conn.client.set_tag(run_id, PARENT, oldest.info.run_id)
+        if made:
+            query = f"tags.`{PARENT}` = '{parent}'"
+            nested = self.conn.client.search_runs([self.conn.experiment_id], query)
+            if not nested:
+                self.conn.client.delete_run(parent)
 
     def _report_link(self, run_id: str) -> str:
         """A markdown line linking the version's report page in the MLflow UI."""
@@ -74,19 +91,18 @@ class MlflowCatalog:
             where = f"{self.conn.tracking_uri}/{where}"
         return f"- report: [{REPORT}]({where})\n"
 
-    def _commit_run(self, git: dict[str, str]) -> str:
-        """The run of the commit in `git`, found or made (the oldest when two clones made one
-        at the same time; the other is deleted by its maker)."""
+    def _oldest_commit_run(self, git: dict[str, str]) -> Any | None:
         query = f"tags.`{STORE_TAG}` = '{COMMIT_ROLE}' and tags.`mdflow.git.commit` = "
         query += f"'{git['commit']}'"
+        runs = self.conn.client.search_runs([self.conn.experiment_id], filter_string=query)
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
 
-        def oldest() -> Any | None:
-            runs = self.conn.client.search_runs([self.conn.experiment_id], filter_string=query)
-            return min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
-
-        found = oldest()
+    def _commit_run(self, git: dict[str, str]) -> tuple[str, bool]:
+        """The run of the commit in `git`, found or made (the oldest when two clones made one
+        at the same time; the other is deleted by its maker), and whether this call made it."""
+        found = self._oldest_commit_run(git)
         if found is not None:
-            return str(found.info.run_id)
+            return str(found.info.run_id), False
         subject = git.get("subject", "")
         name = f"{git['commit'][:10]} {subject[:80]}".strip()
         tags = {STORE_TAG: COMMIT_ROLE} | {f"mdflow.git.{k}": val for k, val in git.items()}
@@ -95,11 +111,11 @@ class MlflowCatalog:
         )
         mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
         self.conn.client.set_terminated(mine.info.run_id)
-        winner = oldest()
-        assert winner is not None  # mine, at least
-        if winner.info.run_id != mine.info.run_id:
+        winner = self._oldest_commit_run(git)
+        if winner is not None and winner.info.run_id != mine.info.run_id:
             self.conn.client.delete_run(mine.info.run_id)
-        return str(winner.info.run_id)
+            return str(winner.info.run_id), False
+        return str(mine.info.run_id), True
 
     def version_of_run(self, run_id: str) -> RunVersion:
         client = self.conn.client
@@ -260,4 +276,8 @@ class MlflowCatalog:
         tags = [InputTag(key=lineage.CONTEXT, value=v.split or "dataset")]
         tags += [InputTag(key="mdflow.hash", value=v.hash)]
         tags += [InputTag(key="mdflow.path", value=v.path)]
-        self.conn.client.log_inputs(run_id, [DatasetInput(dataset=dataset, tags=tags)])
+        inputs = [DatasetInput(dataset=dataset, tags=tags)]
+        try:
+            self.conn.client.log_inputs(run_id, inputs)
+        except Exception:  # another clone logged that dataset at the same moment: link theirs
+            self.conn.client.log_inputs(run_id, inputs)
