@@ -23,6 +23,9 @@ from mdflow.remote.mlflow.connection import STORE_TAG, Connection, short
 PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
 ORDINAL = "mdflow.version"  # v1, v2, ... in the Git history of the dataset's path
 NOTE, PARENT = "mlflow.note.content", "mlflow.parentRunId"
+# MLflow 3's UI shows an experiment as GenAI or "Model training" by a switch kept in the
+# browser (GenAI unless the user flips it); links mdflow writes ask for the runs view
+UI = "?workflowType=machine_learning"
 REPORT = "reports/index.html"  # the version's report page, written by its visitors
 MAX_TAG, MAX_POINTER = 8000, 1 << 20  # MLflow's limit on a tag value; bytes of a pointer
 COMMIT_ROLE = "commit"  # STORE_TAG of the run grouping the versions one commit records
@@ -86,7 +89,7 @@ class MlflowCatalog:
 
     def _report_link(self, run_id: str) -> str:
         """A markdown line linking the version's report page in the MLflow UI."""
-        where = f"#/experiments/{self.conn.experiment_id}/runs/{run_id}/artifacts/{REPORT}"
+        where = f"#/experiments/{self.conn.experiment_id}/runs/{run_id}/artifacts/{REPORT}{UI}"
         if self.conn.tracking_uri.startswith("http"):
             where = f"{self.conn.tracking_uri}/{where}"
         return f"- report: [{REPORT}]({where})\n"
@@ -210,7 +213,7 @@ class MlflowCatalog:
     def _version_run(self, run_id: str, pending: bool) -> VersionRun:
         url, uri = None, self.conn.tracking_uri
         if uri.startswith("http"):
-            url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}"
+            url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}{UI}"
         return VersionRun(run_id, f"runs:/{run_id}", url, pending)
 
     def _find_version(self, v: VersionInfo) -> Any | None:
