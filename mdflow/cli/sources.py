@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def register_get(sub: Subparsers) -> None:
-    text = "download a dataset version from another repository, or by its MLflow run"
+    text = "download a version from a repository, or by its MLflow run"
     p = command(sub, "get", cmd_get, text)
     p.add_argument("source", metavar="REPO", help="Git URL or path of the repository, or runs:/ID")
     p.add_argument("path", metavar="PATH", nargs="?", help="dataset path in REPO, from its root")
