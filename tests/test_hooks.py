@@ -99,11 +99,15 @@ def test_commit_checks(hooked: Path) -> None:
     assert commit(hooked, "code only").returncode == 0
 
 
-def test_pre_push_uploads_the_data_of_pushed_commits(hooked: Path) -> None:
+def test_a_commit_uploads_its_versions_and_pre_push_the_rest(hooked: Path) -> None:
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
     git(hooked, "add", "-A")
     assert commit(hooked, "data").returncode == 0
+    assert mdflow(hooked, "status", "--remote", "--exit-code").code == 0  # the commit did
+    write_csv(hooked / "data.csv", 30)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "commit", "-qam", "no hooks ran", "--no-verify")  # nothing uploaded
     assert mdflow(hooked, "status", "--remote", "--exit-code").code == 1
     r = subprocess.run(
         ["git", "push", "-q", "origin", "main"], cwd=hooked, capture_output=True, text=True
