@@ -64,6 +64,7 @@ def _visit_one(
     rel = repo.rel(d.data)
     version = version_of(repo, d.data, d.pointer.hash, d.kind, d.pointer.size, d.pointer.rows)
     version.at = functools.partial(_at, repo, d)
+    version.other_splits = functools.partial(_other_splits, repo, d)
     previous = _previous(repo, d)
     if previous is not None and previous.run is None:  # Git's pointer has no run link
         previous.run = _run_of(catalog, rel, previous.hash)
@@ -142,6 +143,26 @@ def _at(repo: Repo, d: Dataset, rev: str) -> DatasetVersion | None:
         return None
     found = version_of(repo, d.data, p.hash, old.kind, p.size, p.rows)
     found.commit, found.run = commit, p.url or p.run
+    return found
+
+
+def _other_splits(repo: Repo, d: Dataset) -> dict[str, DatasetVersion]:
+    """The cached current versions of the datasets declaring another split of this one's
+    target (train beside test), by split."""
+    rel = repo.rel(d.data)
+    mine = roles_for(repo.config.datasets, rel)
+    found: dict[str, DatasetVersion] = {}
+    if mine is None or not mine.target:
+        return found
+    for other in datasets.all_datasets(repo):
+        path, p = repo.rel(other.data), other.pointer
+        roles = roles_for(repo.config.datasets, path)
+        if path == rel or roles is None or not roles.split or roles.target != mine.target:
+            continue
+        if other.kind == "file" and roles.split != mine.split and repo.cache.has(p.hash):
+            found.setdefault(
+                roles.split, version_of(repo, other.data, p.hash, "file", p.size, p.rows)
+            )
     return found
 
 

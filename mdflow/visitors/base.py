@@ -36,6 +36,8 @@ class DatasetVersion:
     run: str | None = None  # its MLflow run (a URL or runs:/<id>), when known
     # the version of this dataset at a Git revision (a baseline), if its data can be had
     at: Callable[[str], DatasetVersion | None] | None = field(default=None, repr=False)
+    # the current versions of the other splits with the same target, by split
+    other_splits: Callable[[], dict[str, DatasetVersion]] | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """This version named for a reader: its hash, commit and run."""

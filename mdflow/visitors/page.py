@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from mdflow.render import human
+from mdflow.render import human, plural
 from mdflow.visitors import sections as s
 from mdflow.visitors.base import DatasetVersion, builtin
 from mdflow.visitors.svg import esc
@@ -111,13 +111,13 @@ class Report:
         else:
             parts.append(("Drift", f"<p>No drift: {esc(base_note)} is missing.</p>"))
         if version.target and version.target in frame:
-            split = version.split or "this dataset (no split declared)"
-            parts.append(
-                (
-                    "Target and prediction",
-                    s.target(frame, version.target, version.prediction, split, base),
-                )
-            )
+            splits = [(version.split or "this version", frame)]
+            for label, other in (version.other_splits() if version.other_splits else {}).items():
+                splits.append((label, other.frame()))
+            if base is not None:
+                splits.append((base_note, base))
+            part = s.target(splits, version.target, version.prediction)
+            parts.append(("Target and prediction", part))
         return left_out
 
     def _group(self, version: DatasetVersion, frame: pd.DataFrame) -> str | None:
@@ -189,7 +189,7 @@ def folder(version: DatasetVersion, previous: DatasetVersion | None) -> str:
     for kind, paths in changes.items():
         shown = "".join(f"<li>{esc(p)}</li>" for p in paths[:50])
         more = f"<li>… and {len(paths) - 50:,} more</li>" if len(paths) > 50 else ""
-        text += f'<p><span class="{kind}">{len(paths):,} files {kind}</span></p>'
+        text += f'<p><span class="{kind}">{plural(len(paths), "file")} {kind}</span></p>'
         text += f"<ul>{shown}{more}</ul>" if paths else ""
     return text
 

@@ -206,48 +206,51 @@ def _mean_move(a: Any, b: Any) -> str:
     return f"mean {svg.short(float(b.mean()))} → {svg.short(float(a.mean()))}"
 
 
-def target(
-    frame: pd.DataFrame, name: str, prediction: str | None, split: str, base: pd.DataFrame | None
-) -> str:
-    """The target's distribution in this split (and in the baseline), and how a prediction
-    column agrees with it."""
+def target(splits: list[tuple[str, pd.DataFrame]], name: str, prediction: str | None) -> str:
+    """The target's distribution in each split (this version's first; categories in one
+    order and colour throughout), how a prediction column agrees with it per split, and the
+    confusion table of this version's split."""
     import numpy as np
 
-    y = frame[name]
-    parts = []
-    if y.dtype.kind in "fi" and y.nunique() > 20:
-        d = y.dropna().to_numpy(float)
-        counts, edges = np.histogram(d, bins=30)
-        parts.append(svg.histogram(f"{name} in {split}", counts.tolist(), edges.tolist()))
-    else:
-        shares = y.astype("string").value_counts(normalize=True)
-        order = [str(k) for k in shares.index]
-        parts.append(svg.bars(f"{name} in {split}", order, shares.tolist()))
-        if base is not None and name in base:
-            old = base[name].astype("string").value_counts(normalize=True)
-            keys = [*order, *(str(k) for k in old.index if str(k) not in order)]
-            values = [float(old.get(k, 0.0)) for k in keys]
-            colours = list(range(len(keys)))
-            parts.append(svg.bars(f"{name} in the baseline", keys, values, colours=colours))
-    text = grid(parts)
-    if prediction and prediction in frame:
-        p = frame[prediction]
-        if y.dtype.kind in "fi" and p.dtype.kind in "fi":
-            err = (y - p).abs()
-            text += (
-                f"<p>Prediction <b>{esc(prediction)}</b>: mean absolute error "
-                f"{statistic(float(err.mean()))}.</p>"
-            )
-        else:
-            ys, ps = y.astype("string"), p.astype("string")
-            text += (
-                f"<p>Prediction <b>{esc(prediction)}</b> agrees with <b>{esc(name)}</b> "
-                f"on {float((ys == ps).mean()):.1%} of rows in {esc(split)}.</p>"
-            )
-            labels = list(ys.value_counts().index[:10])
-            rows = [
-                [f"{name} = {t}", *(int(((ys == t) & (ps == q)).sum()) for q in labels)]
-                for t in labels
-            ]
-            text += table(["", *(f"predicted {q}" for q in labels)], rows, "num")
+    frames = [(label, f) for label, f in splits if name in f]
+    y = frames[0][1][name]
+    numeric_target = y.dtype.kind in "fi" and y.nunique() > 20
+    charts, order = [], [str(k) for k in y.astype("string").value_counts().index]
+    for label, f in frames:
+        if numeric_target:
+            d = f[name].dropna().to_numpy(float)
+            counts, edges = np.histogram(d[np.isfinite(d)], bins=30)
+            charts.append(svg.histogram(f"{name} in {label}", counts.tolist(), edges.tolist()))
+            continue
+        shares = f[name].astype("string").value_counts(normalize=True)
+        order += [str(k) for k in shares.index if str(k) not in order]
+        keys = [k for k in order if k in shares.index]
+        values = [float(shares[k]) for k in keys]
+        colours = [order.index(k) for k in keys]
+        charts.append(svg.bars(f"{name} in {label}", keys, values, colours=colours))
+    text = grid(charts)
+    if prediction:
+        rows = [[label, f"{len(f):,}", _agreement(f, name, prediction)] for label, f in frames]
+        text += f"<h3>Prediction <b>{esc(prediction)}</b> per split</h3>"
+        text += table(["split", "rows", "prediction against target"], rows, "num")
+        first = frames[0][1]
+        if not numeric_target and prediction in first:
+            text += f"<h3>Confusion table in {esc(frames[0][0])}</h3>"
+            text += _confusion(first[name].astype("string"), first[prediction].astype("string"))
     return text
+
+
+def _agreement(f: pd.DataFrame, name: str, prediction: str) -> str:
+    if prediction not in f:
+        return "no prediction column"
+    y, p = f[name], f[prediction]
+    if y.dtype.kind in "fi" and p.dtype.kind in "fi" and y.nunique() > 20:
+        return f"mean absolute error {statistic(float((y - p).abs().mean()))}"
+    agree = float((y.astype("string") == p.astype("string")).mean())
+    return f"{agree:.1%} agree"
+
+
+def _confusion(ys: pd.Series, ps: pd.Series) -> str:
+    labels = [str(k) for k in ys.value_counts().index[:10]]
+    rows = [[f"{t}", *(int(((ys == t) & (ps == q)).sum()) for q in labels)] for t in labels]
+    return table(["target \\ predicted", *labels], rows, "num")

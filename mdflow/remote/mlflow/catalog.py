@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ class MlflowCatalog:
             if any(folder.iterdir()):
                 client.log_artifacts(run_id, str(folder), where)
             for name, table in (tables or {}).items():
-                client.log_table(run_id, table, f"{where}/{name}")
+                with warnings.catch_warnings():  # MLflow's select_dtypes warns on pandas 3
+                    warnings.simplefilter("ignore")
+                    client.log_table(run_id, table, f"{where}/{name}")
             mine = [RunTag(f"{visitor}.{k}", v) for k, v in (tags or {}).items()]
             client.log_batch(
                 run_id,
