@@ -63,7 +63,9 @@ class Report:
         if version.is_table:
             frame = version.frame()
             before = previous.frame() if previous is not None and previous.is_table else None
-            base = baseline.frame() if baseline is not None and baseline.is_table else None
+            base = before if baseline is previous else None
+            if baseline is not None and baseline is not previous and baseline.is_table:
+                base = baseline.frame()
             parts.append(("Overview", overview(version, previous, frame, base_note)))
             left_out = self._table(parts, version, frame, before, base, base_note)
             metrics["columns_left_out"] = float(len(left_out))
