@@ -31,6 +31,8 @@ ENV = {
     "GIT_COMMITTER_NAME": "Screens",
     "GIT_COMMITTER_EMAIL": "screens@mdflow.invalid",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # the hooks run `mdflow`: this interpreter's
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
 }
 CONFIG = """
 datasets:

@@ -97,6 +97,8 @@ def test_report_page_has_every_section_with_the_right_numbers(repo: Path, tmp_pa
     path = artifact(repo, tmp_path, "data/train.csv", "reports/index.html")
     page = path.read_text()
     assert path.stat().st_size < 1_000_000
+    shown = mdflow(repo, "show", "data/train.csv")
+    assert "- reports/index.html" in shown.out
     assert not EXTERNAL.search(page), EXTERNAL.search(page)
     for anchor in ("overview", "schema", "statistics", "distributions", "correlations"):
         section(page, anchor)
