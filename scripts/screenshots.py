@@ -9,6 +9,7 @@ chromium`; `CHROMIUM=/path/to/chrome` to use another). Nothing is fetched from t
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -21,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 MDFLOW = [sys.executable, "-m", "mdflow"]
@@ -183,25 +185,97 @@ def _experiments(url: str) -> list[dict[str, str]]:
     return api(url, "experiments/search", {"max_results": 100})["experiments"]  # type: ignore[return-value]
 
 
-def shoot(chromium: str, url: str, out: Path, height: int = 1000) -> None:
-    profile = tempfile.mkdtemp(prefix="mdflow-chromium-")
-    try:
-        run(
-            Path.cwd(),
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            "--window-size=1400," + str(height),
-            "--virtual-time-budget=15000",
-            f"--screenshot={out}",
-            url,
+class Browser:
+    """Headless Chromium driven through the DevTools protocol over a pipe (fds 3 and 4,
+    messages of JSON ended by NUL): no websocket client, no driver to install."""
+
+    def __init__(self, chromium: str, profile: str) -> None:
+        to_chrome, self._to = os.pipe()
+        self._from, from_chrome = os.pipe()
+
+        def fds() -> None:
+            os.dup2(to_chrome, 3)
+            os.dup2(from_chrome, 4)
+
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+        self.proc = subprocess.Popen(
+            [chromium, *flags, f"--user-data-dir={profile}", "--remote-debugging-pipe"],
+            pass_fds=(3, 4),
+            preexec_fn=fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    print(f"wrote {out}")
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self.count, self.buffer = 0, b""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+
+    def send(self, method: str, params: dict[str, object] | None = None) -> dict[str, Any]:
+        self.count += 1
+        message: dict[str, object] = {"id": self.count, "method": method, "params": params or {}}
+        if getattr(self, "session", None):
+            message["sessionId"] = self.session
+        os.write(self._to, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buffer:
+                chunk = os.read(self._from, 1 << 20)
+                if not chunk:
+                    raise SystemExit("screenshots: Chromium stopped")
+                self.buffer += chunk
+            raw, _, self.buffer = self.buffer.partition(b"\0")
+            reply = json.loads(raw)
+            if reply.get("id") == self.count:
+                if "error" in reply:
+                    raise SystemExit(f"screenshots: {method}: {reply['error']}")
+                return reply.get("result", {})  # type: ignore[no-any-return]
+
+    def shoot(self, url: str, out: Path, width: int = 1400, height: int = 1000) -> None:
+        size = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.send("Emulation.setDeviceMetricsOverride", size)
+        self.send("Page.navigate", {"url": "about:blank"})  # a new URL's hash alone: no reload
+        self.send("Page.navigate", {"url": url})
+        time.sleep(6)  # the UI loads runs and artifacts after the page itself
+        shot = self.send("Page.captureScreenshot", {"format": "png"})
+        out.write_bytes(base64.b64decode(shot["data"]))
+        print(f"wrote {out}")
+
+    def script(self, expression: str) -> None:
+        self.send("Runtime.evaluate", {"expression": expression})
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+# The MLflow UI opens its assistant panel on a first visit: the screenshots show the page
+CLOSE_ASSISTANT = (
+    "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
+    "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true')"
+)
+
+
+def shoot_all(chromium: str, url: str) -> None:
+    exp, run_id = train_run(url)
+    page = f"{url}/#/experiments/{exp}"
+    with tempfile.TemporaryDirectory(prefix="mdflow-chromium-") as profile:
+        browser = Browser(chromium, profile)
+        try:
+            browser.shoot(page, DOCS / "experiment.png")
+            browser.script(CLOSE_ASSISTANT)
+            browser.shoot(page, DOCS / "experiment.png")
+            browser.shoot(f"{page}/runs/{run_id}", DOCS / "version-run.png")
+            report = f"{page}/runs/{run_id}/artifactPath/reports/index.html"
+            browser.shoot(report, DOCS / "report.png", height=1400)
+            local = Path(profile) / "index.html"
+            query = f"path=reports/index.html&run_uuid={run_id}"
+            with urllib.request.urlopen(f"{url}/get-artifact?{query}", timeout=30) as r:
+                local.write_bytes(r.read())
+            browser.shoot(local.as_uri(), DOCS / "report-page.png", width=900, height=4100)
+        finally:
+            browser.close()
 
 
 def main() -> None:
@@ -218,12 +292,7 @@ def main() -> None:
             repo = top / "penguins"
             repo.mkdir()
             commit_twice(repo, url)
-            exp, run_id = train_run(url)
-            page = f"{url}/#/experiments/{exp}"
-            shoot(chromium, page, DOCS / "experiment.png")
-            shoot(chromium, f"{page}/runs/{run_id}", DOCS / "version-run.png")
-            report = f"{page}/runs/{run_id}/artifactPath/reports/index.html"
-            shoot(chromium, report, DOCS / "report.png", height=1600)
+            shoot_all(chromium, url)
         finally:
             server.terminate()
             server.wait(timeout=30)

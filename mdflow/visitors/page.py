@@ -25,7 +25,7 @@ nav a{margin-right:10px;color:#2a5db0;text-decoration:none}
 table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #ddd;padding:2px 6px;
 text-align:left;white-space:nowrap}th{background:#f4f4f4}
 table.num td+td{text-align:right}
-table.kv td{white-space:normal;word-break:break-all}.scroll{overflow-x:auto;max-width:100%}
+table.kv td+td{white-space:normal;word-break:break-all}.scroll{overflow-x:auto;max-width:100%}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:6px}
 figure{margin:0;border:1px solid #eee;padding:2px}svg{max-width:100%;height:auto}
 .added{color:#1a7f37}.removed{color:#c62828;text-decoration:line-through}
