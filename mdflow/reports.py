@@ -44,12 +44,16 @@ def visit(
     chosen = [d for d in datasets.select(repo, args) if _applicable(repo, d, declared)]
     if not chosen:
         return []
+    # visitors loaded and named first: a configuration error creates no run
+    loaded = {
+        id(d): _loaded(repo, repo.rel(d.data), _applicable(repo, d, declared)) for d in chosen
+    }
     with repo.remote(remote, HINT) as target:
         runs = record_versions(repo, target, chosen, SyncReport(target.name))
         results = []
         for d in chosen:
             run_id = runs[repo.rel(d.data)].removeprefix("runs:/")
-            results += _visit_one(repo, target.catalog, d, run_id, force)
+            results += _visit_one(repo, target.catalog, d, run_id, force, loaded[id(d)])
         return results
 
 
@@ -59,7 +63,12 @@ def _applicable(repo: Repo, d: Dataset, declared: list[VisitorConfig]) -> list[V
 
 
 def _visit_one(
-    repo: Repo, catalog: VersionCatalog, d: Dataset, run_id: str, force: bool
+    repo: Repo,
+    catalog: VersionCatalog,
+    d: Dataset,
+    run_id: str,
+    force: bool,
+    loaded: list[tuple[VisitorConfig, Any]],
 ) -> list[Visited]:
     rel = repo.rel(d.data)
     version = version_of(repo, d.data, d.pointer.hash, d.kind, d.pointer.size, d.pointer.rows)
@@ -70,7 +79,7 @@ def _visit_one(
         previous.run = _run_of(catalog, rel, previous.hash)
     done = catalog.run_tags(run_id)
     results = []
-    for cfg, visitor in _loaded(repo, rel, _applicable(repo, d, repo.config.visitors)):
+    for cfg, visitor in loaded:
         key = options_key(cfg.use, cfg.options)
         if not force and done.get(f"mdflow.visit.{visitor.name}") == key:
             results.append(Visited(rel, visitor.name, "skipped", cfg.optional))

@@ -158,6 +158,7 @@ def test_one_name_twice_is_an_error_and_a_bad_name_refused(repo: Path, tmp_path:
     assert r.code == 1
     assert r.err.startswith("mdflow: error: two visitors named 'rows' apply to t.csv")
     assert "name:" in r.err
+    assert not list((tmp_path / "store").rglob("t.csv.mdflow"))  # no version run recorded
     cfg = repo / "mdflow.yaml"
     cfg.write_text(cfg.read_text().replace("- use: rows\n", "- use: rows\n  name: ../up\n"))
     r = mdflow(repo, "visit")
@@ -263,3 +264,45 @@ def test_names_and_values_are_escaped(repo: Path, tmp_path: Path, value: str) ->
     page = artifact(repo, tmp_path, "t.csv", "reports/index.html").read_text()
     assert value not in page
     assert "<script" not in page
+
+
+def visit_page(tmp_path: Path, frame: pd.DataFrame, name: str = "t.parquet", **roles: str) -> str:
+    """The report page of `frame` written as a table file, with no previous version."""
+    from mdflow.visitors import DatasetVersion
+    from mdflow.visitors.page import Report
+
+    path = tmp_path / name
+    frame.to_parquet(path) if name.endswith(".parquet") else frame.to_csv(path, index=False)
+    version = DatasetVersion(
+        name, "h", "file", path.stat().st_size, lambda _: path.open("rb"), **roles
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    Report().visit(version, None, out)
+    return (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": pd.Series([], dtype=float), "label": pd.Series([], dtype=str)}),
+        pd.DataFrame(
+            {"x": [1.0, float("inf"), -float("inf"), float("nan")], "label": list("abab")}
+        ),
+        pd.DataFrame(
+            {
+                "when": pd.date_range("2024-01-01", periods=4),
+                "ok": [True, False, True, True],
+                "n": [1, 1, 1, 1],
+                "label": ["a", "b", "a", "b"],
+            }
+        ),
+    ],
+    ids=["no rows", "infinities", "dates, booleans, a constant"],
+)
+def test_odd_tables_give_a_page_with_finite_charts(tmp_path: Path, frame: pd.DataFrame) -> None:
+    page = visit_page(tmp_path, frame, target="label")
+    for anchor in ("overview", "schema", "statistics", "distributions", "correlations"):
+        section(page, anchor)
+    section(page, "target-and-prediction")
+    assert not re.search(r'="[^"]*(?:nan|inf)[^"]*"', page, re.I), "a non-finite coordinate"

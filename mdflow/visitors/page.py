@@ -67,7 +67,10 @@ class Report:
             if baseline is not None and baseline is not previous and baseline.is_table:
                 base = baseline.frame()
             parts.append(("Overview", overview(version, previous, frame, base_note)))
-            left_out = self._table(parts, version, frame, before, base, base_note)
+            import numpy as np
+
+            with np.errstate(all="ignore"):  # infinities make NaN statistics, shown empty
+                left_out = self._table(parts, version, frame, before, base, base_note)
             metrics["columns_left_out"] = float(len(left_out))
         else:
             parts.append(("Overview", overview(version, previous, None, "")))

@@ -166,7 +166,7 @@ def by_category(frame: pd.DataFrame, group: str, max_columns: int) -> str:
             if name not in quantiles.index.get_level_values(0):
                 continue
             q = [float(v) for v in quantiles[col].loc[name]]
-            if q[0] != q[0]:  # every value missing in this group
+            if not all(np.isfinite(q)):  # every value missing, or infinite ones
                 continue
             iqr = q[3] - q[1]
             q[0], q[4] = max(q[0], q[1] - 1.5 * iqr), min(q[4], q[3] + 1.5 * iqr)
