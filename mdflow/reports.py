@@ -25,6 +25,7 @@ from mdflow.visitors import DatasetVersion, Findings, load, options_key
 HINT = "check the remote (mdflow remote list) and try again"
 MAX_TAG = 5000  # characters of a visitor's tag value (MLflow cuts tags at 8,000)
 TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.json")
+TAG_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")
 
 
 @dataclass
@@ -132,11 +133,15 @@ def check_findings(name: str, findings: Findings) -> None:
     for key, number in findings.metrics.items():
         findings.metrics[key] = float(number)
     for key, value in findings.tags.items():
+        if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
+            raise ValueError(f"visitor {name}: tag name {key!r} is not letters, digits, _ . -")
         if not isinstance(value, str) or len(value) > MAX_TAG:
             raise ValueError(f"visitor {name}: tag {key!r} is not a string of <= {MAX_TAG} chars")
-    for file in findings.tables:
-        if not TABLE_NAME.fullmatch(file):
+    for file, table in findings.tables.items():
+        if not isinstance(file, str) or not TABLE_NAME.fullmatch(file):
             raise ValueError(f"visitor {name}: table name {file!r} is not a plain <name>.json")
+        if not isinstance(table, dict) and not hasattr(table, "to_dict"):
+            raise ValueError(f"visitor {name}: table {file} is not a DataFrame or a dict")
 
 
 def _at(repo: Repo, d: Dataset, rev: str) -> DatasetVersion | None:

@@ -199,6 +199,16 @@ class Census:
             tags={"largest": str(counts.index[0])},
             tables={"counts.json": {"species": list(counts.index), "n": counts.tolist()}},
         )
+
+
+class Hostile:
+    name = "hostile"
+
+    def __init__(self, tag="ok", table="t.json"):
+        self.tag, self.table = tag, table
+
+    def visit(self, version, previous, out):
+        return Findings(tags={self.tag: "x"}, tables={self.table: {"a": [1]}})
 """
 
 
@@ -225,6 +235,27 @@ def test_a_visitor_logs_tags_and_tables_and_python_runs_it(repo: Path, tmp_path:
     assert data.tags["head-count.largest"] == "Adelie"
     assert data.metrics["head-count.kinds"] == 3.0
     assert [v.status for v in api.visit("data/train.csv", repo=repo)].count("ran") == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ("{tag: ../up}", "tag name '../up' is not"),
+        ("{table: ../t.json}", "table name '../t.json' is not a plain"),
+        ("{table: t.csv}", "table name 't.csv' is not a plain"),
+    ],
+)
+def test_bad_tags_and_tables_fail_the_visitor_only(
+    repo: Path, tmp_path: Path, options: str, error: str
+) -> None:
+    (repo / "census.py").write_text(TAGGING)
+    setup(repo, tmp_path, f"- use: census.py:Hostile\n  optional: true\n  options: {options}\n")
+    (repo / "t.csv").write_text("a\n1\n")
+    assert mdflow(repo, "add", "t.csv").code == 0
+    r = mdflow(repo, "visit")
+    assert r.code == 0, r.err
+    assert "failed   hostile" in r.out and "ran      report" in r.out
+    assert error in r.err
 
 
 def png_size(path: Path) -> tuple[int, int]:
