@@ -106,6 +106,9 @@ def test_report_page_has_every_section_with_the_right_numbers(repo: Path, tmp_pa
     assert f"<td>rows</td><td>{len(frame):,}</td>" in overview
     assert f"<td>columns</td><td>{len(frame.columns)}</td>" in overview
     assert "<td>split</td><td>train</td>" in overview
+    missing = int(frame.isna().sum().sum())
+    assert f"<td>missing cells</td><td>{missing:,} ({missing / frame.size:.1%})</td>" in overview
+    assert "<td>duplicate rows</td><td>0</td>" in overview
     assert "<td>target</td><td>species</td>" in overview
     schema = section(page, "schema")
     assert "2 added, 0 removed, 0 retyped" in schema
@@ -337,3 +340,10 @@ def test_odd_tables_give_a_page_with_finite_charts(tmp_path: Path, frame: pd.Dat
         section(page, anchor)
     section(page, "target-and-prediction")
     assert not re.search(r'="[^"]*(?:nan|inf)[^"]*"', page, re.I), "a non-finite coordinate"
+
+
+def test_overview_counts_duplicate_rows_and_missing_cells(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 1, 2, None], "b": ["x", "x", "y", None]})
+    overview = section(visit_page(tmp_path, frame, "t.csv"), "overview")
+    assert "<td>duplicate rows</td><td>1</td>" in overview
+    assert "<td>missing cells</td><td>2 (25.0%)</td>" in overview

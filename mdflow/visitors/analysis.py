@@ -121,7 +121,7 @@ class Plots(TableVisitor):
         fig, axes = plt.subplots(rows, per_row, figsize=(3.0 * per_row, 2.2 * rows), squeeze=False)
         for ax, (col, values) in zip(axes.flat, data.items(), strict=False):
             if box:  # horizontal, on its own axis: columns of any scale stay readable
-                ax.boxplot(values, orientation="horizontal")
+                _horizontal_box(ax, values)
                 ax.set_yticks([])
             else:
                 ax.hist(values, bins=30, color="#4c72b0")
@@ -132,6 +132,13 @@ class Plots(TableVisitor):
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+
+def _horizontal_box(ax: Any, values: Any) -> None:
+    try:
+        ax.boxplot(values, orientation="horizontal")  # matplotlib 3.10 and later
+    except TypeError:
+        ax.boxplot(values, vert=False)
 
 
 @builtin("target")

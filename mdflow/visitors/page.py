@@ -150,6 +150,9 @@ def overview(
     ]
     if frame is not None:
         rows += [["rows", f"{len(frame):,}"], ["columns", f"{len(frame.columns):,}"]]
+        cells, missing = frame.size, int(frame.isna().sum().sum())
+        rows.append(["missing cells", f"{missing:,} ({missing / max(cells, 1):.1%})"])
+        rows.append(["duplicate rows", f"{int(frame.duplicated().sum()):,}"])
         if version.rows is not None and version.rows > len(frame):
             rows.append(["note", f"statistics on the first {len(frame):,} of {version.rows:,}"])
     if version.kind == "dir":
