@@ -250,7 +250,7 @@ def target(splits: list[tuple[str, pd.DataFrame]], name: str, prediction: str | 
     text = grid(charts)
     if prediction:
         rows = [[label, f"{len(f):,}", _agreement(f, name, prediction)] for label, f in frames]
-        text += f"<h3>Prediction <b>{esc(prediction)}</b> per split</h3>"
+        text += f"<h3>{esc(prediction)} against {esc(name)}, per split</h3>"
         text += table(["split", "rows", "prediction against target"], rows, "num")
         first = frames[0][1]
         if not numeric_target and prediction in first:
