@@ -45,9 +45,11 @@ class Broken:
 
 
 def setup(repo: Path, tmp_path: Path, extra: str = "") -> None:
-    mdflow(repo, "remote", "add", "origin", str(tmp_path / "store"))
-    cfg = repo / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + VISITORS + extra)
+    """These visitors instead of mdflow init's (a second `visitors:` key is an error)."""
+    from mdflow import config
+
+    (repo / "mdflow.yaml").write_text(config.default_text(visitors=False) + VISITORS + extra)
+    assert mdflow(repo, "remote", "add", "origin", str(tmp_path / "store")).code == 0
 
 
 def reports(repo: Path, path: str) -> str:
@@ -88,7 +90,8 @@ def test_visitors_run_once_per_hash_and_options(repo: Path, tmp_path: Path) -> N
         cfg.read_text().replace("- use: rows", "- use: rows\n  options: {}\n  paths: ['t*']")
     )
     assert mdflow(repo, "visit").out.count("ran") == 0  # same options: still done
-    cfg.write_text(cfg.read_text() + "- use: preview\n  options: {rows: 1}\n")
+    text = cfg.read_text().replace("\nremote:", "\n- use: preview\n  options: {rows: 1}\nremote:")
+    cfg.write_text(text)
     assert "ran      preview" in mdflow(repo, "visit").out
 
 
