@@ -178,9 +178,16 @@ def test_hooks_through_try_repo(hooked: Path) -> None:
     assert r.returncode == 1 and "mdflow add big.bin" in r.stdout
 
 
+def declare(repo: Path, visitors: list[dict[str, str]]) -> None:
+    """These visitors instead of mdflow init's (a second `visitors:` key is an error)."""
+    from mdflow import config
+
+    data = config.read_committed(repo)
+    config.write_committed(repo, {**data, "visitors": visitors})
+
+
 def test_one_commit_records_the_run_and_its_reports(hooked: Path) -> None:
-    cfg = hooked / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + "visitors:\n- use: schema\n- use: rows\n")
+    declare(hooked, [{"use": "schema"}, {"use": "rows"}])
     git(hooked, "commit", "-qam", "visitors")
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
@@ -206,8 +213,7 @@ def test_a_failing_visitor_fails_the_commit(hooked: Path) -> None:
         "class Bad:\n    name = 'bad'\n\n"
         "    def visit(self, v, p, out):\n        raise RuntimeError('nope')\n"
     )
-    cfg = hooked / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + "visitors:\n- use: bad.py:Bad\n")
+    declare(hooked, [{"use": "bad.py:Bad"}])
     git(hooked, "add", "-A")
     git(hooked, "commit", "-qm", "visitor")
     write_csv(hooked / "data.csv", 5)
