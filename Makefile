@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest schemas bench bench-remote clean
+.PHONY: demo test lint typecheck pytest schemas bench bench-remote screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(VENV)/.installed-test
 
 bench-remote: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_remote.py
+
+# Needs Chromium from the OS packages (apt-get install chromium): docs/reports.md
+screenshots: $(VENV)/.installed
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them
     from mdflow.api import read as read
     from mdflow.api import read_run_input as read_run_input
     from mdflow.api import versions as versions
+    from mdflow.api import visit as visit
     from mdflow.errors import MdflowError as MdflowError
 
 API = (
@@ -37,6 +38,7 @@ API = (
     "read",
     "read_run_input",
     "versions",
+    "visit",
 )
 __all__ = ["API", "MdflowError", "__version__", *API]
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from mdflow.history import Version
     from mdflow.repo import Repo
+    from mdflow.reports import Visited
     from mdflow.sync import SyncReport
     from mdflow.tracking import Added
 
@@ -192,6 +193,35 @@ def pull(
 
     found = _work_tree(repo, paths)
     return _checked(sync.pull(found, _args(found, paths, repo), remote, jobs, rev), "pull")
+
+
+def visit(
+    paths: PathArg | Sequence[PathArg] = (),
+    force: bool = False,
+    remote: str | None = None,
+    repo: RepoArg = None,
+) -> list[Visited]:
+    """Run the declared visitors on the datasets' current versions and log their reports to
+    each version's run, as `mdflow visit` does (all datasets when `paths` is empty; with
+    `force`, visitors that already ran too). Raises MdflowError when a visitor that is not
+    `optional` failed (its traceback is in the result's `error`).
+
+    >>> import mdflow
+    >>> [(v.visitor, v.status) for v in mdflow.visit("data/train.csv")]
+    [('schema', 'ran'), ('report', 'ran')]
+    """
+    from mdflow import reports
+
+    found = _work_tree(repo, paths)
+    results = reports.visit(found, _args(found, paths, repo), force, remote)
+    failed = [v for v in results if v.status == "failed" and not v.optional]
+    if failed:
+        last = failed[0].error.strip().splitlines()[-1:] or [""]
+        raise MdflowError(
+            f"visitor {failed[0].visitor} failed on {failed[0].path}: {last[0]}",
+            "fix the visitor or mark it optional: true in mdflow.yaml",
+        )
+    return results
 
 
 def log_input(

@@ -120,11 +120,23 @@ class VisitorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     use: str = Field(description="Built-in name, `module:Class` or `path/to/file.py:Class`.")
+    name: str | None = Field(
+        None,
+        description="Its name: reports under reports/<name>/, metrics <name>.<metric>. "
+        "Default: the class's name. Tells apart a visitor declared twice.",
+    )
     paths: list[str] = Field(
         default_factory=lambda: ["**"], description="Dataset path patterns (fnmatch)."
     )
     options: dict[str, Any] = Field(default_factory=dict)
     optional: bool = Field(False, description="A failure is reported but does not fail.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not is_remote_name(name):
+            raise ValueError(f"{name!r} is not a visitor name ({NAME_RULE})")
+        return name
 
 
 class DatasetRoles(BaseModel):
@@ -135,6 +147,9 @@ class DatasetRoles(BaseModel):
     split: Literal["train", "test", "validation"] | None = None
     target: str | None = Field(None, description="The target (label) column.")
     prediction: str | None = Field(None, description="A model's prediction column.")
+    category: str | None = Field(
+        None, description="A category column the report page groups distributions by."
+    )
     key: list[str] = Field(
         default_factory=list, description="Columns that identify a row (mdflow diff)."
     )
@@ -203,6 +218,7 @@ visitors:
 - use: plots     # tables: histograms and box plots (PNG; needs matplotlib)
   optional: true
 - use: folder    # folders: files, extensions; files added, removed, changed
+- use: report    # one HTML page per version (reports/index.html): all of the above, charted
 """
 NO_VISITORS_TEXT = """\
 # No visitors (mdflow init --no-visitors). To have reports on every version, declare some:

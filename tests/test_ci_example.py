@@ -64,4 +64,7 @@ def test_workflow_step_writes_the_comment(
     assert "| `images` | added |" in comment
     assert "| `note` | added | str | 0 |" in comment
     run_links = [line for line in comment.splitlines() if line.startswith("| `data/train.csv`")]
-    assert "[before](http://127.0.0.1:" in run_links[0] and "/artifactPath/reports)" in run_links[0]
+    assert (
+        "[before](http://127.0.0.1:" in run_links[0]
+        and "/artifactPath/reports/index.html)" in run_links[0]
+    )

@@ -197,7 +197,7 @@ def test_init_declares_the_default_visitors_and_no_visitors_declares_none(
     from mdflow import config
 
     for flags, expected in (
-        ((), ["schema", "summary", "rows", "preview", "drift", "plots", "folder"]),
+        ((), ["schema", "summary", "rows", "preview", "drift", "plots", "folder", "report"]),
         (("--no-visitors",), []),
     ):
         top = tmp_path / ("none" if flags else "default")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,23 @@ class VersionCatalog(Protocol):
         ...
 
     def log_report(
-        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+        self,
+        run_id: str,
+        visitor: str,
+        folder: Path,
+        metrics: dict[str, float],
+        key: str,
+        *,
+        artifacts: str | None = None,
+        tags: dict[str, str] | None = None,
+        tables: dict[str, Any] | None = None,
     ) -> None:
-        """Log a visitor's report files under reports/<visitor>/ and its metrics; tag it done."""
+        """Log a visitor's report files under `artifacts` (default reports/<visitor>/), its
+        metrics and tags (as `<visitor>.<key>`) and tables (MLflow tables, by file name in
+        the same folder); tag it done."""
         ...
 
     def report_files(self, run_id: str) -> dict[str, str | None]:
-        """Every report file of a run, by artifact path: the text of a markdown report, None
-        for the others (PNG, CSV, JSON)."""
+        """Every report file of a run (reports/ and one level below), by artifact path: the
+        text of a markdown report, None for the others (HTML, PNG, CSV, JSON)."""
         ...

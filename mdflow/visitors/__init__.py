@@ -20,17 +20,26 @@ from mdflow.visitors.base import (
     BUILTINS,
     MAX_ROWS,
     DatasetVersion,
+    Findings,
     TableVisitor,
     Visitor,
     builtin,
 )
 
-__all__ = ["MAX_ROWS", "DatasetVersion", "TableVisitor", "Visitor", "builtin", "load"]
+__all__ = [
+    "MAX_ROWS",
+    "DatasetVersion",
+    "Findings",
+    "TableVisitor",
+    "Visitor",
+    "builtin",
+    "load",
+]
 
 
 def load(use: str, root: Path, options: dict[str, Any]) -> Visitor:
     """A visitor instance for `use`: a built-in name, `module:Class` or `file.py:Class`."""
-    from mdflow.visitors import analysis, builtins  # noqa: F401 - registers the built-ins
+    from mdflow.visitors import analysis, builtins, page  # noqa: F401 - registers the built-ins
 
     cls: Any
     if use in BUILTINS:

@@ -74,37 +74,71 @@ class Drift(TableVisitor):
 
 @builtin("plots")
 class Plots(TableVisitor):
-    """Histograms and box plots of the numeric columns, as PNG."""
+    """Histograms and box plots of the numeric columns, as PNG grids of `per_row` charts a
+    row, each with its own axes; plots.md names every column left out and why."""
 
-    def __init__(self, max_columns: int = 12) -> None:
-        self.max_columns = max_columns
+    def __init__(self, max_columns: int = 48, per_row: int = 3) -> None:
+        self.max_columns, self.per_row = max_columns, max(1, per_row)
 
     def visit_table(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
     ) -> dict[str, float]:
+        import numpy as np
+
         frame = version.frame()
-        cols = _numeric(frame)[: self.max_columns]
-        if not cols:
-            return {}
+        data: dict[str, Any] = {}
+        left_out: list[list[str]] = []
+        for col in _numeric(frame):
+            values = frame[col].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                left_out.append([col, "no finite value (every value missing)"])
+            elif len(data) >= self.max_columns:
+                left_out.append([col, f"past the first {self.max_columns} (option max_columns)"])
+            else:
+                data[col] = values
+        text = f"Plotted: {', '.join(data) or 'none'}.\n\n"
+        if left_out:
+            text += "Left out:\n\n" + md_table(["column", "why"], left_out)
+        (out / "plots.md").write_text(text)
+        metrics = {"plotted_columns": float(len(data))}
+        if left_out:
+            metrics["left_out_columns"] = float(len(left_out))
+        if data:
+            self._grid(data, out / "histograms.png", box=False)
+            self._grid(data, out / "boxplots.png", box=True)
+        return metrics
+
+    def _grid(self, data: dict[str, Any], path: Path, box: bool) -> None:
+        """One chart per column, `per_row` a row (900 px wide for three)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        n = len(cols)
-        fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
-        for ax, col in zip(axes[0], cols, strict=True):
-            ax.hist(frame[col].dropna(), bins=30, color="#4c72b0")
-            ax.set_title(col, fontsize=9)
+        per_row = min(self.per_row, len(data))
+        rows = -(-len(data) // per_row)
+        fig, axes = plt.subplots(rows, per_row, figsize=(3.0 * per_row, 2.2 * rows), squeeze=False)
+        for ax, (col, values) in zip(axes.flat, data.items(), strict=False):
+            if box:  # horizontal, on its own axis: columns of any scale stay readable
+                _horizontal_box(ax, values)
+                ax.set_yticks([])
+            else:
+                ax.hist(values, bins=30, color="#4c72b0")
+            ax.set_title(col, fontsize=10)
+            ax.tick_params(labelsize=8)
+        for ax in list(axes.flat)[len(data) :]:
+            ax.axis("off")
         fig.tight_layout()
-        fig.savefig(out / "histograms.png", dpi=80)
+        fig.savefig(path, dpi=100)
         plt.close(fig)
-        fig, ax = plt.subplots(figsize=(max(4, 1.2 * n), 3))
-        ax.boxplot([frame[c].dropna() for c in cols], tick_labels=cols)
-        fig.tight_layout()
-        fig.savefig(out / "boxplots.png", dpi=80)
-        plt.close(fig)
-        return {"plotted_columns": float(n)}
+
+
+def _horizontal_box(ax: Any, values: Any) -> None:
+    try:
+        ax.boxplot(values, orientation="horizontal")  # matplotlib 3.10 and later
+    except TypeError:
+        ax.boxplot(values, vert=False)
 
 
 @builtin("target")

@@ -31,8 +31,13 @@ class DatasetVersion:
     split: str | None = None  # train, test or validation, from `datasets:` in mdflow.yaml
     target: str | None = None  # the target column
     prediction: str | None = None  # a prediction column
+    category: str | None = None  # a category column to group distributions by
     commit: str | None = None  # the commit that introduced this version, when known
     run: str | None = None  # its MLflow run (a URL or runs:/<id>), when known
+    # the version of this dataset at a Git revision (a baseline), if its data can be had
+    at: Callable[[str], DatasetVersion | None] | None = field(default=None, repr=False)
+    # the current versions of the other splits with the same target, by split
+    other_splits: Callable[[], dict[str, DatasetVersion]] | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """This version named for a reader: its hash, commit and run."""
@@ -55,14 +60,25 @@ class DatasetVersion:
         return iter(self.files)
 
 
+@dataclass
+class Findings:
+    """What a visitor may return instead of plain metrics: metrics, tags and tables, logged to
+    the version's run as `<name>.<key>` metrics and tags, and tables under the visitor's
+    report folder (MLflow tables: a DataFrame or a dict of columns, by `<file>.json`)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+
+
 class Visitor(Protocol):
-    """Write reports about `version` into `out`; return scalar metrics."""
+    """Write reports about `version` into `out`; return scalar metrics (or Findings)."""
 
     name: str
 
     def visit(
         self, version: DatasetVersion, previous: DatasetVersion | None, out: Path
-    ) -> dict[str, float]: ...
+    ) -> dict[str, float] | Findings: ...
 
 
 class TableVisitor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,19 +149,33 @@ class MlflowCatalog:
             raise RemoteError(f"reading run {run_id} on {self.url} failed: {short(e)}") from e
 
     def log_report(
-        self, run_id: str, visitor: str, folder: Path, metrics: dict[str, float], key: str
+        self,
+        run_id: str,
+        visitor: str,
+        folder: Path,
+        metrics: dict[str, float],
+        key: str,
+        *,
+        artifacts: str | None = None,
+        tags: dict[str, str] | None = None,
+        tables: dict[str, Any] | None = None,
     ) -> None:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        client = self.conn.client
+        client, where = self.conn.client, artifacts or f"reports/{visitor}"
         try:
             if any(folder.iterdir()):
-                client.log_artifacts(run_id, str(folder), f"reports/{visitor}")
+                client.log_artifacts(run_id, str(folder), where)
+            for name, table in (tables or {}).items():
+                with warnings.catch_warnings():  # MLflow's select_dtypes warns on pandas 3
+                    warnings.simplefilter("ignore")
+                    client.log_table(run_id, table, f"{where}/{name}")
+            mine = [RunTag(f"{visitor}.{k}", v) for k, v in (tags or {}).items()]
             client.log_batch(
                 run_id,
                 metrics=[Metric(f"{visitor}.{k}", float(v), now, 0) for k, v in metrics.items()],
-                tags=[RunTag(f"mdflow.visit.{visitor}", key)],
+                tags=[*mine, RunTag(f"mdflow.visit.{visitor}", key)],
             )
         except Exception as e:
             raise RemoteError(f"logging {visitor} reports on {self.url} failed: {short(e)}") from e
@@ -168,8 +183,9 @@ class MlflowCatalog:
     def report_files(self, run_id: str) -> dict[str, str | None]:
         client, files = self.conn.client, {}
         try:
-            for folder in client.list_artifacts(run_id, "reports"):
-                for item in client.list_artifacts(run_id, folder.path):
+            for top in client.list_artifacts(run_id, "reports"):
+                items = client.list_artifacts(run_id, top.path) if top.is_dir else [top]
+                for item in items:
                     if item.is_dir:
                         continue
                     text = None
