@@ -257,16 +257,20 @@ CLOSE_ASSISTANT = (
 )
 
 
+# the links mdflow writes open MLflow 3's "Model training" view (runs table), not GenAI's
+TRAINING = "?workflowType=machine_learning"
+
+
 def shoot_all(chromium: str, url: str) -> None:
     exp, run_id = train_run(url)
     page = f"{url}/#/experiments/{exp}"
     with tempfile.TemporaryDirectory(prefix="mdflow-chromium-") as profile:
         browser = Browser(chromium, profile)
         try:
-            browser.shoot(page, DOCS / "experiment.png")
+            browser.shoot(page + TRAINING, DOCS / "experiment.png")
             browser.script(CLOSE_ASSISTANT)
-            browser.shoot(page, DOCS / "experiment.png")
-            browser.shoot(f"{page}/runs/{run_id}", DOCS / "version-run.png")
+            browser.shoot(page + TRAINING, DOCS / "experiment.png")
+            browser.shoot(f"{page}/runs/{run_id}{TRAINING}", DOCS / "version-run.png")
             report = f"{page}/runs/{run_id}/artifactPath/reports/index.html"
             browser.shoot(report, DOCS / "report.png", height=1400)
             local = Path(profile) / "index.html"
