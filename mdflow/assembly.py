@@ -1,0 +1,309 @@
+"""Pulling chunked objects: recipes, then chunks from the cache or the remote, assembled.
+
+A chunked object (docs/remote-layout.md) is rebuilt in recipe order into a temporary file:
+chunks already inside cached objects are read from there (the recipes this clone keeps, in
+chunking.Recipes), the others from their packs, downloaded a few ahead and deleted once used.
+Every chunk is verified by its hash as it is copied, the whole file by the object's hash
+before it enters the cache. Memory stays flat: one chunk at a time, packs mapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from mdflow.cache import Batch, Cache
+from mdflow.chunking import Located, Recipes
+from mdflow.errors import FormatError
+from mdflow.hashing import PREFIX, hash_bytes, hex_of
+from mdflow.remote.formats import PackIndex, Recipe, parse
+from mdflow.remote.inventory import RemoteIndex
+from mdflow.remote.store import ObjectStore, RemoteError
+
+AHEAD = 3  # packs downloaded ahead of the one being read
+
+
+@dataclass
+class Assembled:
+    transferred: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)  # oid -> why
+    bytes: int = 0  # the sizes of the objects assembled
+    wire: int = 0  # the bytes downloaded: recipes and packs
+
+
+class _Failed(Exception):
+    """One object cannot be assembled: why."""
+
+
+def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled:
+    """Assemble the chunked objects `oids` (all named by a recipe in `index`) into the cache."""
+    out = Assembled()
+    recipes = _recipes(cache, index, oids, out)
+    if not recipes:
+        return out
+    local = Recipes(cache).index()
+    store = index.store
+    uses = [
+        _pack_of(index, c.hash)
+        for r in recipes.values()
+        for c in r.chunks
+        if c.hash not in local and index.packed.get(c.hash)
+    ]
+    with _Packs(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
+        for oid, recipe in recipes.items():
+            try:
+                _assemble(cache, batch, recipe, local, index, packs)
+            except (_Failed, RemoteError, FormatError) as e:
+                out.failed[oid] = str(e)
+                continue
+            out.transferred.add(oid)
+            out.bytes += recipe.size
+        out.wire += packs.received
+    return out
+
+
+def _pack_of(index: RemoteIndex, chunk: str) -> str:
+    return index.packed[chunk]
+
+
+def _recipes(
+    cache: Cache, index: RemoteIndex, oids: list[str], out: Assembled
+) -> dict[str, Recipe]:
+    """Download and check the recipes of `oids` (kept in .mdflow/recipes/); failures in `out`."""
+    kept = Recipes(cache)
+    found: dict[str, Recipe] = {}
+    wanted = {index.recipes[o]: o for o in oids}
+    try:
+        blobs, received = _fetch(cache, index, set(wanted))
+    except (RemoteError, FormatError) as e:
+        out.failed.update(dict.fromkeys(oids, str(e)))
+        return found
+    out.wire += received
+    for rid, oid in wanted.items():
+        where = f"recipe {rid} of {oid}"
+        if rid not in blobs:
+            out.failed[oid] = f"{where} is corrupt or missing on remote {index.store.name}"
+            continue
+        try:
+            recipe = parse(Recipe, blobs[rid], where)
+            recipe.check(oid, where)
+        except FormatError as e:
+            out.failed[oid] = str(e)
+            continue
+        kept.save(recipe)
+        found[oid] = recipe
+    return found
+
+
+def _fetch(cache: Cache, index: RemoteIndex, hashes: set[str]) -> tuple[dict[str, bytes], int]:
+    """Small objects (recipes) read into memory, each verified: (the good ones, bytes received)."""
+    store = index.store
+    got: dict[str, bytes] = {}
+    received = 0
+    by_pack: dict[str, set[str]] = {}
+    for h in hashes:
+        if h in index.loose:
+            data, n = _download(cache, store, f"objects/{hex_of(h)[:2]}/{hex_of(h)[2:]}")
+            received += n
+            if hash_bytes(data) == h:
+                got[h] = data
+        elif h in index.packed:
+            by_pack.setdefault(index.packed[h], set()).add(h)
+    for pack, wanted in by_pack.items():
+        with _Pack.download(cache, store, pack) as p:
+            received += p.received
+            for h in wanted:
+                view = p.read(h)
+                blob = None if view is None else bytes(view)
+                del view
+                if blob is not None and hash_bytes(blob) == h:
+                    got[h] = blob
+    return got, received
+
+
+def _download(cache: Cache, store: ObjectStore, src: str) -> tuple[bytes, int]:
+    tmp = cache.temp()
+    try:
+        store.get(src, tmp)
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return data, len(data)
+
+
+def _assemble(
+    cache: Cache,
+    batch: Batch,
+    recipe: Recipe,
+    local: dict[str, Located],
+    index: RemoteIndex,
+    packs: _Packs,
+) -> None:
+    """Write the object of `recipe` from its chunks, verified, and stage it in `batch`."""
+    tmp = cache.temp()
+    hasher = xxhash.xxh3_128()
+    try:
+        with tmp.open("wb") as out, _Files(cache) as files:
+            for c in recipe.chunks:
+                place = local.get(c.hash)
+                data = files.read(place) if place is not None else None
+                if data is None or hash_bytes(data) != c.hash:
+                    data = _remote_chunk(index, packs, c.hash)
+                hasher.update(data)
+                out.write(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if PREFIX + hasher.hexdigest() != recipe.hash:
+        tmp.unlink(missing_ok=True)
+        raise _Failed(f"assembled from its chunks, it does not match its hash ({index.store.name})")
+    batch.adopt(tmp, recipe.hash, known=recipe.hash)
+
+
+def _remote_chunk(index: RemoteIndex, packs: _Packs, chunk: str) -> bytes:
+    where = index.store.name
+    pack = index.packed.get(chunk)
+    if pack is None:
+        raise _Failed(f"chunk {chunk} is not on remote {where}")
+    view = packs.get(pack).read(chunk)
+    data = None if view is None else bytes(view)  # a copy: the pack may be deleted now
+    del view
+    packs.release(pack)
+    if data is None:
+        raise _Failed(f"chunk {chunk} is missing from packs/{pack} on remote {where}")
+    if hash_bytes(data) != chunk:
+        raise _Failed(f"corrupt on remote {where} (chunk {chunk} in packs/{pack})")
+    return data
+
+
+class _Files:
+    """Reads chunks out of cached objects, keeping the last one open."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache, self.oid, self.fd = cache, "", -1
+
+    def __enter__(self) -> _Files:
+        return self
+
+    def read(self, place: Located) -> bytes | None:
+        if place.oid != self.oid:
+            self.__exit__()
+            try:
+                self.fd = os.open(self.cache.path(place.oid), os.O_RDONLY)
+            except FileNotFoundError:  # removed since the index was read (gc)
+                return None
+            self.oid = place.oid
+        return os.pread(self.fd, place.size, place.offset)
+
+    def __exit__(self, *_: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.oid, self.fd = "", -1
+
+
+class _Pack:
+    """A downloaded pack: its index and its bytes, mapped; deleted when closed."""
+
+    def __init__(self, path: Path, entries: PackIndex, received: int) -> None:
+        self.path, self.received = path, received
+        self.where = {e.hash: (e.offset, e.size) for e in entries.objects}
+        self.file = path.open("rb")
+        size = os.fstat(self.file.fileno()).st_size
+        self.data = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+
+    @classmethod
+    @contextlib.contextmanager
+    def download(cls, cache: Cache, store: ObjectStore, pack: str) -> Iterator[_Pack]:
+        p = cls.fetch(cache, store, pack)
+        try:
+            yield p
+        finally:
+            p.close()
+
+    @classmethod
+    def fetch(cls, cache: Cache, store: ObjectStore, pack: str) -> _Pack:
+        idx_tmp, pack_tmp = cache.temp(), cache.temp()
+        try:
+            store.get(f"packs/{pack}.idx", idx_tmp)
+            entries = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
+            store.get(f"packs/{pack}.pack", pack_tmp)
+            received = idx_tmp.stat().st_size + pack_tmp.stat().st_size
+            return cls(pack_tmp, entries, received)
+        except BaseException:
+            pack_tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            idx_tmp.unlink(missing_ok=True)
+
+    def read(self, h: str) -> memoryview | None:
+        """The bytes the index gives `h` (unverified), None when it lists no such entry or
+        the pack is shorter than the index says."""
+        if h not in self.where:
+            return None
+        offset, size = self.where[h]
+        if self.data is None or offset + size > len(self.data):
+            return None if size else memoryview(b"")
+        return memoryview(self.data)[offset : offset + size]
+
+    def close(self) -> None:
+        if self.data is not None:
+            with contextlib.suppress(BufferError):  # a view still held: freed with it
+                self.data.close()
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _Packs:
+    """The packs a pull reads chunks from, downloaded in order of first use, `ahead` at a
+    time, and deleted once their last use is done."""
+
+    def __init__(self, cache: Cache, store: ObjectStore, uses: list[str], ahead: int) -> None:
+        self.cache, self.store, self.ahead = cache, store, max(1, ahead)
+        self.order = list(dict.fromkeys(uses))
+        self.position = {p: i for i, p in enumerate(self.order)}
+        self.left = Counter(uses)
+        self.futures: dict[str, Future[_Pack]] = {}
+        self.pool = ThreadPoolExecutor(self.ahead)
+        self.submitted = 0
+        self.received = 0
+
+    def __enter__(self) -> _Packs:
+        return self
+
+    def get(self, pack: str) -> _Pack:
+        """The pack, downloaded (raises RemoteError when that failed)."""
+        last = self.position.get(pack, self.submitted) + self.ahead
+        while self.submitted < min(last, len(self.order)):
+            name = self.order[self.submitted]
+            self.futures[name] = self.pool.submit(_Pack.fetch, self.cache, self.store, name)
+            self.submitted += 1
+        if pack not in self.futures:  # a use not planned: fetch it on its own
+            self.futures[pack] = self.pool.submit(_Pack.fetch, self.cache, self.store, pack)
+        return self.futures[pack].result()
+
+    def release(self, pack: str) -> None:
+        """One use of `pack` is done; the last one deletes it."""
+        self.left[pack] -= 1
+        if self.left[pack] <= 0 and pack in self.futures:
+            self._close(self.futures.pop(pack))
+
+    def _close(self, future: Future[_Pack]) -> None:
+        with contextlib.suppress(Exception):
+            p = future.result()
+            self.received += p.received
+            p.close()
+
+    def __exit__(self, *_: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for future in self.futures.values():
+            if not future.cancelled():
+                self._close(future)
+        self.futures.clear()
