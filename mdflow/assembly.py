@@ -29,6 +29,8 @@ from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
 AHEAD = 3  # packs downloaded ahead of the one being read
+RANGE_GAP = 256 << 10  # chunks of a pack closer than this are read in one range request
+RANGES_MAX = 32  # more ranges than this in one pack: the whole pack is read instead
 
 
 @dataclass
@@ -52,10 +54,10 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
     local = Recipes(cache).index()
     store = index.store
     uses = [
-        _pack_of(index, c.hash)
+        (index.packed[c.hash], c.hash)
         for r in recipes.values()
         for c in r.chunks
-        if c.hash not in local and index.packed.get(c.hash)
+        if c.hash not in local and c.hash in index.packed
     ]
     with _Packs(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
         for oid, recipe in recipes.items():
@@ -68,10 +70,6 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
             out.bytes += recipe.size
         out.wire += packs.received
     return out
-
-
-def _pack_of(index: RemoteIndex, chunk: str) -> str:
-    return index.packed[chunk]
 
 
 def _recipes(
@@ -118,7 +116,7 @@ def _fetch(cache: Cache, index: RemoteIndex, hashes: set[str]) -> tuple[dict[str
         elif h in index.packed:
             by_pack.setdefault(index.packed[h], set()).add(h)
     for pack, wanted in by_pack.items():
-        with _Pack.download(cache, store, pack) as p:
+        with _Pack.download(cache, store, pack, frozenset(wanted)) as p:
             received += p.received
             for h in wanted:
                 view = p.read(h)
@@ -173,9 +171,17 @@ def _remote_chunk(index: RemoteIndex, packs: _Packs, chunk: str) -> bytes:
     pack = index.packed.get(chunk)
     if pack is None:
         raise _Failed(f"chunk {chunk} is not on remote {where}")
-    view = packs.get(pack).read(chunk)
-    data = None if view is None else bytes(view)  # a copy: the pack may be deleted now
-    del view
+    p = packs.get(pack)
+    if p.holds(chunk):
+        view = p.read(chunk)
+        data = None if view is None else bytes(view)  # a copy: the pack may be deleted now
+        del view
+    else:  # a chunk not planned from this pack (a cached one was corrupt): read it alone
+        with _Pack.download(packs.cache, packs.store, pack, frozenset({chunk})) as alone:
+            view = alone.read(chunk)
+            data = None if view is None else bytes(view)
+            del view
+            packs.received += alone.received
     packs.release(pack)
     if data is None:
         raise _Failed(f"chunk {chunk} is missing from packs/{pack} on remote {where}")
@@ -210,10 +216,13 @@ class _Files:
 
 
 class _Pack:
-    """A downloaded pack: its index and its bytes, mapped; deleted when closed."""
+    """A downloaded pack, whole or the ranges holding the chunks wanted: its index and its
+    bytes, mapped; deleted when closed."""
 
-    def __init__(self, path: Path, entries: PackIndex, received: int) -> None:
-        self.path, self.received = path, received
+    def __init__(
+        self, path: Path, entries: PackIndex, received: int, held: frozenset[str] | None
+    ) -> None:
+        self.path, self.received, self.held = path, received, held
         self.where = {e.hash: (e.offset, e.size) for e in entries.objects}
         self.file = path.open("rb")
         size = os.fstat(self.file.fileno()).st_size
@@ -221,27 +230,39 @@ class _Pack:
 
     @classmethod
     @contextlib.contextmanager
-    def download(cls, cache: Cache, store: ObjectStore, pack: str) -> Iterator[_Pack]:
-        p = cls.fetch(cache, store, pack)
+    def download(
+        cls, cache: Cache, store: ObjectStore, pack: str, wanted: frozenset[str] | None = None
+    ) -> Iterator[_Pack]:
+        p = cls.fetch(cache, store, pack, wanted)
         try:
             yield p
         finally:
             p.close()
 
     @classmethod
-    def fetch(cls, cache: Cache, store: ObjectStore, pack: str) -> _Pack:
+    def fetch(
+        cls, cache: Cache, store: ObjectStore, pack: str, wanted: frozenset[str] | None = None
+    ) -> _Pack:
+        """Download the pack's index, then the ranges holding `wanted` when they are a small
+        part of it and the store reads ranges, else the whole pack."""
         idx_tmp, pack_tmp = cache.temp(), cache.temp()
         try:
             store.get(f"packs/{pack}.idx", idx_tmp)
             entries = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
+            received = idx_tmp.stat().st_size
+            ranges = _ranges(entries, wanted)
+            if ranges is not None and _get_ranges(store, f"packs/{pack}.pack", pack_tmp, ranges):
+                return cls(pack_tmp, entries, received + sum(n for _, n in ranges), wanted)
             store.get(f"packs/{pack}.pack", pack_tmp)
-            received = idx_tmp.stat().st_size + pack_tmp.stat().st_size
-            return cls(pack_tmp, entries, received)
+            return cls(pack_tmp, entries, received + pack_tmp.stat().st_size, None)
         except BaseException:
             pack_tmp.unlink(missing_ok=True)
             raise
         finally:
             idx_tmp.unlink(missing_ok=True)
+
+    def holds(self, h: str) -> bool:
+        return self.held is None or h in self.held
 
     def read(self, h: str) -> memoryview | None:
         """The bytes the index gives `h` (unverified), None when it lists no such entry or
@@ -261,15 +282,51 @@ class _Pack:
         self.path.unlink(missing_ok=True)
 
 
+def _ranges(entries: PackIndex, wanted: frozenset[str] | None) -> list[tuple[int, int]] | None:
+    """The byte ranges of the pack holding `wanted` (neighbours closer than RANGE_GAP merged),
+    or None when the whole pack is as good: most of it is wanted, or too many ranges."""
+    if wanted is None:
+        return None
+    spans = sorted((e.offset, e.size) for e in entries.objects if e.hash in wanted)
+    total = max((e.offset + e.size for e in entries.objects), default=0)
+    if sum(n for _, n in spans) * 2 > total:
+        return None
+    merged: list[tuple[int, int]] = []
+    for offset, size in spans:
+        if merged and offset - sum(merged[-1]) <= RANGE_GAP:
+            start = merged[-1][0]
+            merged[-1] = (start, max(sum(merged[-1]), offset + size) - start)
+        else:
+            merged.append((offset, size))
+    return merged if len(merged) <= RANGES_MAX else None
+
+
+def _get_ranges(store: ObjectStore, src: str, local: Path, ranges: list[tuple[int, int]]) -> bool:
+    """Write the ranges of `src` at their offsets in `local` (a sparse file); False when the
+    store reads no ranges (nothing written then)."""
+    with local.open("r+b") as f:
+        for offset, size in ranges:
+            data = store.read_range(src, offset, size)
+            if data is None:
+                return False
+            os.pwrite(f.fileno(), data, offset)
+    return True
+
+
 class _Packs:
     """The packs a pull reads chunks from, downloaded in order of first use, `ahead` at a
     time, and deleted once their last use is done."""
 
-    def __init__(self, cache: Cache, store: ObjectStore, uses: list[str], ahead: int) -> None:
+    def __init__(
+        self, cache: Cache, store: ObjectStore, uses: list[tuple[str, str]], ahead: int
+    ) -> None:
         self.cache, self.store, self.ahead = cache, store, max(1, ahead)
-        self.order = list(dict.fromkeys(uses))
+        self.order = list(dict.fromkeys(p for p, _ in uses))
         self.position = {p: i for i, p in enumerate(self.order)}
-        self.left = Counter(uses)
+        self.left = Counter(p for p, _ in uses)
+        self.wanted: dict[str, set[str]] = {}
+        for pack, chunk in uses:
+            self.wanted.setdefault(pack, set()).add(chunk)
         self.futures: dict[str, Future[_Pack]] = {}
         self.pool = ThreadPoolExecutor(self.ahead)
         self.submitted = 0
@@ -282,12 +339,15 @@ class _Packs:
         """The pack, downloaded (raises RemoteError when that failed)."""
         last = self.position.get(pack, self.submitted) + self.ahead
         while self.submitted < min(last, len(self.order)):
-            name = self.order[self.submitted]
-            self.futures[name] = self.pool.submit(_Pack.fetch, self.cache, self.store, name)
+            self._submit(self.order[self.submitted])
             self.submitted += 1
-        if pack not in self.futures:  # a use not planned: fetch it on its own
-            self.futures[pack] = self.pool.submit(_Pack.fetch, self.cache, self.store, pack)
+        if pack not in self.futures:  # a use not planned, or planned and done: fetch it again
+            self._submit(pack)
         return self.futures[pack].result()
+
+    def _submit(self, pack: str) -> None:
+        wanted = frozenset(self.wanted.get(pack, ()))
+        self.futures[pack] = self.pool.submit(_Pack.fetch, self.cache, self.store, pack, wanted)
 
     def release(self, pack: str) -> None:
         """One use of `pack` is done; the last one deletes it."""

@@ -135,6 +135,9 @@ class Relay:
     def open(self, src: str) -> BinaryIO | None:
         return self.inner.open(src)
 
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        return self.inner.read_range(src, offset, size)
+
 
 class Observer(Relay):
     """An observer, not a fake: records the listings and uploads of the real store it passes
