@@ -36,15 +36,17 @@ def available() -> bool:
 
 
 def cut(path: Path, oid: str) -> Recipe:
-    """The recipe of the file at `path` (object `oid`): its chunks, read through a map."""
+    """The recipe of the file at `path` (object `oid`): its chunks, read as a stream (a map
+    of the whole file would hold as much resident memory as the file is large)."""
     from pyfastcdc import FastCDC
 
     cdc = FastCDC(CHUNKER.avg, min_size=CHUNKER.min, max_size=CHUNKER.max, seed=CHUNKER.seed)
     chunks = []
     size = 0
-    for c in cdc.cut_file(str(path)):
-        chunks.append(RecipeChunk.model_construct(hash=PREFIX + _hex(c.data), size=c.length))
-        size += c.length
+    with path.open("rb", buffering=0) as f:
+        for c in cdc.cut_stream(f):
+            chunks.append(RecipeChunk.model_construct(hash=PREFIX + _hex(c.data), size=c.length))
+            size += c.length
     return Recipe(hash=oid, size=size, chunker=CHUNKER, chunks=chunks)
 
 
