@@ -27,12 +27,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from servers import Server  # noqa: E402
 
-# the CLI in a child process that reports its peak RSS; MDFLOW_BENCH_WHOLE turns chunking off
+# the CLI in a child process that reports its peak RSS (a forked child starts with its
+# parent's resident pages counted: this script keeps itself small); MDFLOW_BENCH_WHOLE turns
+# chunking off
 RUNNER = """
 import os, resource, sys
 if os.environ.get("MDFLOW_BENCH_WHOLE"):
@@ -99,9 +102,8 @@ def edit(path: Path, how: str) -> None:
                 out.write(row)
                 written, i = written + len(row), i + 1
         elif how in ("insert 10 rows", "one cell"):
-            head = src.read(size // 2)
-            head += src.readline()  # to the end of a row
-            out.write(head)
+            copy(src, out, size // 2)  # the parent stays small: children inherit its RSS
+            out.write(src.readline())  # to the end of a row
             if how == "insert 10 rows":
                 out.write(b"".join(f"new{k},0.5,7,inserted\n".encode() for k in range(10)))
             else:
@@ -114,6 +116,16 @@ def edit(path: Path, how: str) -> None:
                 first, _, rest = line.split(b",", 2)
                 out.write(first + b"," + rest)
     os.replace(tmp, path)
+
+
+def copy(src: BinaryIO, out: BinaryIO, n: int) -> None:
+    """Copy `n` bytes, 1 MiB at a time."""
+    while n > 0:
+        block = src.read(min(n, 1 << 20))
+        if not block:
+            return
+        out.write(block)
+        n -= len(block)
 
 
 def mib(n: object) -> str:
