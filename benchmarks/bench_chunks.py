@@ -188,12 +188,70 @@ def version(a: Path, b: Path, message: str, env: dict[str, str] | None = None) -
     ]
 
 
+class Dvc:
+    """DVC in its own virtualenv, with a folder remote: what it sends and receives is what
+    its remote and the clone's cache grow by (DVC moves whole files)."""
+
+    def __init__(self, work: Path, data: Path) -> None:
+        self.exe = str(find_dvc())
+        self.remote, self.a, self.b = work / "dvc-remote", work / "dvc-a", work / "dvc-b"
+        self.a.mkdir()
+        git(self.a, "init", "-q", "-b", "main")
+        self.dvc(self.a, "init", "-q")
+        self.dvc(self.a, "remote", "add", "-d", "store", str(self.remote))
+        git(self.a, "add", "-A")
+        git(self.a, "commit", "-qm", "init")
+        git(work, "clone", "-q", str(self.a), str(self.b))
+        self.data = data
+
+    def dvc(self, cwd: Path, *args: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([self.exe, *args], cwd=cwd, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    def version(self, message: str) -> list[str]:
+        (self.a / "data").mkdir(exist_ok=True)
+        shutil.copy(self.data, self.a / "data" / "big.csv")
+        self.dvc(self.a, "add", "data/big.csv")
+        git(self.a, "add", "-A")
+        git(self.a, "commit", "-qm", message)
+        before = tree_bytes(self.remote)
+        ps = self.dvc(self.a, "push")
+        sent = tree_bytes(self.remote) - before
+        git(self.b, "pull", "-q")
+        before = tree_bytes(self.b / ".dvc" / "cache")
+        ls = self.dvc(self.b, "pull")
+        received = tree_bytes(self.b / ".dvc" / "cache") - before
+        size = self.data.stat().st_size
+        return [
+            f"{message:<16} push {mib(size)} {mib(sent)} sent     {pct(sent, size)} {ps:7.2f} s",
+            f"{'':<16} pull {mib(size)} {mib(received)} received {pct(received, size)} {ls:7.2f} s",
+        ]
+
+
+def tree_bytes(top: Path) -> int:
+    return sum(p.stat().st_size for p in top.rglob("*") if p.is_file()) if top.exists() else 0
+
+
+def find_dvc() -> Path:
+    """DVC in benchmarks/work/dvc-venv (as bench_local.py installs it), installed if missing."""
+    venv = HERE / "work" / "dvc-venv"
+    exe = venv / "bin" / "dvc"
+    if not exe.exists():
+        print(f"installing DVC into {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "dvc"]
+        subprocess.run(pip, check=True)
+    return exe
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256, help="size of the CSV (default 256)")
     parser.add_argument(
         "--work", type=Path, default=None, help="scratch folder (default: a temp one)"
     )
+    parser.add_argument("--dvc", action="store_true", help="also DVC, with a folder remote")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-chunks-", dir=args.work))
     (work / "server").mkdir()
@@ -211,13 +269,19 @@ def main() -> None:
         print("\nfirst push and pull, chunking off (the object whole):")
         for line in version(whole_a, whole_b, "first version", {"MDFLOW_BENCH_WHOLE": "1"}):
             print(line)
-        print("\nchunked:")
-        for line in version(chunked_a, chunked_b, "first version"):
-            print(line)
-        for how in EDITS:
-            edit(data, how)
-            for line in version(chunked_a, chunked_b, how):
-                print(line, flush=True)
+        dvc = Dvc(work, data) if args.dvc else None
+        mine, theirs = "mdflow, chunked (MLflow server)", "DVC (folder remote)"
+        rows: dict[str, list[str]] = {mine: [], theirs: []}
+        for how in ("first version", *EDITS):
+            if how != "first version":
+                edit(data, how)
+            rows[mine] += version(chunked_a, chunked_b, how)
+            if dvc is not None:
+                rows[theirs] += dvc.version(how)
+        for title, lines in rows.items():
+            if lines:
+                print(f"\n{title}:")
+                print("\n".join(lines), flush=True)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
