@@ -325,3 +325,20 @@ def test_memory_stays_flat_in_the_file_size(remote: FolderStore, a: Clone, b: Cl
         tracemalloc.stop()
     assert pushed < 4 << 20 and pulled < 4 << 20
     assert b.cache.has(oid)
+
+
+def test_inventory_names_say_their_format() -> None:
+    assert inventory.format_of("20260101T000000-abc.json") == 1
+    assert inventory.format_of("20260101T000000-abc.v2") == 2
+    assert inventory.format_of("20260101T000000-abc.v17") == 17
+    for other in ("x.v1", "x.v0", ".x.v2", ".x.v2.tmp", "x.txt", "x.v2x"):
+        assert inventory.format_of(other) is None, other
+
+
+def test_a_chunked_object_counts_as_pushed_offline(remote: FolderStore, a: Clone) -> None:
+    """`mdflow status` reads what the inventories list without the remote: chunked objects
+    are listed by their recipes."""
+    oid = put(a, csv(rows(ROWS)))
+    push(a.cache, a.index(remote), {oid})
+    assert oid in inventory.listed_offline(a.state)
+    assert a.index(remote).load().has(oid)

@@ -29,7 +29,8 @@ def format_of(name: str) -> int | None:
     if name.endswith(".json"):
         return 1
     m = _FORMAT.search(name)
-    return int(m.group(1)) if m and not name.startswith(".") else None
+    version = int(m.group(1)) if m and not name.startswith(".") else 0
+    return version if version >= 2 else None
 
 
 def listed_offline(state: Path) -> set[str]:
