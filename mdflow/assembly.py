@@ -10,13 +10,10 @@ before it enters the cache. Memory stays flat: one chunk at a time, packs mapped
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import xxhash
 
@@ -24,13 +21,12 @@ from mdflow.cache import Batch, Cache
 from mdflow.chunking import Located, Recipes
 from mdflow.errors import FormatError
 from mdflow.hashing import PREFIX, hash_bytes, hex_of
-from mdflow.remote.formats import PackIndex, Recipe, parse
+from mdflow.packs import Pack
+from mdflow.remote.formats import Recipe, parse
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
 AHEAD = 3  # packs downloaded ahead of the one being read
-RANGE_GAP = 256 << 10  # chunks of a pack closer than this are read in one range request
-RANGES_MAX = 32  # more ranges than this in one pack: the whole pack is read instead
 
 
 @dataclass
@@ -59,7 +55,7 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
         for c in r.chunks
         if c.hash not in local and c.hash in index.packed
     ]
-    with _Packs(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
+    with Packs(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
         for oid, recipe in recipes.items():
             try:
                 _assemble(cache, batch, recipe, local, index, packs)
@@ -116,7 +112,7 @@ def _fetch(cache: Cache, index: RemoteIndex, hashes: set[str]) -> tuple[dict[str
         elif h in index.packed:
             by_pack.setdefault(index.packed[h], set()).add(h)
     for pack, wanted in by_pack.items():
-        with _Pack.download(cache, store, pack, frozenset(wanted)) as p:
+        with Pack.download(cache, store, pack, frozenset(wanted)) as p:
             received += p.received
             for h in wanted:
                 view = p.read(h)
@@ -143,7 +139,7 @@ def _assemble(
     recipe: Recipe,
     local: dict[str, Located],
     index: RemoteIndex,
-    packs: _Packs,
+    packs: Packs,
 ) -> None:
     """Write the object of `recipe` from its chunks, verified, and stage it in `batch`."""
     tmp = cache.temp()
@@ -166,7 +162,7 @@ def _assemble(
     batch.adopt(tmp, recipe.hash, known=recipe.hash)
 
 
-def _remote_chunk(index: RemoteIndex, packs: _Packs, chunk: str) -> bytes:
+def _remote_chunk(index: RemoteIndex, packs: Packs, chunk: str) -> bytes:
     where = index.store.name
     pack = index.packed.get(chunk)
     if pack is None:
@@ -177,7 +173,7 @@ def _remote_chunk(index: RemoteIndex, packs: _Packs, chunk: str) -> bytes:
         data = None if view is None else bytes(view)  # a copy: the pack may be deleted now
         del view
     else:  # a chunk not planned from this pack (a cached one was corrupt): read it alone
-        with _Pack.download(packs.cache, packs.store, pack, frozenset({chunk})) as alone:
+        with Pack.download(packs.cache, packs.store, pack, frozenset({chunk})) as alone:
             view = alone.read(chunk)
             data = None if view is None else bytes(view)
             del view
@@ -215,105 +211,7 @@ class _Files:
         self.oid, self.fd = "", -1
 
 
-class _Pack:
-    """A downloaded pack, whole or the ranges holding the chunks wanted: its index and its
-    bytes, mapped; deleted when closed."""
-
-    def __init__(
-        self, path: Path, entries: PackIndex, received: int, held: frozenset[str] | None
-    ) -> None:
-        self.path, self.received, self.held = path, received, held
-        self.where = {e.hash: (e.offset, e.size) for e in entries.objects}
-        self.file = path.open("rb")
-        size = os.fstat(self.file.fileno()).st_size
-        self.data = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-
-    @classmethod
-    @contextlib.contextmanager
-    def download(
-        cls, cache: Cache, store: ObjectStore, pack: str, wanted: frozenset[str] | None = None
-    ) -> Iterator[_Pack]:
-        p = cls.fetch(cache, store, pack, wanted)
-        try:
-            yield p
-        finally:
-            p.close()
-
-    @classmethod
-    def fetch(
-        cls, cache: Cache, store: ObjectStore, pack: str, wanted: frozenset[str] | None = None
-    ) -> _Pack:
-        """Download the pack's index, then the ranges holding `wanted` when they are a small
-        part of it and the store reads ranges, else the whole pack."""
-        idx_tmp, pack_tmp = cache.temp(), cache.temp()
-        try:
-            store.get(f"packs/{pack}.idx", idx_tmp)
-            entries = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
-            received = idx_tmp.stat().st_size
-            ranges = _ranges(entries, wanted)
-            if ranges is not None and _get_ranges(store, f"packs/{pack}.pack", pack_tmp, ranges):
-                return cls(pack_tmp, entries, received + sum(n for _, n in ranges), wanted)
-            store.get(f"packs/{pack}.pack", pack_tmp)
-            return cls(pack_tmp, entries, received + pack_tmp.stat().st_size, None)
-        except BaseException:
-            pack_tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            idx_tmp.unlink(missing_ok=True)
-
-    def holds(self, h: str) -> bool:
-        return self.held is None or h in self.held
-
-    def read(self, h: str) -> memoryview | None:
-        """The bytes the index gives `h` (unverified), None when it lists no such entry or
-        the pack is shorter than the index says."""
-        if h not in self.where:
-            return None
-        offset, size = self.where[h]
-        if self.data is None or offset + size > len(self.data):
-            return None if size else memoryview(b"")
-        return memoryview(self.data)[offset : offset + size]
-
-    def close(self) -> None:
-        if self.data is not None:
-            with contextlib.suppress(BufferError):  # a view still held: freed with it
-                self.data.close()
-        self.file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _ranges(entries: PackIndex, wanted: frozenset[str] | None) -> list[tuple[int, int]] | None:
-    """The byte ranges of the pack holding `wanted` (neighbours closer than RANGE_GAP merged),
-    or None when the whole pack is as good: most of it is wanted, or too many ranges."""
-    if wanted is None:
-        return None
-    spans = sorted((e.offset, e.size) for e in entries.objects if e.hash in wanted)
-    total = max((e.offset + e.size for e in entries.objects), default=0)
-    if sum(n for _, n in spans) * 2 > total:
-        return None
-    merged: list[tuple[int, int]] = []
-    for offset, size in spans:
-        if merged and offset - sum(merged[-1]) <= RANGE_GAP:
-            start = merged[-1][0]
-            merged[-1] = (start, max(sum(merged[-1]), offset + size) - start)
-        else:
-            merged.append((offset, size))
-    return merged if len(merged) <= RANGES_MAX else None
-
-
-def _get_ranges(store: ObjectStore, src: str, local: Path, ranges: list[tuple[int, int]]) -> bool:
-    """Write the ranges of `src` at their offsets in `local` (a sparse file); False when the
-    store reads no ranges (nothing written then)."""
-    with local.open("r+b") as f:
-        for offset, size in ranges:
-            data = store.read_range(src, offset, size)
-            if data is None:
-                return False
-            os.pwrite(f.fileno(), data, offset)
-    return True
-
-
-class _Packs:
+class Packs:
     """The packs a pull reads chunks from, downloaded in order of first use, `ahead` at a
     time, and deleted once their last use is done."""
 
@@ -327,15 +225,15 @@ class _Packs:
         self.wanted: dict[str, set[str]] = {}
         for pack, chunk in uses:
             self.wanted.setdefault(pack, set()).add(chunk)
-        self.futures: dict[str, Future[_Pack]] = {}
+        self.futures: dict[str, Future[Pack]] = {}
         self.pool = ThreadPoolExecutor(self.ahead)
         self.submitted = 0
         self.received = 0
 
-    def __enter__(self) -> _Packs:
+    def __enter__(self) -> Packs:
         return self
 
-    def get(self, pack: str) -> _Pack:
+    def get(self, pack: str) -> Pack:
         """The pack, downloaded (raises RemoteError when that failed)."""
         last = self.position.get(pack, self.submitted) + self.ahead
         while self.submitted < min(last, len(self.order)):
@@ -347,7 +245,7 @@ class _Packs:
 
     def _submit(self, pack: str) -> None:
         wanted = frozenset(self.wanted.get(pack, ()))
-        self.futures[pack] = self.pool.submit(_Pack.fetch, self.cache, self.store, pack, wanted)
+        self.futures[pack] = self.pool.submit(Pack.fetch, self.cache, self.store, pack, wanted)
 
     def release(self, pack: str) -> None:
         """One use of `pack` is done; the last one deletes it."""
@@ -355,7 +253,7 @@ class _Packs:
         if self.left[pack] <= 0 and pack in self.futures:
             self._close(self.futures.pop(pack))
 
-    def _close(self, future: Future[_Pack]) -> None:
+    def _close(self, future: Future[Pack]) -> None:
         with contextlib.suppress(Exception):
             p = future.result()
             self.received += p.received

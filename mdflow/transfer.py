@@ -9,22 +9,19 @@ before it enters the cache. Transfers report what failed instead of stopping at 
 from __future__ import annotations
 
 import contextlib
-import io
 import mmap
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
-
-import xxhash
+from typing import BinaryIO
 
 from mdflow import chunking
 from mdflow.assembly import pull_chunked
 from mdflow.cache import Batch, Cache
 from mdflow.chunking import CHUNKED_MIN, Recipes
-from mdflow.hashing import PREFIX, hash_file, hex_of
+from mdflow.hashing import hash_file, hex_of
+from mdflow.packs import Member, upload
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex, Recipe, parse
@@ -59,16 +56,6 @@ class TransferResult:
 def object_path(oid: str) -> str:
     h = hex_of(oid)
     return f"objects/{h[:2]}/{h[2:]}"
-
-
-@dataclass(frozen=True)
-class Member:
-    """Bytes to upload under a name: `size` bytes of the file `path` from `offset`."""
-
-    hash: str
-    path: Path
-    offset: int
-    size: int
 
 
 @dataclass
@@ -114,7 +101,7 @@ def push(
                     m = task.members[0]
                     store.put(m.path, object_path(m.hash))
                     return None, None, m.size
-                pack_id, sent = _push_pack(cache, store, task.members)
+                pack_id, sent = upload(cache, store, task.members)
                 return pack_id, None, sent
             except RemoteError as e:
                 return None, str(e), 0
@@ -223,54 +210,6 @@ def _group(members: list[Member]) -> list[list[Member]]:
     return groups
 
 
-def _push_pack(cache: Cache, store: ObjectStore, members: list[Member]) -> tuple[str, int]:
-    """Write one pack and its index to temp files, upload both; (pack id, bytes sent)."""
-    tmp = cache.temp()
-    entries = []
-    offset = 0
-    try:
-        with tmp.open("wb") as out, _Reader() as read:
-            for m in members:
-                out.write(read(m))
-                entries.append(PackEntry(hash=m.hash, offset=offset, size=m.size))
-                offset += m.size
-        pack_id = hex_of(hash_file(str(tmp))[0])
-        index = PackIndex(pack=pack_id, objects=sorted(entries, key=lambda e: e.hash))
-        idx = tmp.with_suffix(".idx")
-        idx.write_bytes(index.to_bytes())
-        store.put(tmp, f"packs/{pack_id}.pack")
-        store.put(idx, f"packs/{pack_id}.idx")
-        return pack_id, offset + idx.stat().st_size
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".idx").unlink(missing_ok=True)
-
-
-class _Reader:
-    """Reads members, keeping the last file open (a pack of chunks reads one file)."""
-
-    def __init__(self) -> None:
-        self.path: Path | None = None
-        self.fd = -1
-
-    def __enter__(self) -> Callable[[Member], bytes]:
-        return self.read
-
-    def read(self, m: Member) -> bytes:
-        if m.path != self.path:
-            self.__exit__()
-            self.fd, self.path = os.open(m.path, os.O_RDONLY), m.path
-        data = os.pread(self.fd, m.size, m.offset)
-        if len(data) != m.size:
-            raise OSError(f"{m.path} is shorter than its recipe says: run mdflow fsck")
-        return data
-
-    def __exit__(self, *_: object) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd, self.path = -1, None
-
-
 def pull(
     cache: Cache, index: RemoteIndex, oids: set[str], jobs: int | None = None
 ) -> TransferResult:
@@ -367,85 +306,3 @@ def _mapped(f: BinaryIO) -> Iterator[mmap.mmap | bytes]:
         return
     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         yield mapped
-
-
-def open_object(
-    cache: Cache, index: RemoteIndex, oid: str, on_close: Callable[[], None] | None = None
-) -> BinaryIO:
-    """Read object `oid`: from the cache, else streamed from the remote while it downloads.
-
-    A streamed object is copied aside as it is read; when the reader reaches the end, the hash
-    is checked: a match puts the copy into the cache, a mismatch raises OSError. Bytes read
-    before the end are not verified yet; a reader that stops early leaves nothing behind.
-    Objects in packs (under 1 MiB) and stores that cannot stream are pulled first.
-    `on_close` runs when a streamed object is closed (it holds the remote open till then), and
-    at once, before this returns or raises, when the object does not stream.
-    """
-    streamed = False
-    try:
-        if not cache.has(oid):
-            store = index.sync().store
-            stream = store.open(object_path(oid)) if oid in index.loose else None
-            if stream is not None:
-                streamed = True
-                return io.BufferedReader(_Verified(cache, stream, oid, store.name, on_close), CHUNK)
-            failed = pull(cache, index, {oid}).failed
-            if oid in failed:
-                raise RemoteError(f"{oid}: {failed[oid]}")
-        return cache.open(oid)
-    finally:
-        if not streamed and on_close is not None:
-            on_close()
-
-
-class _Verified(io.RawIOBase):
-    """A remote object read as it arrives, hashed and copied; verified at its end."""
-
-    def __init__(
-        self,
-        cache: Cache,
-        upstream: BinaryIO,
-        oid: str,
-        where: str,
-        on_close: Callable[[], None] | None,
-    ) -> None:
-        self.cache, self.upstream, self.oid, self.where = cache, upstream, oid, where
-        self.on_close = on_close
-        self.tmp = cache.temp()
-        self.copy = self.tmp.open("wb")
-        self.hasher = xxhash.xxh3_128()
-        self.done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.upstream.read(len(buffer))
-        if not data:
-            self._finish()
-            return 0
-        buffer[: len(data)] = data
-        self.hasher.update(data)
-        self.copy.write(data)
-        return len(data)
-
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.copy.close()
-        if PREFIX + self.hasher.hexdigest() != self.oid:
-            self.tmp.unlink(missing_ok=True)
-            raise OSError(f"object {self.oid} is corrupt on remote {self.where}")
-        with self.cache.batch() as batch:
-            batch.adopt(self.tmp, self.oid, known=self.oid)  # hashed while copied
-
-    def close(self) -> None:
-        if not self.closed:
-            self.upstream.close()
-            if not self.done:
-                self.copy.close()
-                self.tmp.unlink(missing_ok=True)
-            if self.on_close is not None:
-                self.on_close()
-        super().close()
