@@ -55,7 +55,7 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
         for c in r.chunks
         if c.hash not in local and c.hash in index.packed
     ]
-    with Packs(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
+    with _Fetcher(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
         for oid, recipe in recipes.items():
             try:
                 _assemble(cache, batch, recipe, local, index, packs)
@@ -64,7 +64,7 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
                 continue
             out.transferred.add(oid)
             out.bytes += recipe.size
-        out.wire += packs.received
+    out.wire += packs.received  # counted as packs close, the last ones on leaving
     return out
 
 
@@ -139,7 +139,7 @@ def _assemble(
     recipe: Recipe,
     local: dict[str, Located],
     index: RemoteIndex,
-    packs: Packs,
+    packs: _Fetcher,
 ) -> None:
     """Write the object of `recipe` from its chunks, verified, and stage it in `batch`."""
     tmp = cache.temp()
@@ -162,7 +162,7 @@ def _assemble(
     batch.adopt(tmp, recipe.hash, known=recipe.hash)
 
 
-def _remote_chunk(index: RemoteIndex, packs: Packs, chunk: str) -> bytes:
+def _remote_chunk(index: RemoteIndex, packs: _Fetcher, chunk: str) -> bytes:
     where = index.store.name
     pack = index.packed.get(chunk)
     if pack is None:
@@ -211,7 +211,7 @@ class _Files:
         self.oid, self.fd = "", -1
 
 
-class Packs:
+class _Fetcher:
     """The packs a pull reads chunks from, downloaded in order of first use, `ahead` at a
     time, and deleted once their last use is done."""
 
@@ -230,7 +230,7 @@ class Packs:
         self.submitted = 0
         self.received = 0
 
-    def __enter__(self) -> Packs:
+    def __enter__(self) -> _Fetcher:
         return self
 
     def get(self, pack: str) -> Pack:

@@ -127,7 +127,10 @@ class Recipes:
                 continue
             if size < CHUNKED_MIN:
                 continue
-            recipe = self.of(oid) if can_cut else self.get(oid)
+            try:
+                recipe = self.of(oid) if can_cut else self.get(oid)
+            except OSError:  # unreadable: its chunks are downloaded instead
+                continue
             if recipe is None or recipe.size != size:
                 continue
             offset = 0

@@ -92,7 +92,8 @@ def push(
     pending = dict(chunked)  # chunked objects not yet named by a published recipe
     parts_failed: dict[str, str] = {}  # chunk or recipe -> why its upload failed
     inventory, since = Inventory(), time.monotonic()
-    with Progress(f"push to {store.name}", sum(sizes.values()), len(todo)) as bar:
+    total = sum(m.size for t in tasks for m in t.members)  # what travels: chunks, not objects
+    with Progress(f"push to {store.name}", total, len(todo)) as bar:
 
         def run(task: _Task) -> tuple[str | None, str | None, int]:
             """Upload one large object or one pack: (pack id, why it failed, bytes sent)."""
@@ -106,8 +107,8 @@ def push(
             except RemoteError as e:
                 return None, str(e), 0
             finally:
-                if task.kind != "parts":
-                    bar.advance(sum(m.size for m in task.members), len(task.members))
+                files = 0 if task.kind == "parts" else len(task.members)
+                bar.advance(sum(m.size for m in task.members), files)
 
         for task, (pack_id, why, sent) in parallel(run, tasks, jobs):
             hashes = [m.hash for m in task.members]
@@ -127,10 +128,11 @@ def push(
                 inventory, since = Inventory(), time.monotonic()
         _publish(index, inventory, pending)
         for oid, c in chunked.items():
-            bar.advance(sizes[oid], 1)
+            bar.advance(0, 1)
             if oid in pending:
                 parts = [c.recipe_id, *(x.hash for x in c.recipe.chunks)]
-                result.failed[oid] = next((parts_failed[p] for p in parts if p in parts_failed), "")
+                why = next((parts_failed[p] for p in parts if p in parts_failed), None)
+                result.failed[oid] = why or "its chunks did not all reach the remote"
             else:
                 result.transferred.add(oid)
                 result.bytes += sizes[oid]

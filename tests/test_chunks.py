@@ -13,7 +13,16 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from test_objects import Clone, DiesAfter, Killed, Observer, assert_holds, corrupt, new_clone
+from test_objects import (
+    Clone,
+    DiesAfter,
+    FailingPuts,
+    Killed,
+    Observer,
+    assert_holds,
+    corrupt,
+    new_clone,
+)
 
 from mdflow import chunking, transfer
 from mdflow.chunking import CHUNKED_MIN, CHUNKER, Recipes
@@ -342,3 +351,17 @@ def test_a_chunked_object_counts_as_pushed_offline(remote: FolderStore, a: Clone
     push(a.cache, a.index(remote), {oid})
     assert oid in inventory.listed_offline(a.state)
     assert a.index(remote).load().has(oid)
+
+
+def test_a_failed_chunk_upload_fails_its_object_and_names_no_recipe(
+    remote: FolderStore, a: Clone, b: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "PACK_MAX", 2 * SMALL)
+    oid = put(a, csv(rows(ROWS)))
+    failed = push(a.cache, a.index(FailingPuts(remote, allowed=3)), {oid}, jobs=1)
+    assert failed.transferred == set() and "server stopped" in failed.failed[oid]
+    assert v2_inventories(remote.root) == []  # some chunk packs are listed, no recipe is
+    assert pull(b.cache, b.index(remote), {oid}).failed.keys() == {oid}
+    again = push(a.cache, a.index(remote), {oid})
+    assert again.transferred == {oid} and again.failed == {}
+    assert pull(b.cache, b.index(remote), {oid}).transferred == {oid}
