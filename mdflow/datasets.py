@@ -34,10 +34,10 @@ class Dataset:
 
 def load(repo: Repo, pointer_file: Path) -> Dataset:
     shown = repo.rel(pointer_file)
-    return _dataset(repo, pointer_file, ptr.load(pointer_file, shown), shown)
+    return checked(repo, pointer_file, ptr.load(pointer_file, shown), shown)
 
 
-def _dataset(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:
+def checked(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:
     """A pointer's dataset, once its data path is known to be safe to write."""
     data = ptr.data_path_for(pointer_file, p)
     repo.check_inside(data, f"{shown}: path {p.path!r}")
@@ -57,7 +57,7 @@ def at_revision(repo: Repo, rev: str, args: list[str]) -> list[Dataset]:
         every = []
         for rel in sorted(blobs):
             p = ptr.Pointer.from_yaml(reader.read(blobs[rel]), f"{rev}:{rel}")
-            every.append(_dataset(repo, repo.root / rel, p, f"{rev}:{rel}"))
+            every.append(checked(repo, repo.root / rel, p, f"{rev}:{rel}"))
     finally:
         reader.close()
     refuse_overlaps(repo, every, f" at {rev}")
