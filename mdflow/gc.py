@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdflow import gitrepo
+from mdflow.chunking import Recipes
 from mdflow.errors import FormatError, MdflowError
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
@@ -67,8 +68,10 @@ def plan(repo: Repo, expiry: float) -> GcPlan:
 def execute(repo: Repo, gc_plan: GcPlan) -> None:
     with repo.stat_cache() as state:
         state.forget_complete()
+        recipes = Recipes(repo.cache)
         for oid in gc_plan.unreachable:
             repo.cache.path(oid).unlink(missing_ok=True)
+            recipes.path(oid).unlink(missing_ok=True)  # its chunks are no longer cached
         for tmp in gc_plan.stale_tmp:
             tmp.unlink(missing_ok=True)
 

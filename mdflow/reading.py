@@ -195,7 +195,7 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
     at its end, and kept in the cache then)."""
     from mdflow.remote import RemoteError, open_remote
     from mdflow.remote.inventory import RemoteIndex
-    from mdflow.transfer import open_object
+    from mdflow.streaming import open_object
 
     d = loc.dataset
     if d.pointer.sha256 is not None:  # nothing unverified is streamed: fetch, then check

@@ -15,7 +15,7 @@ from mdflow.changes import DiffReport
 from mdflow.config import Config
 from mdflow.manifest import Digests, Manifest
 from mdflow.pointer import Pointer
-from mdflow.remote.formats import Inventory, PackIndex
+from mdflow.remote.formats import Inventory, InventoryV2, PackIndex, Recipe
 
 MODELS: dict[str, type[BaseModel]] = {
     "pointer": Pointer,
@@ -24,6 +24,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "config": Config,
     "pack-index": PackIndex,
     "inventory": Inventory,
+    "inventory-2": InventoryV2,
+    "recipe": Recipe,
     "diff": DiffReport,
 }
 

@@ -9,21 +9,22 @@ before it enters the cache. Transfers report what failed instead of stopping at 
 from __future__ import annotations
 
 import contextlib
-import io
 import mmap
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-import xxhash
-
+from mdflow import chunking
+from mdflow.assembly import pull_chunked
 from mdflow.cache import Batch, Cache
-from mdflow.hashing import PREFIX, hash_file, hex_of
+from mdflow.chunking import CHUNKED_MIN, Recipes
+from mdflow.hashing import hash_file, hex_of
+from mdflow.packs import Member, upload
 from mdflow.pool import parallel
 from mdflow.progress import Progress
-from mdflow.remote.formats import Inventory, PackEntry, PackIndex, parse
+from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex, Recipe, parse
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
@@ -38,7 +39,8 @@ UNPACK_WORKERS = min(8, os.cpu_count() or 2)  # threads verifying and writing on
 class TransferResult:
     transferred: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)  # oid -> why
-    bytes: int = 0
+    bytes: int = 0  # logical: the sizes of the objects transferred
+    wire: int = 0  # the bytes sent or received: packs, chunks, recipes
     failed_packs: list[tuple[list[str], str]] = field(default_factory=list)  # (oids, why)
 
     def merged(self, other: TransferResult) -> TransferResult:
@@ -46,6 +48,7 @@ class TransferResult:
             self.transferred | other.transferred,
             {**self.failed, **other.failed},
             self.bytes + other.bytes,
+            self.wire + other.wire,
             self.failed_packs + other.failed_packs,
         )
 
@@ -53,6 +56,20 @@ class TransferResult:
 def object_path(oid: str) -> str:
     h = hex_of(oid)
     return f"objects/{h[:2]}/{h[2:]}"
+
+
+@dataclass
+class _Task:
+    kind: str  # "loose": one large object; "objects": a pack of them; "parts": of chunks, recipes
+    members: list[Member]
+
+
+@dataclass
+class _Chunked:
+    """A large object pushed as chunks: its recipe object, and the recipe."""
+
+    recipe_id: str
+    recipe: Recipe
 
 
 def push(
@@ -71,80 +88,128 @@ def push(
             result.failed[oid] = "not in the local cache"
     todo = [o for o in todo if o not in result.failed]
     sizes = {o: cache.path(o).stat().st_size for o in todo}
-    large = [o for o in todo if sizes[o] >= SMALL]
-    packs = _group([o for o in todo if sizes[o] < SMALL], sizes)
-    tasks = [[o] for o in large] + packs
+    tasks, chunked = _plan(cache, index, todo, sizes)
+    pending = dict(chunked)  # chunked objects not yet named by a published recipe
+    parts_failed: dict[str, str] = {}  # chunk or recipe -> why its upload failed
     inventory, since = Inventory(), time.monotonic()
-    with Progress(f"push to {store.name}", sum(sizes.values()), len(todo)) as bar:
+    total = sum(m.size for t in tasks for m in t.members)  # what travels: chunks, not objects
+    with Progress(f"push to {store.name}", total, len(todo)) as bar:
 
-        def run(group: list[str]) -> tuple[bool, str | None]:
-            """Upload one large object or one pack; (succeeded, pack id)."""
+        def run(task: _Task) -> tuple[str | None, str | None, int]:
+            """Upload one large object or one pack: (pack id, why it failed, bytes sent)."""
             try:
-                if len(group) == 1 and group[0] in large:
-                    store.put(cache.path(group[0]), object_path(group[0]))
-                    return True, None
-                return True, _push_pack(cache, store, group)
+                if task.kind == "loose":
+                    m = task.members[0]
+                    store.put(m.path, object_path(m.hash))
+                    return None, None, m.size
+                pack_id, sent = upload(cache, store, task.members)
+                return pack_id, None, sent
             except RemoteError as e:
-                result.failed.update((oid, str(e)) for oid in group)
-                if group in packs:  # one failure to report, not one per object
-                    result.failed_packs.append((group, str(e)))
-                return False, None
+                return None, str(e), 0
             finally:
-                bar.advance(sum(sizes[o] for o in group), len(group))
+                files = 0 if task.kind == "parts" else len(task.members)
+                bar.advance(sum(m.size for m in task.members), files)
 
-        for group, (ok, pack_id) in parallel(run, tasks, jobs):
-            if not ok:
+        for task, (pack_id, why, sent) in parallel(run, tasks, jobs):
+            hashes = [m.hash for m in task.members]
+            result.wire += sent
+            if why is not None:
+                _failed(result, parts_failed, task, why)
                 continue
             if pack_id is None:
-                inventory.loose.append(group[0])
+                inventory.loose.append(hashes[0])
             else:
-                inventory.packs[pack_id] = group
-            result.transferred.update(group)
-            result.bytes += sum(sizes[o] for o in group)
+                inventory.packs[pack_id] = hashes
+            if task.kind != "parts":
+                result.transferred.update(hashes)
+                result.bytes += sum(m.size for m in task.members)
             if time.monotonic() - since >= CHECKPOINT:  # a killed push resumes from here
-                index.record(inventory)
+                _publish(index, inventory, pending)
                 inventory, since = Inventory(), time.monotonic()
-    index.record(inventory)
+        _publish(index, inventory, pending)
+        for oid, c in chunked.items():
+            bar.advance(0, 1)
+            if oid in pending:
+                parts = [c.recipe_id, *(x.hash for x in c.recipe.chunks)]
+                why = next((parts_failed[p] for p in parts if p in parts_failed), None)
+                result.failed[oid] = why or "its chunks did not all reach the remote"
+            else:
+                result.transferred.add(oid)
+                result.bytes += sizes[oid]
     return result
 
 
-def _group(oids: list[str], sizes: dict[str, int]) -> list[list[str]]:
-    groups: list[list[str]] = []
-    current: list[str] = []
+def _failed(result: TransferResult, parts: dict[str, str], task: _Task, why: str) -> None:
+    """Record a failed upload: objects fail at once, chunks and recipes fail their objects."""
+    hashes = [m.hash for m in task.members]
+    if task.kind == "parts":
+        parts.update(dict.fromkeys(hashes, why))
+        return
+    result.failed.update(dict.fromkeys(hashes, why))
+    if task.kind == "objects":  # one failure to report, not one per object
+        result.failed_packs.append((hashes, why))
+
+
+def _plan(
+    cache: Cache, index: RemoteIndex, todo: list[str], sizes: dict[str, int]
+) -> tuple[list[_Task], dict[str, _Chunked]]:
+    """The uploads of a push: large objects alone, small ones packed, and for objects of at
+    least CHUNKED_MIN the chunks no inventory lists (packed, in file order), then recipes."""
+    can_cut = chunking.available()
+    big = {o for o in todo if sizes[o] >= CHUNKED_MIN and can_cut}
+    whole = [Member(o, cache.path(o), 0, sizes[o]) for o in todo if o not in big]
+    tasks = [_Task("loose", [m]) for m in whole if m.size >= SMALL]
+    tasks += [_Task("objects", g) for g in _group([m for m in whole if m.size < SMALL])]
+    recipes = Recipes(cache)
+    chunked: dict[str, _Chunked] = {}
+    parts: list[Member] = []
+    planned: set[str] = set()
+    for oid in sorted(big):
+        recipe = recipes.of(oid)
+        chunked[oid] = _Chunked(hash_file(str(recipes.path(oid)))[0], recipe)
+        offset = 0
+        for c in recipe.chunks:
+            if c.hash not in planned and not index.has(c.hash):
+                planned.add(c.hash)
+                parts.append(Member(c.hash, cache.path(oid), offset, c.size))
+            offset += c.size
+    tasks += [_Task("parts", g) for g in _group(parts)]
+    listed = [
+        Member(c.recipe_id, recipes.path(o), 0, recipes.path(o).stat().st_size)
+        for o, c in chunked.items()
+        if not index.has(c.recipe_id)
+    ]
+    tasks += [_Task("parts", g) for g in _group(listed)]  # after the chunks they name
+    return tasks, chunked
+
+
+def _publish(index: RemoteIndex, inventory: Inventory, pending: dict[str, _Chunked]) -> None:
+    """Record what was uploaded, then name the recipes whose chunks are all listed now."""
+    index.record(inventory)
+    ready = {
+        oid: c.recipe_id
+        for oid, c in pending.items()
+        if index.has(c.recipe_id) and all(index.has(x.hash) for x in c.recipe.chunks)
+    }
+    if ready:
+        index.record(InventoryV2(recipes=ready))
+        for oid in ready:
+            del pending[oid]
+
+
+def _group(members: list[Member]) -> list[list[Member]]:
+    groups: list[list[Member]] = []
+    current: list[Member] = []
     total = 0
-    for oid in oids:
-        if current and total + sizes[oid] > PACK_MAX:
+    for m in members:
+        if current and total + m.size > PACK_MAX:
             groups.append(current)
             current, total = [], 0
-        current.append(oid)
-        total += sizes[oid]
+        current.append(m)
+        total += m.size
     if current:
         groups.append(current)
     return groups
-
-
-def _push_pack(cache: Cache, store: ObjectStore, oids: list[str]) -> str:
-    """Write one pack and its index to temp files, upload both; return the pack id."""
-    tmp = cache.temp()
-    entries = []
-    offset = 0
-    with tmp.open("wb") as out:
-        for oid in oids:
-            data = cache.path(oid).read_bytes()
-            out.write(data)
-            entries.append(PackEntry(hash=oid, offset=offset, size=len(data)))
-            offset += len(data)
-    try:
-        pack_id = hex_of(hash_file(str(tmp))[0])
-        index = PackIndex(pack=pack_id, objects=sorted(entries, key=lambda e: e.hash))
-        idx = tmp.with_suffix(".idx")
-        idx.write_bytes(index.to_bytes())
-        store.put(tmp, f"packs/{pack_id}.pack")
-        store.put(idx, f"packs/{pack_id}.idx")
-        return pack_id
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".idx").unlink(missing_ok=True)
 
 
 def pull(
@@ -161,11 +226,12 @@ def pull(
     store = index.sync().store
     for oid in todo:
         if not index.has(oid):
-            result.failed[oid] = f"not on remote {store.name}"
-    loose = [o for o in todo if o in index.loose and o not in result.failed]
+            result.failed[oid] = index.missing(oid)
+    chunked = [o for o in todo if o in index.recipes]  # chunks: reuse what is cached
+    loose = [o for o in todo if o in index.loose and o not in index.recipes]
     by_pack: dict[str, list[str]] = {}
     for oid in todo:
-        if oid not in result.failed and oid not in index.loose:
+        if oid in index.packed and oid not in index.recipes and oid not in index.loose:
             by_pack.setdefault(index.packed[oid], []).append(oid)
     tasks = [("loose", o, [o]) for o in loose] + [("pack", p, g) for p, g in by_pack.items()]
     with cache.batch() as batch, Progress(f"pull from {store.name}", 0, len(todo)) as bar:
@@ -183,6 +249,9 @@ def pull(
 
         for _, part in parallel(run, tasks, jobs):  # merged here, in one thread
             result = result.merged(part)
+    if chunked:
+        done = pull_chunked(cache, index, chunked)
+        result = result.merged(TransferResult(done.transferred, done.failed, done.bytes, done.wire))
     return result
 
 
@@ -195,8 +264,9 @@ def _pull_loose(cache: Cache, store: ObjectStore, batch: Batch, oid: str) -> Tra
         raise
     size = tmp.stat().st_size
     if batch.adopt(tmp, oid):  # staged: the batch renames it into the cache
-        return TransferResult({oid}, {}, size)
-    return TransferResult(failed={oid: f"corrupt on remote {store.name} ({object_path(oid)})"})
+        return TransferResult({oid}, {}, size, size)
+    why = f"corrupt on remote {store.name} ({object_path(oid)})"
+    return TransferResult(failed={oid: why}, wire=size)
 
 
 def _pull_pack(
@@ -209,6 +279,7 @@ def _pull_pack(
         store.get(f"packs/{pack}.idx", idx_tmp)
         index = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
         store.get(f"packs/{pack}.pack", pack_tmp)
+        result.wire = idx_tmp.stat().st_size + pack_tmp.stat().st_size
         entries = [e for e in index.objects if e.hash in wanted]
         with pack_tmp.open("rb") as f, _mapped(f) as data:
 
@@ -237,85 +308,3 @@ def _mapped(f: BinaryIO) -> Iterator[mmap.mmap | bytes]:
         return
     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         yield mapped
-
-
-def open_object(
-    cache: Cache, index: RemoteIndex, oid: str, on_close: Callable[[], None] | None = None
-) -> BinaryIO:
-    """Read object `oid`: from the cache, else streamed from the remote while it downloads.
-
-    A streamed object is copied aside as it is read; when the reader reaches the end, the hash
-    is checked: a match puts the copy into the cache, a mismatch raises OSError. Bytes read
-    before the end are not verified yet; a reader that stops early leaves nothing behind.
-    Objects in packs (under 1 MiB) and stores that cannot stream are pulled first.
-    `on_close` runs when a streamed object is closed (it holds the remote open till then), and
-    at once, before this returns or raises, when the object does not stream.
-    """
-    streamed = False
-    try:
-        if not cache.has(oid):
-            store = index.sync().store
-            stream = store.open(object_path(oid)) if oid in index.loose else None
-            if stream is not None:
-                streamed = True
-                return io.BufferedReader(_Verified(cache, stream, oid, store.name, on_close), CHUNK)
-            failed = pull(cache, index, {oid}).failed
-            if oid in failed:
-                raise RemoteError(f"{oid}: {failed[oid]}")
-        return cache.open(oid)
-    finally:
-        if not streamed and on_close is not None:
-            on_close()
-
-
-class _Verified(io.RawIOBase):
-    """A remote object read as it arrives, hashed and copied; verified at its end."""
-
-    def __init__(
-        self,
-        cache: Cache,
-        upstream: BinaryIO,
-        oid: str,
-        where: str,
-        on_close: Callable[[], None] | None,
-    ) -> None:
-        self.cache, self.upstream, self.oid, self.where = cache, upstream, oid, where
-        self.on_close = on_close
-        self.tmp = cache.temp()
-        self.copy = self.tmp.open("wb")
-        self.hasher = xxhash.xxh3_128()
-        self.done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.upstream.read(len(buffer))
-        if not data:
-            self._finish()
-            return 0
-        buffer[: len(data)] = data
-        self.hasher.update(data)
-        self.copy.write(data)
-        return len(data)
-
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.copy.close()
-        if PREFIX + self.hasher.hexdigest() != self.oid:
-            self.tmp.unlink(missing_ok=True)
-            raise OSError(f"object {self.oid} is corrupt on remote {self.where}")
-        with self.cache.batch() as batch:
-            batch.adopt(self.tmp, self.oid, known=self.oid)  # hashed while copied
-
-    def close(self) -> None:
-        if not self.closed:
-            self.upstream.close()
-            if not self.done:
-                self.copy.close()
-                self.tmp.unlink(missing_ok=True)
-            if self.on_close is not None:
-                self.on_close()
-        super().close()

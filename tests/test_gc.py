@@ -308,6 +308,18 @@ def test_old_unreferenced_object_goes_with_default_expiry(repo: Path) -> None:
     assert obj(repo, young).exists()
 
 
+def test_a_collected_object_takes_its_recipe_along(repo: Path) -> None:
+    from mdflow.cache import Cache
+    from mdflow.chunking import Recipes, cut
+
+    junk = unreferenced(repo)
+    recipes = Recipes(Cache(repo / ".mdflow/cache"))
+    recipes.save(cut(obj(repo, junk), junk))
+    assert recipes.path(junk).is_file()
+    assert mdflow(repo, "gc", "--prune=now", "--force").code == 0
+    assert not obj(repo, junk).exists() and not recipes.path(junk).exists()
+
+
 def test_stale_temporary_files_go_after_a_day(repo: Path) -> None:
     tmp = repo / ".mdflow/cache/tmp"
     tmp.mkdir(exist_ok=True)

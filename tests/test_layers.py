@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
             # 2 storage and adapters
             "mdflow.cache mdflow.state mdflow.gitrepo mdflow.gitignore mdflow.profile"
             " mdflow.rowdiff mdflow.compare mdflow.render mdflow.visitors mdflow.remote"
-            " mdflow.transfer",
+            " mdflow.transfer mdflow.chunking mdflow.assembly mdflow.packs mdflow.streaming",
             # 3 repository
             "mdflow.repo mdflow.workspace mdflow.datasets mdflow.sources mdflow.integrity",
             # 4 library

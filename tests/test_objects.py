@@ -28,7 +28,8 @@ from mdflow.remote.folder import FolderStore
 from mdflow.remote.formats import Inventory, PackIndex
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import Deferred, ObjectStore
-from mdflow.transfer import SMALL, object_path, open_object, pull, push
+from mdflow.streaming import open_object
+from mdflow.transfer import SMALL, object_path, pull, push
 
 
 @dataclass
@@ -134,6 +135,9 @@ class Relay:
 
     def open(self, src: str) -> BinaryIO | None:
         return self.inner.open(src)
+
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        return self.inner.read_range(src, offset, size)
 
 
 class Observer(Relay):

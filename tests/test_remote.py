@@ -206,8 +206,8 @@ def test_server_stopped_mid_push_then_resumed(repo: Path, tmp_path: Path) -> Non
     folder.mkdir()
     server = Server(folder, str(folder / "artifacts"), {}).start()
     try:
-        for i in range(12):
-            big_file(repo / f"big/{i}.bin", 100 + i, 4 << 20)
+        for i in range(12):  # loose objects: at least 1 MiB, below CHUNKED_MIN (4 MiB)
+            big_file(repo / f"big/{i}.bin", 100 + i, 3 << 20)
         mdflow(repo, "add", "big")
         mdflow(repo, "remote", "add", "origin", server.url)
         # no backoff between MLflow's retries: the objects left fail in seconds, not a minute

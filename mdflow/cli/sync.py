@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mdflow.cli.output import checkout_summary, human, note, plural, repo
+from mdflow.cli.output import checkout_summary, human, note, plural, print_json, repo
 from mdflow.cli.parsing import command
 from mdflow.errors import MdflowError
 
@@ -45,12 +45,13 @@ def _transfer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("-r", "--remote", metavar="NAME", help="remote name (default: the default)")
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="parallel transfers")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def cmd_push(args: argparse.Namespace) -> int:
     from mdflow.commands.sync import push
 
-    return _report(push(repo(), args.paths, args.remote, args.jobs), "pushed")
+    return _report(push(repo(), args.paths, args.remote, args.jobs), "pushed", args.json)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -64,11 +65,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
             "the pointer still names its own version: mdflow checkout returns to it, "
             "mdflow add records this one"
         )
-        return _report(report, "pulled")
+        return _report(report, "pulled", args.json)
     report = pull(repo(), args.paths, args.remote, args.jobs, args.rev, args.force)
     if args.rev:
         note(f"fetched into the cache; use it with git checkout {args.rev} && mdflow checkout")
-    return _report(report, "pulled")
+    return _report(report, "pulled", args.json)
 
 
 def _print_failures(t: TransferResult) -> None:
@@ -82,11 +83,35 @@ def _print_failures(t: TransferResult) -> None:
             note(f"failed: {oid}: {why}")
 
 
-def _report(report: SyncReport, verb: str) -> int:
+def _json(report: SyncReport, verb: str) -> dict[str, object]:
+    t = report.transfer
+    c = report.checkout
+    return {
+        "remote": report.remote,
+        "objects": len(t.transferred),
+        "bytes": t.bytes,  # logical: the sizes of the objects
+        ("sent" if verb == "pushed" else "received"): t.wire,  # over the network
+        "already_there": report.wanted - len(t.transferred) - len(t.failed),
+        "failed": dict(sorted(t.failed.items())),
+        "skipped": dict(sorted(report.missing.items())),
+        "runs": report.runs,
+        "linked": report.linked,
+        "checkout": None
+        if c is None
+        else {"restored": len(c.restored), "removed": len(c.removed), "unchanged": c.unchanged},
+        "ok": report.ok,
+    }
+
+
+def _report(report: SyncReport, verb: str, as_json: bool = False) -> int:
     """Print what a push or pull did; exit 1 when anything was left undone."""
     t = report.transfer
+    if as_json:
+        print_json(_json(report, verb))
+        return 0 if report.ok else 1
+    wire = f"{human(t.wire)} {'sent' if verb == 'pushed' else 'received'}"
     print(
-        f"{verb} {plural(len(t.transferred), 'object')} ({human(t.bytes)}); "
+        f"{verb} {plural(len(t.transferred), 'object')} ({human(t.bytes)}, {wire}); "
         f"{report.wanted - len(t.transferred) - len(t.failed)} already there"
     )
     _print_failures(t)

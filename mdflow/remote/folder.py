@@ -71,3 +71,14 @@ class FolderStore:
             return self._path(src).open("rb")
         except OSError as e:
             raise RemoteError(f"downloading {src} from {self.root} failed: {e.strerror}") from e
+
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        try:
+            with self._path(src).open("rb") as f:
+                f.seek(offset)
+                data = f.read(size)
+        except OSError as e:
+            raise RemoteError(f"downloading {src} from {self.root} failed: {e.strerror}") from e
+        if len(data) != size:
+            raise RemoteError(f"downloading {src} from {self.root} failed: it is too short")
+        return data

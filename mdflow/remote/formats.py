@@ -1,13 +1,14 @@
-"""Files mdflow writes to a remote: pack indexes and inventories (docs/remote-layout.md)."""
+"""Files mdflow writes to a remote: pack indexes, inventories, recipes (docs/remote-layout.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+import json
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mdflow.errors import FormatError, describe
-from mdflow.format_version import Version1
+from mdflow.format_version import Version1, strict_int
 from mdflow.hashing import HASH_PATTERN
 
 PACK_ID = r"^[0-9a-f]{32}$"
@@ -45,12 +46,87 @@ class Inventory(BaseModel):
         return self.model_dump_json(indent=0).encode() + b"\n"
 
 
+class InventoryV2(BaseModel):
+    """Inventory format 2: which objects are stored as chunks, by the recipe naming them."""
+
+    model_config = ConfigDict(extra="forbid", title="mdflow remote inventory, format 2")
+    mdflow: Annotated[Literal[2], BeforeValidator(strict_int)] = 2
+    loose: list[Oid] = Field(default_factory=list)
+    packs: dict[PackId, list[Oid]] = Field(default_factory=dict)
+    recipes: dict[Oid, Oid] = Field(default_factory=dict)  # object -> its recipe
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(indent=0).encode() + b"\n"
+
+
+class Chunker(BaseModel):
+    """How the chunks of a recipe were cut (FastCDC 2020 parameters)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    min: int = Field(ge=1)
+    avg: int = Field(ge=1)
+    max: int = Field(ge=1)
+    seed: int = 0
+
+
+class RecipeChunk(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hash: str = Field(pattern=HASH_PATTERN)
+    size: int = Field(ge=1)
+
+
+class Recipe(BaseModel):
+    """A large object as its content-defined chunks, in order."""
+
+    model_config = ConfigDict(extra="forbid", title="mdflow recipe")
+    mdflow: Version1 = 1
+    hash: str = Field(pattern=HASH_PATTERN)  # the whole object's
+    size: int = Field(ge=0)
+    chunker: Chunker
+    chunks: list[RecipeChunk]
+
+    def to_bytes(self) -> bytes:
+        """Canonical form: one chunk a line, so the same chunks always give the same bytes."""
+        lines = ",\n".join(f'{{"hash": "{c.hash}", "size": {c.size}}}' for c in self.chunks)
+        head = json.dumps({"mdflow": 1, "hash": self.hash, "size": self.size})[:-1]
+        chunker = json.dumps(self.chunker.model_dump(), sort_keys=True)
+        body = f"\n{lines}\n" if lines else ""
+        return f'{head},\n"chunker": {chunker},\n"chunks": [{body}]}}\n'.encode()
+
+    def check(self, oid: str, origin: str) -> None:
+        """The recipe describes `oid`, and its sizes add up."""
+        if self.hash != oid or sum(c.size for c in self.chunks) != self.size:
+            raise FormatError(
+                f"{origin} on the remote is not the recipe of {oid}",
+                "the remote is damaged: push the data again from a clone that has it",
+            )
+
+
 def parse(model: type[M], data: bytes, origin: str) -> M:
     """Validate a file read from a remote against its model."""
     try:
         return model.model_validate_json(data)
     except ValidationError as e:
+        newer = _newer_version(data, model)
+        if newer:
+            raise FormatError(
+                f"{origin} on the remote is format {newer}, written by a newer mdflow",
+                "upgrade mdflow (pip install -U mdflow-data)",
+            ) from None
         raise FormatError(
             f"{origin} on the remote is malformed: {describe(e)}",
             "the remote is damaged: push the data again from a clone that has it",
         ) from None
+
+
+def _newer_version(data: bytes, model: type[BaseModel]) -> int | None:
+    """The file's `mdflow` version when it is an integer above the model's own."""
+    try:
+        version = json.loads(data).get("mdflow")
+    except (ValueError, AttributeError):
+        return None
+    own = model.model_fields["mdflow"].default
+    if isinstance(version, int) and not isinstance(version, bool) and version > own:
+        return version
+    return None

@@ -42,6 +42,11 @@ class ObjectStore(Protocol):
         cannot stream (then `get` it)."""
         ...
 
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        """`size` bytes of `src` from `offset` (a few chunks out of a pack), or None when
+        this store cannot read part of a file (then `get` it whole)."""
+        ...
+
 
 class Deferred:
     """An object store opened on first use: what `connect` returns is asked only when a
@@ -65,3 +70,6 @@ class Deferred:
 
     def open(self, src: str) -> BinaryIO | None:
         return self._connect().open(src)
+
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        return self._connect().read_range(src, offset, size)

@@ -185,6 +185,20 @@ class MlflowHttp:
         resp.raw.decode_content = True
         return resp.raw  # type: ignore[no-any-return]
 
+    def read_range(self, path: str, offset: int, size: int) -> bytes | None:
+        """Bytes `offset` to `offset + size` of the artifact (an HTTP range request), or None
+        when the server answers with the whole file instead (then nothing more is read)."""
+        if size == 0:
+            return b""
+        headers = {"Range": f"bytes={offset}-{offset + size - 1}"}
+        with self._request("GET", self._artifact(path), headers=headers, stream=True) as resp:
+            if resp.status_code != 206:
+                return None
+            data: bytes = resp.raw.read(size + 1, decode_content=True)
+        if len(data) != size:
+            raise OSError(f"{path}: the server sent {len(data)} bytes for a range of {size}")
+        return data
+
     def upload(self, local: Path, path: str) -> None:
         with local.open("rb") as f:
             headers = {"Content-Type": "application/octet-stream"}

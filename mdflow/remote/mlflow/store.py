@@ -93,6 +93,14 @@ class MlflowStore:
         except Exception as e:
             raise RemoteError(f"downloading {src} from {self.url} failed: {short(e)}") from e
 
+    def read_range(self, src: str, offset: int, size: int) -> bytes | None:
+        if self._root is None or self.http is None:
+            return None  # MLflow's client downloads whole files only
+        try:
+            return self.http.read_range(f"{self._root}/{src}", offset, size)
+        except Exception as e:
+            raise RemoteError(f"downloading {src} from {self.url} failed: {short(e)}") from e
+
 
 def _proxied_root(artifact_uri: str) -> str | None:
     """The artifact path below the server's proxy (`mlflow-artifacts:/<path>`), else None."""
