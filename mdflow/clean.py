@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +58,7 @@ def remember(repo: Repo, state: StatCache, d: Dataset, files: list[WorkspaceFile
     p = d.pointer
     record = Clean(
         pointer, d.digest, _config_digest(repo.root), _digest_of(files), rel, p.kind, p.hash,
-        p.size, p.files, p.rows, p.columns,
+        p.size, p.files, p.rows, p.columns, repo.config.hooks.max_file_size,
     )  # fmt: skip
     state.record_clean(record)
 
@@ -226,3 +227,35 @@ def _add_is_noop(root: Path, r: Clean) -> bool:
     if gitrepo.tracked_files(root, [r.data]):
         return False
     return not gitrepo.is_ignored(root, r.pointer)
+
+
+def staged(root: Path) -> list[str]:
+    """Files added or modified in the index (as hooks._staged lists them)."""
+    out = gitrepo.run(root, "diff", "--cached", "--name-only", "-z", "--diff-filter=AM")
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def commit_hook_passes(root: Path, hook: str) -> bool:
+    """`mdflow hook check` or `visit` on a commit that stages no pointer, proven to have
+    nothing to say: for check, every dataset clean (nothing modified but not added), no
+    staged file inside a dataset and none as large as hooks.max_file_size."""
+    files = staged(root)
+    if any(p.endswith(".mdflow") for p in files):
+        return False
+    if hook == "visit" or not files:
+        return True
+    proven = prove(root)
+    if not proven:
+        return False
+    tracked = [r.data for r in proven]
+    if any(p == t or p.startswith(t + "/") for p in files for t in tracked):
+        return False
+    sizes = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectsize)"],
+        cwd=root,
+        input="".join(f":{p}\n" for p in files).encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.split()
+    limit = proven[0].max_size
+    return len(sizes) == len(files) and all(s.isdigit() and int(s) < limit for s in sizes)

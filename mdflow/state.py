@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS clean (
     pointer TEXT PRIMARY KEY, digest TEXT, config TEXT, scan TEXT, data TEXT, kind TEXT,
-    hash TEXT, size INTEGER, files INTEGER, rows INTEGER, columns INTEGER
+    hash TEXT, size INTEGER, files INTEGER, rows INTEGER, columns INTEGER, max_size INTEGER
 ) WITHOUT ROWID;
 """
 
@@ -43,6 +43,7 @@ class Clean(NamedTuple):
     files: int | None
     rows: int | None
     columns: int | None
+    max_size: int  # mdflow.yaml's hooks.max_file_size then (what the pre-commit check needs)
 
 
 def scan_digest(entries: list[tuple[str, int, int, int, bool]]) -> str:
@@ -66,7 +67,7 @@ def read_clean(dot: Path) -> dict[str, tuple[Clean, bool]] | None:
             db.close()
     except sqlite3.Error:
         return None
-    return {r[0]: (Clean(*r[:11]), bool(r[11])) for r in rows}
+    return {r[0]: (Clean(*r[:12]), bool(r[12])) for r in rows}
 
 
 class Stamp(NamedTuple):
@@ -161,7 +162,7 @@ class StatCache:
     def record_clean(self, record: Clean) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", record
+                "INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", record
             )
 
     def forget_clean(self, pointer: str) -> None:

@@ -163,3 +163,27 @@ def test_objects_leaving_the_cache_forget_the_records(tracked: Path) -> None:
     with StatCache(tracked / ".mdflow") as state:
         state.forget_complete()  # what gc and fsck call when they remove objects
     assert proven(tracked) is None
+
+
+def test_commit_hooks_on_a_commit_without_pointers(tracked: Path) -> None:
+    (tracked / "notes.txt").write_text("notes\n")
+    git(tracked, "add", "notes.txt")
+    assert clean.commit_hook_passes(tracked, "check")
+    assert clean.commit_hook_passes(tracked, "visit")
+    assert mdflow(tracked, "hook", "check") == mdflow(tracked, "hook", "visit")
+    assert mdflow(tracked, "hook", "check").code == 0
+
+    (tracked / "data" / "one.csv").write_text("a,b\n5,6\n")  # changed, not added: a warning
+    assert not clean.commit_hook_passes(tracked, "check")
+    assert "data/one.csv changed in the workspace" in mdflow(tracked, "hook", "check").err
+
+    assert mdflow(tracked, "add", "data/one.csv").code == 0
+    (tracked / "big.bin").write_bytes(os.urandom(1 << 20))  # as large as hooks.max_file_size
+    git(tracked, "add", "big.bin")
+    assert not clean.commit_hook_passes(tracked, "check")
+    assert "big.bin (1.0 MB) is staged into Git" in mdflow(tracked, "hook", "check").err
+    git(tracked, "rm", "-q", "--cached", "big.bin")
+
+    git(tracked, "add", "data/one.csv.mdflow")  # a pointer staged: the ordinary hooks run
+    assert not clean.commit_hook_passes(tracked, "check")
+    assert not clean.commit_hook_passes(tracked, "visit")

@@ -174,9 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _no_op(words: list[str]) -> int | None:
-    """`mdflow status [--exit-code]` and `mdflow add PATH...` when the stat cache proves that
-    nothing changed (mdflow/clean.py): printed without building the parser or importing the
-    library. None: take the ordinary path (also when the proof itself fails: it reports
+    """`mdflow status [--exit-code]`, `mdflow add PATH...` and the pre-commit hooks
+    (`mdflow hook check`, `visit`) when the stat cache proves that nothing changed and no
+    pointer is staged (mdflow/clean.py): answered without building the parser or importing
+    the library. None: take the ordinary path (also when the proof itself fails: it reports
     nothing)."""
     try:
         lines = _proven(words)
@@ -191,6 +192,11 @@ def _no_op(words: list[str]) -> int | None:
 
 def _proven(words: list[str]) -> list[str] | None:
     verb, rest = (words[0], words[1:]) if words else ("", [])
+    if verb == "hook" and rest in (["check"], ["visit"]):
+        from mdflow import clean
+
+        root = clean.find_root()
+        return [] if root is not None and clean.commit_hook_passes(root, rest[0]) else None
     if verb not in ("status", "add") or any(w.startswith("-") and w != "--exit-code" for w in rest):
         return None
     from mdflow import clean
