@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 import report
 from data import Scenario, change_one_percent, remove, scenario, source
 from measure import Sample, in_process, mlflow_server, timed, untimed
-from report import DONE, FLOORS, Row
+from report import BASE, DONE, FLOORS, Row
 from tools import Remote, Tool, environment, find_dvc, find_git_lfs, find_mdflow, version_of
 
 HERE = Path(__file__).resolve().parent
@@ -106,7 +107,7 @@ def _push_first(run: Run, lane: Lane) -> str:
 def _clone(run: Run, lane: Lane) -> str:
     dest = clone_of(lane)
     untimed([lane.tool.clone(lane.remote, lane.repo, dest)], run.folder, run.env)
-    return f"cd {dest} && {lane.tool.pull(run.sc)}"
+    return f"cd {quote(str(dest))} && {lane.tool.pull(run.sc)}"
 
 
 def _verify(run: Run, lane: Lane) -> None:
@@ -134,7 +135,7 @@ STEPS: list[Step] = [
     ("push", "first run", _push_first, None),
     ("push", "no-op", lambda r, ln: ln.tool.push(r.sc), None),
     ("pull", "fresh clone, empty cache", _clone, _verify),
-    ("pull", "no-op", lambda r, ln: f"cd {clone_of(ln)} && {ln.tool.pull(r.sc)}", None),
+    ("pull", "no-op", lambda r, ln: f"cd {quote(str(clone_of(ln)))} && {ln.tool.pull(r.sc)}", None),
 ]
 
 
@@ -142,14 +143,15 @@ STEPS: list[Step] = [
 
 
 def new_lane(run: Run, tool: Tool) -> Lane:
-    repo = run.folder / f"{tool.name}-r{run.repeat}"
-    remote = Remote(run.env["BENCH_MLFLOW_URL"], run.folder / f"{tool.name}-r{run.repeat}-remote")
+    slug = f"{tool.name.replace(' ', '-')}-r{run.repeat}"
+    repo, folder = run.folder / slug, run.folder / f"{slug}-remote"
+    remote = Remote(run.env["BENCH_MLFLOW_URL"], folder)
     lane = Lane(tool, repo, remote)
     try:
         repo.mkdir(parents=True)
         untimed(["git init -q -b main", *tool.init(run.sc)], repo, run.env)
         (repo / run.sc.target).parent.mkdir(parents=True, exist_ok=True)
-        untimed([f"cp -r {run.src} {run.sc.target}", "sync"], repo, run.env)
+        untimed([f"cp -r {quote(str(run.src))} {run.sc.target}", "sync"], repo, run.env)
     except (RuntimeError, OSError) as e:
         lane.error = f"set-up failed: {e}"
     return lane
@@ -163,7 +165,7 @@ def floors(run: Run) -> list[Row]:
         remove(dest)
         untimed(["sync"], run.folder, run.env)
         if name.startswith("cp"):
-            sample = timed(f"{name} {run.src} {dest}", run.folder, run.env)
+            sample = timed(f"{name} {quote(str(run.src))} {quote(str(dest))}", run.folder, run.env)
         else:
             sample = in_process(name, run.src)
         remove(dest)
@@ -243,13 +245,10 @@ def about(tools: dict[str, Tool | str], env: dict[str, str], work: Path) -> list
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     fs = subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout
     fstype = fs.splitlines()[-1].split()[1] if fs.strip() else "?"
-    mdflow_rev = subprocess.run(
-        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores"
         f" ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, {fstype};"
-        f" load average {os.getloadavg()[0]:.2f} at the end; mdflow at {mdflow_rev}.",
+        f" load average {os.getloadavg()[0]:.2f} at the end.",
         "",
     ]
     for name, tool in tools.items():
@@ -271,6 +270,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results folder (default: WORK/results-SCALE)")
     p.add_argument("--resume", action="store_true", help="keep finished repeats of the CSV")
     p.add_argument("--no-install", action="store_true", help="do not install DVC or git-lfs")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="VENV",
+        help="also time the mdflow of this virtualenv (say, one of main), as `mdflow base`",
+    )
     return p.parse_args()
 
 
@@ -292,6 +297,8 @@ def main() -> int:
         "DVC": find_dvc(work, not args.no_install),
         "git-lfs": find_git_lfs(not args.no_install),
     }
+    if args.baseline:
+        found[BASE] = find_mdflow(args.baseline.resolve() / "bin", BASE)
     for name, why in found.items():
         if isinstance(why, str):
             log(f"{name} is not measured: {why}")

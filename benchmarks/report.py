@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 TOOLS = ("mdflow", "DVC", "git-lfs")
+BASE = "mdflow base"  # --baseline: another mdflow (say, main) measured in the same run
 FLOORS = ("cp -r", "cp -al", "stat walk", "read+xxh3")
 DONE = "_done"  # the row written when a (scenario, repeat) finished: resume skips it
 # the floor each operation is compared with (the operation cannot be faster)
@@ -97,7 +98,10 @@ def table(rows: list[Row], about: list[str]) -> str:
             times[key][r.tool].append(r.seconds)
             if r.tool == "mdflow":
                 rss[key].append(r.max_rss_mib)
-    lines = [*about, "", _HEADER, "|" + "---|" * 11]
+    base = any(r.tool == BASE for r in rows)
+    header = _HEADER + (" base | mdflow/base |" if base else "")
+    width = header.count("|") - 1
+    lines = [*about, "", header, "|" + "---|" * width]
     floors = {k: v for k, v in times.items() if k[1] in FLOORS}
     scenario = ""
     for key in sorted(order, key=lambda k: (_first(rows, k[0]), order[k][0], k[1])):
@@ -105,8 +109,8 @@ def table(rows: list[Row], about: list[str]) -> str:
             continue
         if key[0] != scenario:
             scenario = key[0]
-            lines.append(f"| **{titles[scenario]}** |" + " |" * 10)
-        lines.append(_line(key, times[key], errors[key], rss[key], floors))
+            lines.append(f"| **{titles[scenario]}** |" + " |" * (width - 1))
+        lines.append(_line(key, times[key], errors[key], rss[key], floors, base))
     lines += ["", "Floors (median seconds; `stat walk` and `read+xxh3` in-process):", ""]
     lines += ["| data | " + " | ".join(FLOORS) + " |", "|---|" + "---:|" * len(FLOORS)]
     for sc in dict.fromkeys(k[0] for k in floors):
@@ -124,8 +128,8 @@ def table(rows: list[Row], about: list[str]) -> str:
 
 
 _HEADER = (
-    "| operation | state | mdflow | DVC | git-lfs | floor | mdflow/DVC | mdflow/git-lfs "
-    "| mdflow/floor | mdflow peak MiB | runs |"
+    "| operation | state | mdflow (min-max) | DVC | git-lfs | floor | mdflow/DVC "
+    "| mdflow/git-lfs | mdflow/floor | mdflow peak MiB | runs |"
 )
 
 
@@ -139,6 +143,7 @@ def _line(
     errors: dict[str, str],
     rss: list[float],
     floors: dict[tuple[str, str, str], dict[str, list[float]]],
+    base: bool,
 ) -> str:
     med = {t: statistics.median(v) for t, v in times.items() if v}
     cells = [med.get(t) for t in TOOLS]
@@ -151,9 +156,18 @@ def _line(
     floor_cell = f"{floor_name} {floor:.3f}" if floor is not None else ""
     peak = f"{max(rss):.0f}" if rss else ""
     runs = max((len(v) for v in times.values()), default=0)
+    mdflow = times.get("mdflow", [])
+    if len(mdflow) > 1:
+        shown[0] += f" ({min(mdflow):.3f}-{max(mdflow):.3f})"
+    extra = []
+    if base:
+        extra = [
+            _cell(times.get(BASE, [])) if BASE not in errors else _failed(errors[BASE]),
+            _ratio(mine, med.get(BASE)),
+        ]
     return (
         f"| {key[1]} | {key[2]} | "
-        + " | ".join([*shown, floor_cell, *ratios, peak, str(runs)])
+        + " | ".join([*shown, floor_cell, *ratios, peak, str(runs), *extra])
         + " |"
     )
 

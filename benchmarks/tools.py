@@ -73,8 +73,9 @@ class Tool:
 class Mdflow(Tool):
     name = "mdflow"
 
-    def __init__(self, exe: Path) -> None:
+    def __init__(self, exe: Path, name: str = "mdflow") -> None:
         self.exe = quote(str(exe))
+        self.name = name
 
     def version(self) -> str:
         return f"{self.exe} --version"
@@ -198,9 +199,9 @@ def environment(work: Path) -> dict[str, str]:
     }
 
 
-def find_mdflow() -> Tool | str:
-    exe = BIN / "mdflow"
-    return Mdflow(exe) if exe.exists() else f"no {exe}: run `make` to create the .venv"
+def find_mdflow(venv_bin: Path = BIN, name: str = "mdflow") -> Tool | str:
+    exe = venv_bin / "mdflow"
+    return Mdflow(exe, name) if exe.exists() else f"no {exe}: create that virtualenv first"
 
 
 def find_dvc(work: Path, install: bool) -> Tool | str:
@@ -232,7 +233,20 @@ def version_of(tool: Tool | str, env: dict[str, str]) -> str:
     if isinstance(tool, str):
         return "n/a"
     out = subprocess.run(["bash", "-c", tool.version()], capture_output=True, text=True, env=env)
-    return (out.stdout.strip().splitlines() or ["?"])[0]
+    line = (out.stdout.strip().splitlines() or ["?"])[0]
+    if isinstance(tool, Mdflow):  # which source: the commit of the package it imports
+        where = subprocess.run(
+            [str(Path(tool.exe.strip("'")).parent / "python"), "-c",
+             "import mdflow, os; print(os.path.dirname(mdflow.__file__))"],
+            capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        rev = subprocess.run(
+            ["git", "-C", where or ".", "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        line += f" at {rev[:60]}"
+    return line
 
 
 def _works(line: str) -> bool:

@@ -160,10 +160,16 @@ class StatCache:
             self.db.execute("DELETE FROM clean")
 
     def record_clean(self, record: Clean) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", record
-            )
+        insert = f"INSERT OR REPLACE INTO clean VALUES ({', '.join('?' * len(record))})"
+        try:
+            with self.db:
+                self.db.execute(insert, record)
+        except sqlite3.OperationalError:  # a table of another shape (another mdflow version)
+            with self.db:
+                self.db.execute("DROP TABLE IF EXISTS clean")
+            self.db.executescript(SCHEMA)
+            with self.db:
+                self.db.execute(insert, record)
 
     def forget_clean(self, pointer: str) -> None:
         with self.db:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -187,3 +188,14 @@ def test_commit_hooks_on_a_commit_without_pointers(tracked: Path) -> None:
     git(tracked, "add", "data/one.csv.mdflow")  # a pointer staged: the ordinary hooks run
     assert not clean.commit_hook_passes(tracked, "check")
     assert not clean.commit_hook_passes(tracked, "visit")
+
+
+def test_a_clean_table_of_another_shape_is_replaced(tracked: Path) -> None:
+    db = sqlite3.connect(tracked / ".mdflow" / "state.db")
+    with db:
+        db.execute("DROP TABLE clean")
+        db.execute("CREATE TABLE clean (pointer TEXT PRIMARY KEY, digest TEXT)")
+    db.close()
+    assert proven(tracked) is None
+    assert mdflow(tracked, "status").out == "2 datasets, all clean\n"
+    assert proven(tracked) == ["data/many", "data/one.csv"]
