@@ -43,7 +43,8 @@ def remember(repo: Repo, state: StatCache, d: Dataset, files: list[WorkspaceFile
     """Record `d` as clean (its workspace `files`, as scanned, hash to its pointer, its objects are
     in the cache), when it can be proven again later: a whole dataset read from the working
     tree, no symlinked folder on its path, no file too recent for the stat cache, no links
-    into the cache (hardlink or symlink modes re-check every file)."""
+    into the cache (hardlink or symlink modes re-check every file), a pointer as mdflow
+    writes it (`mdflow add` rewrites one edited by hand)."""
     rel, pointer = repo.rel(d.data), repo.rel(d.pointer_file)
     links = repo.config.cache.link
     if (
@@ -52,6 +53,7 @@ def remember(repo: Repo, state: StatCache, d: Dataset, files: list[WorkspaceFile
         or repo.real_rel(d.data) != rel
         or links[0].value in ("hardlink", "symlink")
         or any(f.stamp.mtime_ns >= state.clock for f in files)
+        or hash_bytes(d.pointer.to_yaml().encode()) != d.digest  # add would rewrite it
     ):
         state.forget_clean(pointer)
         return

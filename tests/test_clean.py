@@ -56,6 +56,7 @@ def test_clean_datasets_are_proven_without_the_library(tracked: Path) -> None:
 
 
 def test_same_output_as_the_ordinary_path(tracked: Path) -> None:
+    assert mdflow(tracked, "status", "data/one.csv").out == "1 dataset, all clean\n"
     quick = mdflow(tracked, "status").out, mdflow(tracked, "add", "data/one.csv").out
     (tracked / ".mdflow" / "state.db").unlink()  # no records: the ordinary path
     assert proven(tracked) is None
@@ -199,3 +200,13 @@ def test_a_clean_table_of_another_shape_is_replaced(tracked: Path) -> None:
     assert proven(tracked) is None
     assert mdflow(tracked, "status").out == "2 datasets, all clean\n"
     assert proven(tracked) == ["data/many", "data/one.csv"]
+
+
+def test_a_pointer_edited_by_hand_is_rewritten_by_add(tracked: Path) -> None:
+    pointer = tracked / "data" / "one.csv.mdflow"
+    lines = pointer.read_text().splitlines()
+    pointer.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")  # keys reordered
+    assert mdflow(tracked, "status").out == "2 datasets, all clean\n"
+    assert proven(tracked) is None
+    assert mdflow(tracked, "add", "data/one.csv").out.startswith("added data/one.csv")
+    assert pointer.read_text().splitlines() == lines

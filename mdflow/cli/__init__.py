@@ -205,6 +205,8 @@ def _proven(words: list[str]) -> list[str] | None:
     if root is None:
         return None
     if verb == "status":
+        if any(w != "--exit-code" for w in rest):  # paths: the ordinary path selects
+            return None
         line = clean.status_line(root)
         return None if line is None else [line]
     if not rest or "--exit-code" in rest:
