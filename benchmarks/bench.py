@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -226,7 +225,7 @@ def _step(
 def _row(run: Run, step: int, op: str, state: str, tool: str, s: Sample) -> Row:
     return Row(
         run.sc.name, run.sc.title, run.repeat, step, op, state, tool, round(s.seconds, 4),
-        round(s.max_rss_kib / 1024, 1), s.error,
+        round(s.max_rss_kib / 1024, 1), s.error, round(s.cpu_seconds, 4),
     )  # fmt: skip
 
 
@@ -319,7 +318,7 @@ def main() -> int:
                 one_repeat(run, tools)
                 report.append(csv_path, [Row(sc.name, sc.title, r, 0, DONE, "", "", 0, 0, "")])
                 md_path.write_text(report.table(rows, about(found, env, work)))
-            shutil.rmtree(runs / sc.name, ignore_errors=True)
+            remove(runs / sc.name)
     md_path.write_text(report.table(rows, about(found, env, work)))
     print(md_path.read_text())
     log(f"wrote {csv_path} and {md_path}")

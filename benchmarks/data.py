@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +62,11 @@ def source(sc: Scenario, data: Path) -> Path:
 
 
 def remove(path: Path) -> None:
+    """Delete a file or a tree, read-only cache folders included (`rm -rf`: at 100,000 files
+    per repository, Python's rmtree takes minutes)."""
     if path.is_dir() and not path.is_symlink():
-        for folder, dirs, _ in os.walk(path):  # read-only cache folders block rmtree
-            for d in dirs:
-                os.chmod(os.path.join(folder, d), 0o755)
-        shutil.rmtree(path)
+        subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
+        subprocess.run(["rm", "-rf", str(path)], check=True)
     elif path.exists() or path.is_symlink():
         path.unlink()
 

@@ -23,6 +23,7 @@ class Sample:
     seconds: float
     max_rss_kib: int  # the largest resident set of the command's processes
     error: str = ""  # empty when the command exited 0
+    cpu_seconds: float = 0.0  # user + system time of the command and its children
 
 
 def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
@@ -37,10 +38,11 @@ def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stderr.close()
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-2:]
-        return Sample(seconds, usage.ru_maxrss, f"`{line}` exited {proc.returncode}: {tail}")
-    return Sample(seconds, usage.ru_maxrss)
+        return Sample(seconds, usage.ru_maxrss, f"`{line}` exited {proc.returncode}: {tail}", cpu)
+    return Sample(seconds, usage.ru_maxrss, cpu_seconds=cpu)
 
 
 def untimed(lines: list[str], cwd: Path, env: dict[str, str]) -> None:

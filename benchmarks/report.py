@@ -37,6 +37,7 @@ class Row:
     seconds: float
     max_rss_mib: float
     error: str
+    cpu_seconds: float = 0.0
 
 
 def load(path: Path) -> list[Row]:
@@ -51,6 +52,7 @@ def load(path: Path) -> list[Row]:
                     "step": int(r["step"]),
                     "seconds": float(r["seconds"]),
                     "max_rss_mib": float(r["max_rss_mib"]),
+                    "cpu_seconds": float(r.get("cpu_seconds") or 0),
                 }
             )
             for r in csv.DictReader(f)
@@ -83,6 +85,7 @@ def table(rows: list[Row], about: list[str]) -> str:
         lambda: defaultdict(list)
     )
     rss: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    cpu: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     errors: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
     order: dict[tuple[str, str, str], tuple[int, str]] = {}
     titles: dict[str, str] = {}
@@ -98,6 +101,7 @@ def table(rows: list[Row], about: list[str]) -> str:
             times[key][r.tool].append(r.seconds)
             if r.tool == "mdflow":
                 rss[key].append(r.max_rss_mib)
+                cpu[key].append(r.cpu_seconds)
     base = any(r.tool == BASE for r in rows)
     header = _HEADER + (" base | mdflow/base |" if base else "")
     width = header.count("|") - 1
@@ -110,7 +114,7 @@ def table(rows: list[Row], about: list[str]) -> str:
         if key[0] != scenario:
             scenario = key[0]
             lines.append(f"| **{titles[scenario]}** |" + " |" * (width - 1))
-        lines.append(_line(key, times[key], errors[key], rss[key], floors, base))
+        lines.append(_line(key, times[key], errors[key], rss[key], cpu[key], floors, base))
     lines += ["", "Floors (median seconds; `stat walk` and `read+xxh3` in-process):", ""]
     lines += ["| data | " + " | ".join(FLOORS) + " |", "|---|" + "---:|" * len(FLOORS)]
     for sc in dict.fromkeys(k[0] for k in floors):
@@ -129,7 +133,7 @@ def table(rows: list[Row], about: list[str]) -> str:
 
 _HEADER = (
     "| operation | state | mdflow (min-max) | DVC | git-lfs | floor | mdflow/DVC "
-    "| mdflow/git-lfs | mdflow/floor | mdflow peak MiB | runs |"
+    "| mdflow/git-lfs | mdflow/floor | mdflow peak MiB | mdflow CPU s | runs |"
 )
 
 
@@ -142,6 +146,7 @@ def _line(
     times: dict[str, list[float]],
     errors: dict[str, str],
     rss: list[float],
+    cpu: list[float],
     floors: dict[tuple[str, str, str], dict[str, list[float]]],
     base: bool,
 ) -> str:
@@ -155,6 +160,7 @@ def _line(
     ratios = [_ratio(mine, cells[1]), _ratio(mine, cells[2]), _ratio(mine, floor)]
     floor_cell = f"{floor_name} {floor:.3f}" if floor is not None else ""
     peak = f"{max(rss):.0f}" if rss else ""
+    cpu_cell = f"{statistics.median(cpu):.3f}" if cpu and any(cpu) else ""
     runs = max((len(v) for v in times.values()), default=0)
     mdflow = times.get("mdflow", [])
     if len(mdflow) > 1:
@@ -167,7 +173,7 @@ def _line(
         ]
     return (
         f"| {key[1]} | {key[2]} | "
-        + " | ".join([*shown, floor_cell, *ratios, peak, str(runs), *extra])
+        + " | ".join([*shown, floor_cell, *ratios, peak, cpu_cell, str(runs), *extra])
         + " |"
     )
 

@@ -238,14 +238,14 @@ def version_of(tool: Tool | str, env: dict[str, str]) -> str:
         where = subprocess.run(
             [str(Path(tool.exe.strip("'")).parent / "python"), "-c",
              "import mdflow, os; print(os.path.dirname(mdflow.__file__))"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, cwd="/",  # not this folder's mdflow
         ).stdout.strip()  # fmt: skip
         rev = subprocess.run(
-            ["git", "-C", where or ".", "log", "-1", "--format=%h %s"],
+            ["git", "-C", where or ".", "log", "-1", "--format=%h"],
             capture_output=True,
             text=True,
         ).stdout.strip()
-        line += f" at {rev[:60]}"
+        line += f" at {rev} ({where})"
     return line
 
 
