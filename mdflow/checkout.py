@@ -9,7 +9,7 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from mdflow import datasets, gitrepo
+from mdflow import datasets, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import CorruptObjectError, MdflowError
@@ -61,6 +61,9 @@ def checkout(
 def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
     """In a merge conflict, keep our (`ours`) or their (`theirs`) version of a pointer, and
     check out its data. Staging the pointer is left to `git add`, as with git checkout --ours.
+
+    That version is checked like any pointer (a safe path, claimed by no other pointer, no
+    Git-tracked file in the way) before anything is written; the pointer is written last.
     """
     path = repo.resolve_user_path(arg)
     pointer_file = path if path.name.endswith(ptr.SUFFIX) else ptr.pointer_path_for(path)
@@ -73,10 +76,21 @@ def take_side(repo: Repo, arg: str, side: str) -> CheckoutReport:
             f"{rel} has no {side} version in the index: it is not in a merge conflict",
             "use mdflow checkout PATH outside a conflict",
         ) from None
-    pointer = ptr.Pointer.from_yaml(text, f"{rel} ({side})")
+    shown = f"{rel} ({side})"
+    wanted = datasets.checked(repo, pointer_file, ptr.Pointer.from_yaml(text, shown), shown)
     with repo.lock():
-        ptr.save(pointer_file, pointer)
-        return checkout_datasets(repo, [datasets.load(repo, pointer_file)])
+        others = [d for d in datasets.readable(repo) if d.pointer_file != pointer_file]
+        try:
+            datasets.refuse_overlaps(repo, [*others, wanted])
+        except MdflowError as e:
+            other = "ours" if side == "theirs" else "theirs"
+            raise MdflowError(
+                f"{e.what} in the {side} version",
+                f"keep the other: mdflow checkout --{other} {arg}",
+            ) from None
+        report = checkout_datasets(repo, [wanted])
+        ptr.save(pointer_file, wanted.pointer)
+        return report
 
 
 def checkout_datasets(
@@ -91,9 +105,12 @@ def checkout_datasets(
         for d in chosen
         if d.kind == "dir" and (d.pointer.hash in cached or repo.cache.has(d.pointer.hash))
     }
+    expect = integrity.expected_of(
+        repo, [d for d in chosen if d.kind == "file" or d.pointer_file in manifests]
+    )
     _remove_debris(repo, chosen, report)
     with repo.stat_cache() as state:
-        job = _Checkout(repo, Hasher(state), force, report, cached, manifests)
+        job = _Checkout(repo, Hasher(state), force, report, cached, manifests, expect)
         for d in chosen:
             job.dataset(d)
         job.record()
@@ -152,9 +169,10 @@ class _Checkout:
         report: CheckoutReport,
         cached: Set[str],
         manifests: dict[Path, Manifest],
+        expect: dict[str, str],
     ) -> None:
         self.repo, self.hasher, self.force, self.report = repo, hasher, force, report
-        self.cached, self.manifests = cached, manifests
+        self.cached, self.manifests, self.expect = cached, manifests, expect
         self.pullable = Pullable(repo)
         self.writer = Materializer(repo.cache, repo.config.cache.link)
         self.written: list[tuple[str, Stamp, str]] = []  # key, stamp, oid: for the stat cache
@@ -267,7 +285,7 @@ class _Checkout:
         """Write one file (from a worker thread); what the stat cache records of it, or None
         when its object is corrupt (quarantined, the workspace file left as it was)."""
         try:
-            return key, self.writer.write(oid, dest, executable), oid
+            return key, self.writer.write(oid, dest, executable, self.expect.get(oid)), oid
         except CorruptObjectError:
             self.report.corrupt.append(key)
             return None

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mdflow import urls
+from mdflow import urls, yamlfile
 from mdflow.errors import FormatError, describe
 from mdflow.format_version import Version1
 
@@ -157,6 +157,11 @@ class Config(BaseModel):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     visitors: list[VisitorConfig] = Field(default_factory=list)
     datasets: list[DatasetRoles] = Field(default_factory=list)
+    verify: Literal["xxh3", "sha256"] = Field(
+        "xxh3",
+        description="sha256: mdflow add records SHA-256 digests too, and every copy out of the "
+        "cache or download from a remote is checked against them (docs/reliability.md).",
+    )
 
 
 def load(root: Path, committed: dict[str, Any] | None = None) -> Config:
@@ -315,7 +320,7 @@ def _read(path: Path) -> dict[str, Any]:
 def parse(text: str | bytes, origin: str, fix: str) -> dict[str, Any]:
     """A configuration file's mapping, read with the safe loader."""
     try:
-        data = yaml.safe_load(text)
+        data = yamlfile.load(text)
     except yaml.YAMLError as e:
         first = str(e).strip().splitlines()[0]
         raise FormatError(f"{origin}: not valid YAML ({first})", fix) from None

@@ -36,11 +36,11 @@ class Dataset:
 def load(repo: Repo, pointer_file: Path) -> Dataset:
     shown = repo.rel(pointer_file)
     raw = pointer_file.read_bytes()
-    found = _dataset(repo, pointer_file, ptr.Pointer.from_yaml(raw, shown), shown)
+    found = checked(repo, pointer_file, ptr.Pointer.from_yaml(raw, shown), shown)
     return replace(found, digest=hash_bytes(raw))
 
 
-def _dataset(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:
+def checked(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:
     """A pointer's dataset, once its data path is known to be safe to write."""
     data = ptr.data_path_for(pointer_file, p)
     repo.check_inside(data, f"{shown}: path {p.path!r}")
@@ -60,7 +60,7 @@ def at_revision(repo: Repo, rev: str, args: list[str]) -> list[Dataset]:
         every = []
         for rel in sorted(blobs):
             p = ptr.Pointer.from_yaml(reader.read(blobs[rel]), f"{rev}:{rel}")
-            every.append(_dataset(repo, repo.root / rel, p, f"{rev}:{rel}"))
+            every.append(checked(repo, repo.root / rel, p, f"{rev}:{rel}"))
     finally:
         reader.close()
     refuse_overlaps(repo, every, f" at {rev}")

@@ -86,7 +86,7 @@ def referenced_objects(repo: Repo) -> tuple[set[str], list[str]]:
             referenced |= found
             dirs |= {oid for oid in found if repo.cache.has(oid)}
             continue
-        referenced.add(p.hash)
+        referenced |= p.tops()
         if p.kind == "dir":
             dirs.add(p.hash)
     missing = []

@@ -167,6 +167,8 @@ def open_repo(root: Path) -> git.Repo:
 def reachable_pointer_blobs(root: Path) -> dict[str, str]:
     """Blob id -> path of every pointer reachable from any ref, reflog, stash or index."""
     blobs = pointer_blobs_in(root, "--all", "--reflog")
+    for tree in _tree_refs(root):
+        blobs |= pointer_blobs_of_tree(root, tree)
     for worktree in _worktrees(root):
         out = run(worktree, "ls-files", "-z", "--stage", "--", POINTER_GLOB)
         for entry in _z(out):
@@ -192,6 +194,34 @@ def pointer_blobs_in(root: Path, *revs: str) -> dict[str, str]:
         path = next(fields, "")
         if len(meta) == 5 and meta[1] in BLOB_MODES and path.endswith(POINTER_GLOB[1:]):
             blobs[meta[3]] = path
+    return blobs
+
+
+def _tree_refs(root: Path) -> list[str]:
+    """Trees that refs name directly (`git tag t HEAD^{tree}`), not through a commit: `git log
+    --all` does not see them."""
+    out = run(
+        root, "for-each-ref", "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)"
+    )
+    trees = []
+    for line in out.decode().splitlines():
+        kind, name, peeled_kind, peeled = [*line.split(), "", ""][:4]
+        if kind == "tree":
+            trees.append(name)
+        elif kind == "tag" and peeled_kind == "tree":
+            trees.append(peeled)
+    return trees
+
+
+def pointer_blobs_of_tree(root: Path, tree: str) -> dict[str, str]:
+    """Blob id -> path of every pointer in one tree."""
+    out = run(root, "ls-tree", "-r", "-z", "--full-tree", tree)
+    blobs: dict[str, str] = {}
+    for entry in _z(out):  # `<mode> blob <id>\t<path>`
+        meta, _, path = entry.partition("\t")
+        mode, _kind, blob = meta.split()
+        if mode in BLOB_MODES and path.endswith(POINTER_GLOB[1:]):
+            blobs[blob] = path
     return blobs
 
 

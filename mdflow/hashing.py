@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -12,6 +13,7 @@ import xxhash
 PREFIX = "xxh3-128:"
 HASH_PATTERN = r"^xxh3-128:[0-9a-f]{32}$"
 _HASH_RE = re.compile(HASH_PATTERN)
+SHA256_PATTERN = r"^[0-9a-f]{64}$"  # the optional second hash (`verify: sha256`)
 CHUNK = 1 << 20
 
 
@@ -60,3 +62,13 @@ def hash_chunks(chunks: Iterable[bytes], *sinks: Callable[[bytes], object]) -> t
 def hash_file(path: str) -> tuple[str, int]:
     with open(path, "rb") as f:
         return hash_stream(f)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a file's bytes, as 64 lowercase hex digits."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -127,7 +127,7 @@ def pushed_objects(
     try:
         for sha, text in reader.read_many(blobs):
             p = ptr.Pointer.from_yaml(text, f"{blobs[sha]} ({sha[:10]})")
-            oids.add(p.hash)
+            oids |= p.tops()
             if p.kind == "dir":
                 oids |= _manifest_files(repo, p.hash, blobs[sha])
     finally:

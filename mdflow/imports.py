@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from mdflow import datasets, gitignore
+from mdflow import datasets, gitignore, integrity
 from mdflow import pointer as ptr
 from mdflow.checkout import checkout_datasets
 from mdflow.datasets import Dataset, Located
@@ -75,6 +75,8 @@ def _bring(
     pointer and the .gitignore entry, then check the data out."""
     fill_cache(source, loc)
     fields = _adopt(repo, source, loc)
+    if integrity.on(repo):
+        fields |= integrity.seal(repo, fields["kind"], fields["hash"], repo.rel(dest), None)
     pointer = Pointer.model_validate(
         {**extra, "path": dest.name, **fields, "source": origin.model_dump()}
     )

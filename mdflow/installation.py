@@ -87,31 +87,116 @@ def install(repo: Repo) -> Installed:
 
 def _write_pre_commit_config(repo: Repo) -> tuple[list[str], list[str]]:
     """(the hook types, [the file] when its text changed)."""
-    import yaml
-
     path = repo.root / PRE_COMMIT_CONFIG
     before = path.read_text() if path.exists() else None
+    types, text = updated_config(before)
+    if text == before:
+        return types, []
+    path.write_text(text)
+    return types, [PRE_COMMIT_CONFIG]
+
+
+def updated_config(before: str | None) -> tuple[list[str], str]:
+    """The hook types and the text of .pre-commit-config.yaml with mdflow's hooks in it.
+
+    The user's text is edited in place (their comments, order and style kept): mdflow's block
+    replaces the one an earlier install wrote, and the hook types are completed. When the file
+    is shaped so that an edit cannot be proven right, it is written anew."""
+    import yaml
+
     data = yaml.safe_load(before) if before is not None else None
     data = data if isinstance(data, dict) else {}
     types = list(data.get("default_install_hook_types") or [])
     data["default_install_hook_types"] = types + [t for t in HOOK_TYPES if t not in types]
     repos = [r for r in data.get("repos") or [] if not _is_mdflow_local(r)]
-    hooks = [
-        {
-            **h,
-            "language": "system",
-            "pass_filenames": False,
-            "always_run": True,
-            "require_serial": True,
-        }
-        for h in LOCAL_HOOKS
-    ]
-    data["repos"] = [{"repo": "local", "hooks": hooks}, *repos]
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    if text == before:
-        return data["default_install_hook_types"], []
-    path.write_text(text)
-    return data["default_install_hook_types"], [PRE_COMMIT_CONFIG]
+    data["repos"] = [{"repo": "local", "hooks": _hooks()}, *repos]
+    if before is not None and _loads(before) == data:
+        return data["default_install_hook_types"], before  # up to date: not even re-spaced
+    if before is not None:
+        edited = _edited(before, data["default_install_hook_types"])
+        if edited is not None and _loads(edited) == data:
+            return data["default_install_hook_types"], edited
+    return data["default_install_hook_types"], yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=False
+    )
+
+
+def _loads(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def _hooks() -> list[dict[str, Any]]:
+    extra = {"language": "system", "pass_filenames": False, "always_run": True}
+    return [{**h, **extra, "require_serial": True} for h in LOCAL_HOOKS]
+
+
+def _edited(text: str, types: list[str]) -> str | None:
+    """`text` with mdflow's block first in `repos:` and the hook types set, or None when its
+    shape is not the usual one (block style `repos:` with at least one entry)."""
+    import yaml
+
+    root = yaml.compose(text)
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    values = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    repos = values.get("repos")
+    if not isinstance(repos, yaml.SequenceNode) or repos.flow_style or not repos.value:
+        return None
+    edits: list[tuple[int, int, str]] = []  # (start, end, new text), applied from the end
+    loaded = yaml.safe_load(text)["repos"]
+    for item, entry in zip(repos.value, loaded, strict=True):
+        if _is_mdflow_local(entry):
+            start = text.rfind("\n", 0, item.start_mark.index) + 1
+            edits.append((start, _line_end(text, _last_scalar(item).end_mark.index), ""))
+    first = repos.value[0].start_mark
+    dash = text.rfind("\n", 0, first.index) + 1
+    block = yaml.safe_dump([{"repo": "local", "hooks": _hooks()}], sort_keys=False)
+    indent = text[dash : first.index - 2]  # what precedes "- " on the first entry's line
+    edits.append((dash, dash, "".join(indent + line + "\n" for line in block.splitlines())))
+    types_edit = _types_edit(text, values.get("default_install_hook_types"), types)
+    if types_edit is None:
+        return None
+    edits += [types_edit]
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _types_edit(text: str, node: object, types: list[str]) -> tuple[int, int, str] | None:
+    """The edit completing `default_install_hook_types` (`types` starts with the ones there)."""
+    import yaml
+
+    if node is None:
+        return len(text), len(text), f"default_install_hook_types: [{', '.join(types)}]\n"
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        return None
+    missing = types[len(node.value) :]
+    if node.flow_style:
+        return node.start_mark.index, node.end_mark.index, f"[{', '.join(types)}]"
+    last = node.value[-1].start_mark
+    at = text.find("\n", node.value[-1].end_mark.index)
+    at = len(text) if at < 0 else at + 1
+    indent = text[text.rfind("\n", 0, last.index) + 1 : last.index - 2]
+    return at, at, "".join(f"{indent}- {t}\n" for t in missing)
+
+
+def _last_scalar(node: Any) -> Any:
+    """The last scalar inside a node: where its text ends (comments after it excluded)."""
+    while node.value and not isinstance(node.value, str):
+        last = node.value[-1]
+        node = last[1] if isinstance(last, tuple) else last
+    return node
+
+
+def _line_end(text: str, index: int) -> int:
+    """The start of the line after the one holding `index`."""
+    end = text.find("\n", index)
+    return len(text) if end < 0 else end + 1
 
 
 def _is_mdflow_local(entry: object) -> bool:

@@ -1,4 +1,5 @@
-"""An exclusive repository lock (`flock` on `.mdflow/lock`) with a timeout."""
+"""Exclusive locks (`flock` on a file) with a timeout: the repository's (`.mdflow/lock`), a
+shared clone's, the embedded store's."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ POLL = 0.05
 
 
 @contextlib.contextmanager
-def locked(path: Path, timeout: float) -> Iterator[None]:
+def locked(
+    path: Path,
+    timeout: float,
+    what: str = "the repository lock",
+    hint: str = "wait for it to finish, or raise core.lock_timeout in mdflow.yaml",
+) -> Iterator[None]:
+    """Hold the lock on `path` for the block; a LockTimeoutError naming `what` (and the pid
+    holding it) after `timeout` seconds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -27,9 +35,9 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockTimeoutError(
-                        f"another mdflow process{_holder(fd)} holds the repository lock "
-                        f"({path}) after waiting {timeout:g}s",
-                        "wait for it to finish, or raise core.lock_timeout in mdflow.yaml",
+                        f"another mdflow process{_holder(fd)} holds {what} ({path}) after "
+                        f"waiting {timeout:g}s",
+                        hint,
                     ) from None
                 time.sleep(POLL)
         os.ftruncate(fd, 0)

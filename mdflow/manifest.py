@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mdflow.errors import FormatError, UnsafePathError, describe
 from mdflow.format_version import Version1
-from mdflow.hashing import HASH_PATTERN
+from mdflow.hashing import HASH_PATTERN, SHA256_PATTERN
 from mdflow.paths import check_relpath
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \: JSON needs no escapes
@@ -102,3 +102,45 @@ def join_lines(lines: Iterable[str]) -> bytes:
     body = ",\n".join(lines)
     body = f"\n{body}\n" if body else ""
     return f'{{"mdflow": 1, "files": [{body}]}}\n'.encode()
+
+
+class Digests(BaseModel):
+    """A folder's digest list (`verify: sha256`): the SHA-256 of its manifest and of each file.
+
+    Canonical JSON like the manifest, one file per line in the manifest's order; the pointer
+    records its xxh3-128 (`digests`, to find it) and its SHA-256 (`sha256`, to trust it).
+    """
+
+    model_config = ConfigDict(extra="forbid", title="mdflow folder digest list")
+
+    mdflow: Version1 = 1
+    manifest: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the manifest object.")
+    files: list[tuple[str, str]] = Field(description="[path, SHA-256] in the manifest's order.")
+
+    @field_validator("files")
+    @classmethod
+    def _valid(cls, files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for path, digest in files:
+            check_relpath(path)
+            if not _SHA256.fullmatch(digest):
+                raise ValueError(f"not a SHA-256: {digest!r}")
+        if any(a[0] >= b[0] for a, b in itertools.pairwise(files)):
+            raise ValueError("files must be sorted by path and unique")
+        return files
+
+    def to_bytes(self) -> bytes:
+        lines = ",\n".join(f'[{json.dumps(p, ensure_ascii=False)}, "{d}"]' for p, d in self.files)
+        body = f"\n{lines}\n" if lines else ""
+        return f'{{"mdflow": 1, "manifest": "{self.manifest}", "files": [{body}]}}\n'.encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str) -> Digests:
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as e:
+            raise FormatError(
+                f"digest list {origin}: {describe(e)}", "fetch it again: mdflow pull"
+            ) from None
+
+
+_SHA256 = re.compile(SHA256_PATTERN[1:-1])

@@ -12,12 +12,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from mdflow import urls
+from mdflow import urls, yamlfile
 from mdflow.errors import FormatError, describe
 from mdflow.format_version import Version1
-from mdflow.hashing import HASH_PATTERN
+from mdflow.hashing import HASH_PATTERN, SHA256_PATTERN
 from mdflow.paths import UMASK, check_relpath
 
 FORMAT_VERSION = 1
@@ -27,6 +34,8 @@ KEY_ORDER = (
     "path",
     "kind",
     "hash",
+    "sha256",
+    "digests",
     "size",
     "files",
     "rows",
@@ -61,6 +70,16 @@ class Pointer(BaseModel):
     path: str = Field(description="Data path relative to the pointer's folder (POSIX).")
     kind: Literal["file", "dir"] = "file"
     hash: str = Field(pattern=HASH_PATTERN, description="xxh3-128 of the file or manifest.")
+    sha256: str | None = Field(
+        None,
+        pattern=SHA256_PATTERN,
+        description="verify: sha256 — SHA-256 of the file, or of the folder's digest list.",
+    )
+    digests: str | None = Field(
+        None,
+        pattern=HASH_PATTERN,
+        description="verify: sha256, folders — xxh3-128 of the digest list object.",
+    )
     size: int = Field(ge=0, description="Bytes (sum over files for a directory).")
     files: int | None = Field(None, ge=0, description="Directories: number of files.")
     rows: int | None = Field(None, ge=0, description="Tables: data rows.")
@@ -76,6 +95,19 @@ class Pointer(BaseModel):
     _check_path = field_validator("path")(classmethod(lambda cls, v: check_relpath(v)))
     # a run's page never carries credentials, even in a pointer written before they were refused
     _redact_url = field_validator("url")(classmethod(lambda cls, v: v and urls.redact(v)))
+
+    @model_validator(mode="after")
+    def _digests_with_folders(self) -> Pointer:
+        """A folder's sha256 is that of its digest list: both keys, or neither."""
+        if self.digests is not None and self.kind != "dir":
+            raise ValueError("digests: only folders have a digest list")
+        if self.kind == "dir" and (self.sha256 is None) != (self.digests is None):
+            raise ValueError("sha256 and digests: a folder has both or neither")
+        return self
+
+    def tops(self) -> set[str]:
+        """The objects this pointer names: its file or manifest, and a folder's digest list."""
+        return {self.hash, self.digests} if self.digests else {self.hash}
 
     def to_yaml(self) -> str:
         data: dict[str, Any] = {}
@@ -95,7 +127,7 @@ class Pointer(BaseModel):
     @classmethod
     def from_yaml(cls, text: str | bytes, origin: str) -> Pointer:
         try:
-            data = yaml.safe_load(text)
+            data = yamlfile.load(text)
         except yaml.YAMLError as e:
             raise FormatError(f"{origin}: not valid YAML ({_first_line(e)})", _FIX) from None
         except RecursionError:  # PyYAML recurses once per level of `[[[...` or `{a: {a: ...`

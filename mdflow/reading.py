@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from mdflow import datasets, gitrepo, sources, sync
+from mdflow import datasets, gitrepo, integrity, sources, sync
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset, Located
 from mdflow.errors import MdflowError
@@ -157,6 +157,29 @@ def fill_cache(repo: Repo, loc: Located) -> None:
     failed = sync.problems(report)
     if failed:
         raise _unreadable(loc, remote.name, failed[0])
+    vouch(repo, loc)
+
+
+def vouch(repo: Repo, loc: Located) -> None:
+    """`verify: sha256` pointers: the cached objects read match the digests (a cached object
+    could have come for another pointer naming the same xxh3-128 with other bytes)."""
+    d = loc.dataset
+    if d.pointer.sha256 is None:
+        return
+    expect = integrity.expected(repo, d.pointer, loc.rel)
+    wanted = [d.pointer.hash] if d.kind == "file" else [e.hash for e in parts(repo, d)[1]]
+    for oid in wanted:
+        if (oid, expect[oid]) not in _VOUCHED:
+            if not integrity.matches(repo, oid, expect[oid]):
+                raise MdflowError(
+                    f"{loc.rel}: cache object {oid} does not match the SHA-256 its pointer "
+                    "records (moved to .mdflow/quarantine/)",
+                    f"fetch it again: mdflow pull {loc.rel}",
+                )
+            _VOUCHED.add((oid, expect[oid]))
+
+
+_VOUCHED: set[tuple[str, str]] = set()  # (object, SHA-256) checked in this process
 
 
 def _unreadable(loc: Located, remote: str, reason: str) -> MdflowError:
@@ -175,6 +198,8 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
     from mdflow.transfer import open_object
 
     d = loc.dataset
+    if d.pointer.sha256 is not None:  # nothing unverified is streamed: fetch, then check
+        fill_cache(repo, loc)
     if d.kind == "dir":
         if not repo.cache.has(d.pointer.hash):
             fill_manifest(repo, loc)
@@ -199,6 +224,8 @@ def fill_manifest(repo: Repo, loc: Located) -> None:
     from mdflow.transfer import pull
 
     with repo.remote() as remote, repo.lock():
+        if remote.never_made:
+            raise _unreadable(loc, remote.name, "nothing was ever pushed to it")
         index = RemoteIndex(remote.store, remote.state)
         failed = pull(repo.cache, index, {loc.dataset.pointer.hash}).failed
     if failed:

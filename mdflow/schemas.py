@@ -13,13 +13,14 @@ from pydantic import BaseModel
 
 from mdflow.changes import DiffReport
 from mdflow.config import Config
-from mdflow.manifest import Manifest
+from mdflow.manifest import Digests, Manifest
 from mdflow.pointer import Pointer
 from mdflow.remote.formats import Inventory, PackIndex
 
 MODELS: dict[str, type[BaseModel]] = {
     "pointer": Pointer,
     "manifest": Manifest,
+    "digests": Digests,
     "config": Config,
     "pack-index": PackIndex,
     "inventory": Inventory,

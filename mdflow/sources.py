@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mdflow import config as config_mod
-from mdflow import gitrepo
+from mdflow import gitrepo, urls
 from mdflow.errors import MdflowError
 from mdflow.lock import locked
 from mdflow.repo import Repo
@@ -84,7 +84,7 @@ def open_source(
         if not path.exists():
             raise MdflowError(f"{text}: no such repository", "give a Git URL or a local path")
         text = path.as_uri()  # a bare repository: cloned like a URL (git ignores filters on paths)
-    return Source(ClonedRepo(clone(text, rev)), text, True)
+    return Source(ClonedRepo(clone(text, rev)), urls.public(text), True)
 
 
 def clone_root(url: str) -> Path:
@@ -99,7 +99,8 @@ def clone(url: str, rev: str | None = None) -> Path:
     """Clone `url` once (commits and trees only); later, fetch unless `rev` is a commit the
     clone already has. Returns the clone's root."""
     root = clone_root(url)
-    with locked(root.parent / "lock", CLONE_LOCK_TIMEOUT):
+    shown = f"the lock of the shared clone of {urls.public(url)}"
+    with locked(root.parent / "lock", CLONE_LOCK_TIMEOUT, shown, "wait for it, then run it again"):
         if (root / ".git").is_dir():
             if not (rev and _COMMIT.match(rev) and _has_commit(root, rev)):
                 gitrepo.run(root, "fetch", "-q", "--prune", hint=_ACCESS_HINT, env=_env())

@@ -65,7 +65,8 @@ def _mark_pushed(
     with repo.remote(name, "check the server and the URL (mdflow remote list)") as remote:
         index = RemoteIndex(remote.store, remote.state).load()
         needed = {d.pointer_file: _needed(repo, d) for d in chosen}
-        if not all(index.has(o) for oids in needed.values() for o in oids):
+        short = not all(index.has(o) for oids in needed.values() for o in oids)
+        if short and not remote.never_made:
             index.sync()  # only ask the remote when the inventories read so far fall short
     for d, s in zip(chosen, results, strict=True):
         s.pushed = all(index.has(o) for o in needed[d.pointer_file])
@@ -73,8 +74,8 @@ def _mark_pushed(
 
 def _needed(repo: Repo, d: Dataset) -> set[str]:
     if d.kind == "dir" and repo.cache.has(d.pointer.hash):
-        return {d.pointer.hash} | {f.hash for f in manifest_of(repo, d).files}
-    return {d.pointer.hash}
+        return d.pointer.tops() | {f.hash for f in manifest_of(repo, d).files}
+    return d.pointer.tops()
 
 
 def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Status:

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from mdflow import datasets, gitrepo, history
+from mdflow import datasets, gitrepo, history, integrity
 from mdflow import pointer as ptr
 from mdflow.checkout import CheckoutReport, checkout, checkout_datasets
 from mdflow.datasets import Dataset, cached_manifest, manifest_of
@@ -237,18 +237,54 @@ def fetch(
     their manifests list. Returns the datasets whose top object is now cached, and every
     object they need."""
     index = RemoteIndex(source.store, source.state)  # listed once for both steps
-    tops = pull_objects(repo.cache, index, {d.pointer.hash for d in chosen}, jobs)
-    pulled = [d for d in chosen if d.pointer.hash not in tops.failed]
+    first = {o for d in chosen for o in d.pointer.tops()}
+    tops = _pull(repo, source, index, first, jobs)
+    pulled = [d for d in chosen if not d.pointer.tops() & tops.failed.keys()]
     oids = _objects(repo, pulled, report)
-    report.transfer = tops.merged(pull_objects(repo.cache, index, oids, jobs))
-    wanted = oids | {d.pointer.hash for d in chosen}
+    report.transfer = tops.merged(_pull(repo, source, index, oids, jobs))
+    _vet(repo, source.name, pulled, report)
+    wanted = oids | first
     report.wanted = len(wanted)
     return pulled, wanted
 
 
+def _pull(
+    repo: Repo, source: Remote, index: RemoteIndex, oids: set[str], jobs: int | None
+) -> TransferResult:
+    """Download what the cache lacks; from an embedded store never made, nothing (asking it
+    would create it, seconds of MLflow's migrations, to hold nothing)."""
+    if source.never_made:
+        why = f"not on remote {source.name} (nothing was ever pushed to it)"
+        return TransferResult(failed={o: why for o in oids if not repo.cache.has(o)})
+    return pull_objects(repo.cache, index, oids, jobs)
+
+
+def _vet(repo: Repo, remote: str, pulled: list[Dataset], report: SyncReport) -> None:
+    """Objects just downloaded must match the SHA-256 their pointers record, if any: one that
+    does not is quarantined and reported as failed (the remote's copy is not the committed one)."""
+    got = report.transfer.transferred
+    for d in pulled:
+        where = repo.rel(d.data)
+        if d.pointer.sha256 is None or where in report.missing:
+            continue
+        try:
+            expect = integrity.expected(repo, d.pointer, where)
+        except MdflowError as e:
+            report.missing[where] = e.what
+            continue
+        for oid in sorted(got & expect.keys()):
+            if not integrity.matches(repo, oid, expect[oid]):
+                got.discard(oid)
+                report.transfer.failed[oid] = (
+                    f"does not match the SHA-256 in {repo.rel(d.pointer_file)}: forged or "
+                    f"corrupt on remote {remote} (quarantined)"
+                )
+
+
 def _objects(repo: Repo, chosen: list[Dataset], report: SyncReport) -> set[str]:
-    """Every object the datasets need: files, manifests and the files manifests list."""
-    oids = {d.pointer.hash for d in chosen}
+    """Every object the datasets need: files, manifests (and digest lists), the files
+    manifests list."""
+    oids = {o for d in chosen for o in d.pointer.tops()}
     for d in chosen:
         if d.kind != "dir":
             continue
@@ -285,6 +321,8 @@ def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:
         return missing
     try:
         with repo.remote() as remote, repo.lock():
+            if remote.never_made:
+                return missing
             pull_objects(repo.cache, RemoteIndex(remote.store, remote.state), missing)
     except MdflowError:
         pass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdflow import datasets, gitignore, gitrepo
+from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.cache import Batch
 from mdflow.clean import remember
@@ -116,9 +116,12 @@ def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
         fields, files = _ingest_dir(repo, state, path, old)
     else:
         fields, files = _ingest_file(repo, state, path, old)
+    if integrity.on(repo):
+        fields |= integrity.seal(repo, fields["kind"], fields["hash"], repo.rel(path), old)
     extra = dict(old.model_extra or {}) if old else {}
-    if old and old.hash == fields["hash"]:  # same version: its run and source still apply
-        extra |= {k: v for k, v in (("run", old.run), ("url", old.url)) if v}
+    if old and old.hash == fields["hash"]:  # same version: its run, digests, source apply
+        keep = ("run", "url", "sha256", "digests")
+        extra |= {k: getattr(old, k) for k in keep if getattr(old, k)}
         extra |= {"source": old.source.model_dump()} if old.source else {}
     new = Pointer.model_validate({**extra, "path": path.name, **fields})
     changed = ptr.save(pointer_file, new)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import itertools
 import os
 import secrets
@@ -21,7 +22,7 @@ import xxhash
 from mdflow.cache import Cache, alive, writer_pid
 from mdflow.config import LinkType
 from mdflow.errors import CorruptObjectError, MdflowError
-from mdflow.hashing import PREFIX, hash_bytes, hash_file, hex_of
+from mdflow.hashing import PREFIX, hash_bytes, hash_file, hex_of, sha256_file
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK, check_name
 from mdflow.pool import parallel
@@ -160,10 +161,15 @@ def manifest_oid(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> str:
 
 
 def materialize(
-    cache: Cache, oid: str, dest: Path, links: list[LinkType], executable: bool = False
+    cache: Cache,
+    oid: str,
+    dest: Path,
+    links: list[LinkType],
+    executable: bool = False,
+    sha256: str | None = None,
 ) -> Stamp:
     """Write the object `oid` at `dest` atomically, with the first link type that works."""
-    return Materializer(cache, links).write(oid, str(dest), executable)
+    return Materializer(cache, links).write(oid, str(dest), executable, sha256)
 
 
 class Materializer:
@@ -174,7 +180,9 @@ class Materializer:
     destination when it is on another file system. A copy is hashed as it is written: an
     object whose bytes do not match its name never reaches the workspace, it is moved to
     `.mdflow/quarantine/` and CorruptObjectError is raised. Links (reflink, hardlink,
-    symlink) share the object's bytes and are not read: `mdflow fsck` verifies those.
+    symlink) share the object's bytes and are not read: `mdflow fsck` verifies those. Given a
+    SHA-256 (`verify: sha256`), every write checks it too: a copy as it is written, a link by
+    reading the object first.
     For many files: folders are made once, a copy needs one open of each file, and a link
     type that the filesystem refused once (reflink) is not tried again. Thread-safe.
     """
@@ -189,13 +197,15 @@ class Materializer:
         self._tmp_dev: int | None = None
         self.corrupt: set[str] = set()
 
-    def write(self, oid: str, dest: str, executable: bool = False) -> Stamp:
+    def write(
+        self, oid: str, dest: str, executable: bool = False, sha256: str | None = None
+    ) -> Stamp:
         """Write `oid` at `dest`; the stamp of the written file (for the stat cache)."""
         h = hex_of(oid)
         source = f"{self.root}/{h[:2]}/{h[2:]}"
         tmp = self._tmp_for(dest)
         try:
-            stamp = self._write_tmp(source, tmp, executable, oid)
+            stamp = self._write_tmp(source, tmp, executable, oid, sha256)
             os.replace(tmp, dest)
         except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
@@ -203,7 +213,7 @@ class Materializer:
             if not isinstance(e, OSError) or e.errno != errno.EXDEV:
                 raise
             self._folders[os.path.dirname(dest)] = False  # a bind mount: write beside it
-            return self.write(oid, dest, executable)
+            return self.write(oid, dest, executable, sha256)
         return stamp
 
     def _tmp_for(self, dest: str) -> str:
@@ -224,7 +234,12 @@ class Materializer:
                 self._tmp_dev = -1
         return self._tmp_dev
 
-    def _write_tmp(self, source: str, tmp: str, executable: bool, oid: str) -> Stamp:
+    def _write_tmp(
+        self, source: str, tmp: str, executable: bool, oid: str, sha256: str | None
+    ) -> Stamp:
+        if sha256 is not None and self.links[0] is not LinkType.copy:  # links read nothing
+            self._check_sha256(source, oid, sha256)
+            sha256 = None
         for link in self.links:
             if link in (LinkType.hardlink, LinkType.symlink):
                 try:
@@ -236,7 +251,7 @@ class Materializer:
                 return Stamp.of(os.stat(tmp))
             if link is LinkType.reflink and self._no_reflink:
                 continue
-            stamp = self._clone_or_copy(source, tmp, link, executable, oid)
+            stamp = self._clone_or_copy(source, tmp, link, executable, oid, sha256)
             if stamp is not None:
                 return stamp
         raise MdflowError(
@@ -246,7 +261,7 @@ class Materializer:
         )
 
     def _clone_or_copy(
-        self, source: str, tmp: str, link: LinkType, executable: bool, oid: str
+        self, source: str, tmp: str, link: LinkType, executable: bool, oid: str, sha256: str | None
     ) -> Stamp | None:
         """A reflink (None when the filesystem cannot) or a verified copy, made writable."""
         src = self._open_source(source, oid)
@@ -260,7 +275,7 @@ class Materializer:
                         dst = -1
                         os.unlink(tmp)
                         return None
-                elif _copy_fd(src, dst) != oid:
+                elif _copy_fd(src, dst, sha256) != (oid, sha256):
                     self._refuse_corrupt(oid)
                 os.fchmod(dst, 0o666 & ~UMASK | (EXEC_BITS & ~UMASK if executable else 0))
                 return Stamp.of(os.fstat(dst))
@@ -278,6 +293,15 @@ class Materializer:
                 raise CorruptObjectError(oid) from None
             raise
 
+    def _check_sha256(self, source: str, oid: str, sha256: str) -> None:
+        try:
+            if sha256_file(source) == sha256:
+                return
+        except FileNotFoundError:
+            if oid not in self.corrupt:
+                raise
+        self._refuse_corrupt(oid)
+
     def _refuse_corrupt(self, oid: str) -> None:
         self.corrupt.add(oid)
         self.cache.quarantine(oid)
@@ -294,18 +318,22 @@ def _reflink_fd(src: int, dst: int) -> bool:
         raise
 
 
-def _copy_fd(src: int, dst: int) -> str:
-    """Copy a whole file between descriptors; the hash of the bytes copied (read once, into
-    this thread's one buffer: a fresh block per file or per read costs a page fault per page,
-    and zeroing 1 MiB per small file costs more than copying it)."""
+def _copy_fd(src: int, dst: int, sha256: str | None = None) -> tuple[str, str | None]:
+    """Copy a whole file between descriptors; the hash of the bytes copied, and their SHA-256
+    when one is expected (read once, into this thread's one buffer: a fresh block per file or
+    per read costs a page fault per page, and zeroing 1 MiB per small file costs more than
+    copying it)."""
     hasher = xxhash.xxh3_128()
+    second = hashlib.sha256() if sha256 is not None else None
     buffer, whole = _buffer()
     while n := os.readv(src, [buffer]):
         view = whole[:n]
         hasher.update(view)
+        if second is not None:
+            second.update(view)
         while view:
             view = view[os.write(dst, view) :]
-    return PREFIX + hasher.hexdigest()
+    return PREFIX + hasher.hexdigest(), second.hexdigest() if second is not None else None
 
 
 _local = threading.local()

@@ -27,7 +27,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Until `url` answers 200 (a loaded 2-core machine can take a minute to start MLflow)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -60,7 +61,12 @@ class Server:
         self.port = self.port or free_port()
         with (self.folder / "server.log").open("ab") as log:
             self.proc = self._popen(log)
-        wait_for(f"{self.url}/health", self.proc)
+        try:
+            wait_for(f"{self.url}/health", self.proc)
+        except BaseException:  # a server that never answered is not left running
+            self.proc.kill()
+            self.proc.wait()
+            raise
         return self
 
     def _popen(self, log: BinaryIO) -> subprocess.Popen[bytes]:

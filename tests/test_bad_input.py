@@ -160,6 +160,11 @@ BAD_POINTERS: dict[str, tuple[Callable[[Path, Path], str], str]] = {
         "hash",
     ),
     "yaml-list": (lambda r, o: "- mdflow: 1\n- path: bad.csv\n", "mapping"),
+    # a reviewer reads the first `path:`; YAML alone would take the last one
+    "repeated-key": (
+        lambda r, o: valid_pointer("bad.csv") + "path: good.csv\n",
+        "the key 'path' appears twice (again on line 6)",
+    ),
 }
 
 
@@ -189,6 +194,7 @@ BAD_CONFIGS = {
     "lock-timeout": ("mdflow: 1\ncore:\n  lock_timeout: -1\n", "core.lock_timeout"),
     "malformed-yaml": ("mdflow: 1\ncore: [unclosed\n", "YAML"),
     "newer-format": ("mdflow: 2\n", "upgrade mdflow"),
+    "repeated-key": ("mdflow: 1\ncache:\n  link: [copy]\ncache:\n  link: [symlink]\n", "twice"),
 }
 
 

@@ -193,3 +193,15 @@ def test_readers_need_no_lock(held_lock: Path, command: str) -> None:
     r = mdflow_proc(held_lock, command)
     assert r.code == 0, r.err
     assert "data.csv" in r.out
+
+
+def test_a_lock_timeout_names_the_lock_it_waited_for(tmp_path: Path) -> None:
+    from mdflow.errors import LockTimeoutError
+    from mdflow.lock import locked
+
+    (tmp_path / ".mdflow").mkdir()
+    lock = locked(tmp_path / ".mdflow/lock", 0.1, "the embedded store's lock", "wait")
+    with hold_lock(tmp_path), pytest.raises(LockTimeoutError) as caught, lock:
+        pass
+    assert f"process (pid {os.getpid()}) holds the embedded store's lock" in str(caught.value)
+    assert str(caught.value).endswith(" — wait")

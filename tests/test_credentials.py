@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Result, clone, git, mdflow, mdflow_proc, write_csv
+from conftest import Result, clone, git, mdflow, mdflow_proc, shared_project, write_csv
 from servers import Server, free_port
 
 from mdflow import urls
@@ -305,3 +305,61 @@ def test_a_canary_password_never_leaves_where_it_was_given(
     assert leaks(git_objects(a)) == [] and leaks(git_objects(b)) == []
     assert files_leaking(auth_server.folder, skip=("basic_auth.db",)) == []
     assert (auth_server.folder / "mlflow.db").is_file()
+
+
+# --- a Git URL holding a token (mdflow get, list, read, log_input) ------------------------
+
+
+def test_a_token_in_a_git_url_is_used_but_never_recorded(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI jobs read data with `https://TOKEN@host/repo.git`: Git gets the URL (here rewritten
+    to a local path by `url.<path>.insteadOf`, as no server runs), while the dataset URI logged
+    to MLflow, every output and the listing name the repository without the token."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    import mdflow as api
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    _, v2 = shared_project(repo, str(tmp_path / "store"))
+    public = "https://git.example.com/team/data.git"
+    secret_url = f"https://x-access-token:{SECRET}@git.example.com/team/data.git"
+    git(repo, "config", "--global", f"url.{repo}.insteadOf", secret_url)
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    outputs = []
+    for args in (["get", secret_url, "data/t.csv"], ["list", secret_url, "--json"]):
+        r = mdflow(here, *args)
+        assert r.code == 0, r.err
+        outputs += [r.out, r.err]
+    assert (here / "t.csv").read_bytes() == v2
+    assert public in outputs[2]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'training.db'}")
+    with mlflow.start_run() as run:
+        frame = api.read("data/t.csv", repo=secret_url)
+        uri = api.log_input(frame, context="train")
+    assert uri.startswith(f"mdflow://{public}@")
+    inputs = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    recorded = [str(i.dataset) + str(i.tags) for i in inputs]
+    assert recorded and not any(SECRET in text for text in recorded + outputs)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-machine"))
+    git(repo, "config", "--global", f"url.{repo}.insteadOf", public)  # a credential helper
+    assert Path(mlflow.data.get_source(inputs[0]).load()).read_bytes() == v2
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded"),
+    [
+        (f"https://{SECRET}@host/r.git", "https://host/r.git"),
+        (f"https://user:{SECRET}@host:8443/r.git", "https://host:8443/r.git"),
+        ("ssh://git@host/r.git", "ssh://git@host/r.git"),  # a user name, not a secret
+        (f"ssh://git:{SECRET}@host/r.git", "ssh://host/r.git"),
+        ("git@github.com:team/r.git", "git@github.com:team/r.git"),
+        ("/srv/git/r.git", "/srv/git/r.git"),
+        ("https://host/r@x.git", "https://host/r@x.git"),  # an `@` in the path is the path's
+        (f"https://u:{SECRET}@h/x@y", "https://h/x@y"),
+    ],
+)
+def test_the_recorded_form_of_a_git_url(given: str, recorded: str) -> None:
+    assert urls.public(given) == recorded

@@ -107,6 +107,22 @@ def only_tag(repo: Path, annotated: bool) -> list[Version]:
     return [Version("data.bin", v2, content(2), run("checkout", "-q", "v2"))]
 
 
+def only_tag_of_a_tree(repo: Path, annotated: bool) -> list[Version]:
+    """A tag naming a tree, not a commit (`git tag t <commit>^{tree}`): its commit is gone."""
+    base(repo)
+    git(repo, "checkout", "-qb", "doomed")
+    v2 = put(repo, 2, "sub/data.bin")
+    sha = commit_all(repo, "v2, tagged as a tree")
+    git(repo, "tag", *(["-a", "-m", "a tree"] if annotated else []), "t", f"{sha}^{{tree}}")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-qD", "doomed")
+    sync(repo)
+    expire_reflogs(repo)
+    git(repo, "gc", "-q", "--prune=now")
+    assert sha not in git(repo, "rev-list", "--all", "--reflog")
+    return [Version("sub/data.bin", v2, content(2), from_rev("t", "sub/data.bin.mdflow"))]
+
+
 def only_index(repo: Path) -> list[Version]:
     base(repo)
     v2 = put(repo, 2)
@@ -199,6 +215,8 @@ SCENARIOS: dict[str, Callable[[Path], list[Version]]] = {
     "other-branch": only_other_branch,
     "tag": lambda repo: only_tag(repo, annotated=False),
     "annotated-tag": lambda repo: only_tag(repo, annotated=True),
+    "tag-of-a-tree": lambda repo: only_tag_of_a_tree(repo, annotated=False),
+    "annotated-tag-of-a-tree": lambda repo: only_tag_of_a_tree(repo, annotated=True),
     "index": only_index,
     "working-tree": only_working_tree,
     "stash": only_stash,

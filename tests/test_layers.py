@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
         [
             # 0 base
             "mdflow.errors mdflow.hashing mdflow.paths mdflow.pool mdflow.progress mdflow.lock"
-            " mdflow.urls mdflow.format_version",
+            " mdflow.urls mdflow.format_version mdflow.yamlfile",
             # 1 formats
             "mdflow.pointer mdflow.manifest mdflow.config mdflow.changes mdflow.remote.formats"
             " mdflow.schemas mdflow.tables",
@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
             " mdflow.rowdiff mdflow.compare mdflow.render mdflow.visitors mdflow.remote"
             " mdflow.transfer",
             # 3 repository
-            "mdflow.repo mdflow.workspace mdflow.datasets mdflow.sources",
+            "mdflow.repo mdflow.workspace mdflow.datasets mdflow.sources mdflow.integrity",
             # 4 library
             "mdflow.status mdflow.checkout mdflow.sync mdflow.reading mdflow.history mdflow.reports"
             " mdflow.lineage mdflow.hooks mdflow.installation mdflow.drivers mdflow.tracking"

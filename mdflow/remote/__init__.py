@@ -88,6 +88,13 @@ class Remote:
         return self.spec.shared and self.spec.is_default
 
     @property
+    def never_made(self) -> bool:
+        """An embedded store not created yet: it holds nothing, and asking it would create it
+        (seconds of MLflow's migrations) for no answer."""
+        embedded = not self.spec.shared and scheme_of(self.url) == "file"
+        return embedded and not (self.root / self.url / "mlflow.db").exists()
+
+    @property
     def backend(self) -> Backend:
         if self._backend is None:
             self._backend = connect(self.spec, self.root)

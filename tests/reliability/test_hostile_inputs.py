@@ -9,6 +9,7 @@ a shared remote would deliver them to `mdflow pull`.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,31 @@ def test_a_data_path_through_a_file_is_a_one_line_error(repo: Path, path: str) -
         assert_one_line_error(mdflow(repo, *args), "evil.mdflow", "Makefile")
     assert (repo / "Makefile").read_bytes() == before
     assert mdflow(repo, "status").code in (0, 1)  # reading it is no crash either
+
+
+@pytest.mark.parametrize("path", ["good.csv", "lnk/good.csv", "d/a.txt"])
+def test_checkout_theirs_checks_their_pointer_before_writing_anything(
+    repo: Path, path: str
+) -> None:
+    """Their side of a conflicted pointer claims another dataset's data: refused, and neither
+    that data nor the conflicted pointer file is touched."""
+    good = claimed_twice(repo, "z.mdflow", "z.csv")  # z.mdflow: a dataset of its own
+    git(repo, "checkout", "-qb", "theirs")
+    (repo / "z.mdflow").write_text(pointer_text(path, plant(repo, b"theirs\n"), size=7))
+    commit_all(repo)
+    git(repo, "checkout", "-q", "main")
+    (repo / "z.mdflow").write_text(pointer_text("z.csv", plant(repo, b"ours\n"), size=5))
+    commit_all(repo, "ours")
+    merge = subprocess.run(["git", "merge", "-q", "theirs"], cwd=repo, capture_output=True)
+    assert merge.returncode != 0  # a conflict on z.mdflow
+    conflicted = (repo / "z.mdflow").read_text()
+    assert "<<<<<<<" in conflicted
+    r = mdflow(repo, "checkout", "--theirs", "z.mdflow")
+    assert_one_line_error(r)
+    assert "both claim" in r.err and "in the theirs version" in r.err
+    assert "mdflow checkout --ours z.mdflow" in r.err
+    assert (repo / "good.csv").read_bytes() == good
+    assert (repo / "d/a.txt").read_bytes() == b"hello\n"
+    assert (repo / "z.mdflow").read_text() == conflicted
+    assert mdflow(repo, "checkout", "--ours", "z.mdflow").code == 0
+    assert (repo / "z.csv").read_bytes() == b"ours\n"

@@ -184,7 +184,31 @@ def test_first_push_into_the_embedded_store_says_so_on_a_terminal(repo: Path) ->
     os.close(parent)
     assert proc.wait(120) == 0
     assert "creating the embedded MLflow store (first use)…" in shown.decode()
+    assert "INFO" not in shown.decode()  # MLflow's own log lines stay out
     (repo / "data/t.csv").write_text("id\n1\n")  # a second push: the store exists, nothing shown
     assert mdflow(repo, "add", "data/t.csv").code == 0
     r = mdflow(repo, "push")
     assert r.code == 0 and "creating" not in r.err
+
+
+def test_reading_commands_never_create_the_embedded_store(repo: Path) -> None:
+    """No remote, nothing pushed, a version missing from the cache: diff, status --remote,
+    pull and the Python API answer at once; none creates `.mdflow/mlflow` (seconds of
+    MLflow's migrations, for a store that would hold nothing)."""
+    tracked_csv(repo)
+    write_csv(repo / "data/t.csv", 30)
+    assert mdflow(repo, "add", "data/t.csv").code == 0
+    git(repo, "commit", "-qam", "more rows")
+    shutil.rmtree(repo / ".mdflow/cache")
+    r = mdflow(repo, "diff", "HEAD~1", "HEAD")
+    assert r.code == 0 and "not available" in r.out, r.err
+    r = mdflow(repo, "status", "--remote")
+    assert "not pushed:" in r.out + r.err
+    r = mdflow(repo, "pull")
+    assert r.code == 1 and "nothing was ever pushed to it" in r.err
+    import mdflow as api
+    from mdflow.errors import MdflowError
+
+    with pytest.raises(MdflowError, match="nothing was ever pushed to it"):
+        api.read("data/t.csv", repo=str(repo))
+    assert not (repo / ".mdflow/mlflow").exists()

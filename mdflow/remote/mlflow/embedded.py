@@ -22,13 +22,15 @@ from mdflow.progress import status
 DB = "mlflow.db"
 CREATING = ".mlflow.db.creating-"  # + pid: the database being made
 LOCK_TIMEOUT = 600.0  # another process making the store waits for it, not fails
+_WHAT = "the embedded store's lock"
+_HINT = "wait for it to finish creating the store, then run the command again"
 
 
 def ensure(folder: Path) -> None:
     """`folder/mlflow.db` exists and holds MLflow's whole schema."""
     if (folder / DB).exists():
         return
-    with locked(folder / ".mlflow.db.lock", LOCK_TIMEOUT):
+    with locked(folder / ".mlflow.db.lock", LOCK_TIMEOUT, _WHAT, _HINT):
         if (folder / DB).exists():
             return  # another process made it while this one waited
         for stale in folder.glob(f"{CREATING}*"):  # left by a killed creator
@@ -42,15 +44,24 @@ def ensure(folder: Path) -> None:
 
 
 def _migrate(path: Path) -> None:
-    """MLflow's own creation of a sqlite store (its initial tables, then every migration)."""
+    """MLflow's own creation of a sqlite store (its initial tables, then every migration),
+    without its INFO lines on stderr (the status line says what happens)."""
+    import logging
+
     import sqlalchemy
     from mlflow.store.db.utils import _initialize_tables
 
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
     engine = sqlalchemy.create_engine(f"sqlite:///{path}")
     sqlalchemy.event.listen(engine, "connect", _unsynced)
     try:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
         _initialize_tables(engine)  # type: ignore[no-untyped-call]
     finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
         engine.dispose()
 
 
@@ -75,7 +86,7 @@ def set_aside_if_empty(folder: Path) -> bool:
     """When `folder/mlflow.db` holds no run (a creation killed half-way by an older mdflow),
     rename it to `mlflow.db.broken-<time>` and return True; nothing is deleted."""
     db = folder / DB
-    with locked(folder / ".mlflow.db.lock", LOCK_TIMEOUT):
+    with locked(folder / ".mlflow.db.lock", LOCK_TIMEOUT, _WHAT, _HINT):
         if not db.exists() or _runs(db) != 0:
             return False
         os.replace(db, folder / f"{DB}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
