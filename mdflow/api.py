@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
@@ -45,6 +46,33 @@ def get_path(path: PathArg, rev: str | None = None, repo: RepoArg = None) -> Pat
     src, loc = reading.locate(path, rev, repo)
     reading.fill_cache(src.repo, loc)
     return reading.local_path(src.repo, loc)
+
+
+def get(
+    source: str | os.PathLike[str],
+    path: str | None = None,
+    rev: str | None = None,
+    out: PathArg | None = None,
+    remote: str | None = None,
+) -> Path:
+    """Download a version as plain files at `out` (default: its name in the current folder)
+    and return where: from another repository (`source` a Git URL or a path, `path` from its
+    root, `rev` default HEAD), or by its MLflow run (`source` = "runs:/<run id>") through the
+    server alone, with no Git repository: `remote` (default MLFLOW_TRACKING_URI) names it.
+
+    >>> import mdflow
+    >>> mdflow.get("runs:/4f2c1b0e9a7d4c5b", out="train.csv", remote="http://mlflow:5000")
+    """
+    text, dest = os.fspath(source), None if out is None else os.fspath(out)
+    if text.startswith("runs:/"):
+        from mdflow import runs
+
+        if path is not None or rev is not None:
+            raise MdflowError("runs:/ID names one version", "pass no path or rev with it")
+        return runs.get(text, dest, remote).target
+    if path is None:
+        raise MdflowError("mdflow.get(source) needs a path", "pass path=, or a runs:/ID source")
+    return reading.export(text, path, rev, dest)[0]
 
 
 @overload
@@ -200,9 +228,9 @@ def log_input(
 
 
 def read_run_input(run_id: str, name: str | None = None, **pandas_kwargs: Any) -> pd.DataFrame:
-    """The table an MLflow run logged with `mdflow.log_input`, as a DataFrame, read from that
-    exact version (the run is looked up on the current MLflow tracking server). `name` picks
-    one input by its path when the run has several.
+    """The table an MLflow run logged with `mdflow.log_input` (or a version run's dataset), as
+    a DataFrame, read from that exact version (the run is looked up on the current MLflow
+    tracking server). `name` picks one input by its path when the run has several.
 
     >>> import mdflow
     >>> train = mdflow.read_run_input("4f2c1b0e9a7d4c5b", name="data/train.csv")
@@ -215,9 +243,12 @@ def read_run_input(run_id: str, name: str | None = None, **pandas_kwargs: Any) -
         names = ", ".join(i[0] for i in inputs) or "none"
         what = "several mdflow inputs" if found else f"no mdflow input {name or ''}".rstrip()
         raise MdflowError(f"run {run_id} has {what} (inputs: {names})", "name one of them")
-    input_name, uri, oid = found[0]
+    input_name, source = found[0]
     tables.require_table(input_name)  # before any download
-    return tables.read_frame(str(reading.load_uri(uri, oid)), input_name, **pandas_kwargs)
+    if not source.get("run"):  # read through Git, from the cache
+        return tables.read_frame(lineage.load_source(source), input_name, **pandas_kwargs)
+    with tempfile.TemporaryDirectory(prefix="mdflow-read-") as tmp:  # through the run
+        return tables.read_frame(lineage.load_source(source, tmp), input_name, **pandas_kwargs)
 
 
 def _work_tree(repo: RepoArg, paths: PathArg | Sequence[PathArg]) -> Repo:

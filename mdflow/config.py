@@ -98,7 +98,9 @@ class RemoteSection(BaseModel):
 class HooksConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     push: Literal["upload", "check"] = Field(
-        "upload", description="pre-push: upload missing data, or only check and fail."
+        "upload",
+        description="upload: a commit uploads its staged versions, pre-push the data of the "
+        "commits being pushed; check: nothing is uploaded, pre-push fails on missing data.",
     )
     checkout: Literal["warn", "restore"] = Field(
         "warn", description="post-checkout/merge: warn about stale data, or restore it."

@@ -140,13 +140,15 @@ def has_commits(root: Path) -> bool:
     return proc.returncode == 0
 
 
-def history(root: Path, rel: str, all_refs: bool = False) -> list[tuple[str, int, str, str]]:
+def history(
+    root: Path, rel: str, all_refs: bool = False, rev: str | None = None
+) -> list[tuple[str, int, str, str]]:
     """(commit, unix time, author, subject) of the commits that changed `rel`, newest first:
-    in the history of HEAD, or with `all_refs` of every branch and tag (none before the first
-    commit)."""
+    in the history of HEAD (or of `rev`), or with `all_refs` of every branch and tag (none
+    before the first commit)."""
     if not has_commits(root):
         return []
-    refs = ["--all"] if all_refs else []
+    refs = ["--all"] if all_refs else [rev] if rev else []
     out = run(root, "log", *refs, "-z", "--format=%H%x1f%ct%x1f%an%x1f%s", "--", rel)
     rows = []
     for record in _z(out):

@@ -51,7 +51,7 @@ def log(repo: Repo, arg: str, remote: str | None, stat: bool = False) -> list[Ve
     newest_first = list(reversed(versions.values()))  # Git order breaks ties in time
     ordered = sorted(newest_first, key=lambda v: v.time or 0, reverse=True)
     if stat:
-        _add_stats(repo, rel, ordered)
+        add_stats(repo, rel, ordered)
     return ordered
 
 
@@ -67,7 +67,7 @@ def _no_versions(repo: Repo, arg: str, rel: str) -> MdflowError:
     return MdflowError(f"{arg} has no versions in Git history or on the remote", "check the path")
 
 
-def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
+def add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
     """Each version's change against the next older one, from what the cache holds."""
     from mdflow import render
     from mdflow.changes import VersionRef
@@ -92,11 +92,13 @@ def _add_stats(repo: Repo, rel: str, versions: list[Version]) -> None:
         newer.stat = render.headline(changes[0]) if changes else "no change"
 
 
-def from_git(repo: Repo, rel: str, all_refs: bool = False) -> dict[str, Version]:
-    """The versions of `rel` in the history of HEAD (with `all_refs`: of any branch or tag),
-    by hash, each with the commit that introduced it."""
+def from_git(
+    repo: Repo, rel: str, all_refs: bool = False, rev: str | None = None
+) -> dict[str, Version]:
+    """The versions of `rel` in the history of HEAD or `rev` (with `all_refs`: of any branch
+    or tag), by hash, oldest first, each with the commit that introduced it."""
     pointer_rel = rel + ptr.SUFFIX
-    commits = gitrepo.history(repo.root, pointer_rel, all_refs)
+    commits = gitrepo.history(repo.root, pointer_rel, all_refs, rev)
     if not commits:
         return {}
     reader = gitrepo.BlobReader(repo.root)

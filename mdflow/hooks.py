@@ -185,20 +185,26 @@ def push(repo: Repo, check_only: bool) -> HookReport:
 
 
 def visit_staged(repo: Repo) -> HookReport:
-    """pre-commit: record each staged dataset version as a run, run its visitors, and stage
-    the pointers that now link to their runs, so one `git commit` carries the links.
+    """pre-commit: upload each staged dataset version (unless hooks.push is `check`) and
+    record it as a run (so that the run's dataset loads from the server alone), run its
+    visitors, and stage the pointers that now link to their runs, so one `git commit`
+    carries the links.
     """
     report = HookReport()
     pointers = [p for p in _staged(repo) if p.endswith(ptr.SUFFIX)]
     if not pointers:
         return report
     from mdflow.reports import visit
-    from mdflow.sync import SyncReport, record_versions
+    from mdflow.sync import SyncReport, problems, push_datasets, record_versions
 
     chosen = datasets.select(repo, [str(repo.root / p) for p in pointers])
     before = {d.pointer_file: d.pointer_file.read_bytes() for d in chosen}
     with repo.remote(hint="check the remote (mdflow remote list), then commit again") as remote:
-        record_versions(repo, remote, chosen, SyncReport(remote.name))
+        if repo.config.hooks.push == "upload":
+            failed = problems(push_datasets(repo, remote, chosen))
+            report.notes += [f"mdflow: warning: not uploaded: {x} — mdflow push" for x in failed]
+        else:  # hooks.push: check, nothing is uploaded by a hook
+            record_versions(repo, remote, chosen, SyncReport(remote.name))
     for r in visit(repo, [str(d.data) for d in chosen]):
         if r.status == "failed":
             line = f"visitor {r.visitor} failed on {r.path}:\n{r.error.rstrip()}"

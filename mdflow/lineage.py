@@ -26,10 +26,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _load(uri: str, oid: str | None, dst_path: str | None) -> str:
+def _load(source: dict[str, Any], dst_path: str | None) -> str:
+    """Read the version a source names: through its run on an MLflow server when it names
+    one (the dataset of a version run), else through Git (`mdflow://` URI)."""
     from mdflow.reading import load_uri
 
-    return str(load_uri(uri, oid, dst_path))
+    if source.get("run"):
+        from mdflow import runs
+        from mdflow.remote.mlflow import lineage
+
+        servers = [lineage.server_in_use(), source.get("server")]  # where the run was read first
+        return str(runs.load(str(source["run"]), servers, dst_path))
+    return str(load_uri(str(source["uri"]), source.get("hash"), dst_path))
 
 
 def log_input(ref: DatasetRef, context: str | None) -> None:
@@ -41,8 +49,14 @@ def log_input(ref: DatasetRef, context: str | None) -> None:
     lineage.log_input(source, ref.path, ref.hash, context, tags)
 
 
-def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
-    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+def run_inputs(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, source) of the mdflow datasets a run on the current tracking server used; read
+    one with `load_source`."""
     from mdflow.remote.mlflow import lineage
 
     return lineage.run_inputs(run_id)
+
+
+def load_source(source: dict[str, Any], dst_path: str | None = None) -> str:
+    """The local path of the version an `mdflow` dataset source names (see `_load`)."""
+    return _load(source, dst_path)

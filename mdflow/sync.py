@@ -11,13 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from mdflow import datasets, gitrepo, history, integrity
+from mdflow import datasets, gitrepo, history, integrity, recording
 from mdflow import pointer as ptr
 from mdflow.checkout import CheckoutReport, checkout, checkout_datasets
 from mdflow.datasets import Dataset, cached_manifest, manifest_of
 from mdflow.errors import MdflowError
 from mdflow.remote import Remote
-from mdflow.remote.catalog import VersionInfo, VersionRun
+from mdflow.remote.catalog import VersionRun
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.repo import Repo
 from mdflow.transfer import TransferResult
@@ -46,16 +46,24 @@ def push(
 ) -> SyncReport:
     chosen = datasets.select(repo, args)
     with repo.remote(remote) as target:
-        report = SyncReport(target.name)
-        oids = _objects(repo, chosen, report)
-        report.wanted = len(oids)
-        known = _RunLog(target.state)
-        if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
-            target.catalog.expect_records()  # the server is needed anyway: get ready now
-        index = RemoteIndex(target.store, target.state)
-        report.transfer = push_objects(repo.cache, index, oids, jobs)
-        complete = [d for d in chosen if not _needs(repo, d, report)]
-        report.runs = record_versions(repo, target, complete, report)
+        return push_datasets(repo, target, chosen, jobs)
+
+
+def push_datasets(
+    repo: Repo, target: Remote, chosen: list[Dataset], jobs: int | None = None
+) -> SyncReport:
+    """Upload the objects of `chosen` the remote lacks, then record the versions whose
+    objects are all there as runs."""
+    report = SyncReport(target.name)
+    oids = _objects(repo, chosen, report)
+    report.wanted = len(oids)
+    known = _RunLog(target.state)
+    if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
+        target.catalog.expect_records()  # the server is needed anyway: get ready now
+    index = RemoteIndex(target.store, target.state)
+    report.transfer = push_objects(repo.cache, index, oids, jobs)
+    complete = [d for d in chosen if not _needs(repo, d, report)]
+    report.runs = record_versions(repo, target, complete, report)
     return report
 
 
@@ -89,7 +97,7 @@ def record_versions(
         key = repo.rel(d.data)
         run = known.get(key, d.pointer.hash)
         if run is None or run.pending:
-            git = _git_facts(repo, key, d.pointer.hash, head)
+            git = recording.git_facts(repo, key, d.pointer.hash, head)
             if run is None or "commit" in git:
                 run = _record(repo, remote, d, git)
                 known.add(key, d.pointer.hash, run)
@@ -117,34 +125,8 @@ def confirm_versions(repo: Repo, remote: Remote, chosen: list[Dataset]) -> list[
     return [d for d in waiting if not _unsettled(done.get(repo.rel(d.data), d.pointer.hash))]
 
 
-def _git_facts(repo: Repo, rel: str, oid: str, head: dict[str, str]) -> dict[str, str]:
-    """The branch, and the commit that introduced this version and its author, when the
-    history of HEAD holds it (else the version is pending)."""
-    facts = {"branch": head["branch"]} if "branch" in head else {}
-    introduced = history.from_git(repo, rel).get(oid) if "commit" in head else None
-    if introduced is not None and introduced.commit:
-        facts["commit"] = introduced.commit
-        if introduced.author:
-            facts["author"] = introduced.author
-    return facts
-
-
 def _record(repo: Repo, remote: Remote, d: Dataset, git: dict[str, str]) -> VersionRun:
-    manifest = repo.cache.path(d.pointer.hash).read_bytes() if d.kind == "dir" else None
-    p = d.pointer
-    info = VersionInfo(
-        repo.rel(d.data),
-        p.hash,
-        p.kind,
-        p.size,
-        d.pointer_file.read_text(),
-        manifest,
-        p.files,
-        p.rows,
-        p.columns,
-        git,
-    )
-    return remote.catalog.record_version(info)
+    return remote.catalog.record_version(recording.version_info(repo, d, git))
 
 
 class _RunLog:

@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mdflow import config
+
 MDFLOW = [sys.executable, "-m", "mdflow"]
 ENV = {
     **os.environ,
@@ -87,12 +89,12 @@ def share(work: Path, repo: Path) -> None:
     mdflow(teammate, "push")
 
     say("describe every version: visitors write reports to its MLflow run")
-    config = repo / "mdflow.yaml"
-    config.write_text(
-        config.read_text()
-        + "visitors:\n- use: schema\n  paths: ['data/*.csv']\n- use: rows\n"
-        + "- use: folder\n  paths: ['data/images']\n"
-    )
+    visitors = [
+        {"use": "schema", "paths": ["data/*.csv"]},
+        {"use": "rows"},
+        {"use": "folder", "paths": ["data/images"]},
+    ]
+    config.write_committed(repo, {**config.read_committed(repo), "visitors": visitors})
     mdflow(repo, "visit")
     mdflow(repo, "show", "data/weather.csv")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from servers import Server, create_bucket, start_moto
 
 from mdflow.cli import main
@@ -251,3 +252,11 @@ def shared_project(repo: Path, url: str) -> tuple[bytes, bytes]:
     git(repo, "commit", "-qam", "link the versions to their runs")
     git(repo, "config", "uploadpack.allowFilter", "true")  # serve partial clones
     return versions
+
+
+def configure(repo: Path, sections: str) -> None:
+    """Set top-level sections of mdflow.yaml from YAML text, replacing those of the same name
+    (a key given twice is an error) and keeping the rest of the file as it is."""
+    from mdflow import config
+
+    config.write_committed(repo, {**config.read_committed(repo), **yaml.safe_load(sections)})

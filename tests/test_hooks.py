@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, mdflow, pointer_hash, write_csv
+from conftest import configure, git, mdflow, pointer_hash, write_csv
 from servers import Server
 
 ROOT = Path(__file__).parent.parent
@@ -99,11 +99,15 @@ def test_commit_checks(hooked: Path) -> None:
     assert commit(hooked, "code only").returncode == 0
 
 
-def test_pre_push_uploads_the_data_of_pushed_commits(hooked: Path) -> None:
+def test_a_commit_uploads_its_versions_and_pre_push_the_rest(hooked: Path) -> None:
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
     git(hooked, "add", "-A")
     assert commit(hooked, "data").returncode == 0
+    assert mdflow(hooked, "status", "--remote", "--exit-code").code == 0  # the commit did
+    write_csv(hooked / "data.csv", 30)
+    mdflow(hooked, "add", "data.csv")
+    git(hooked, "commit", "-qam", "no hooks ran", "--no-verify")  # nothing uploaded
     assert mdflow(hooked, "status", "--remote", "--exit-code").code == 1
     r = subprocess.run(
         ["git", "push", "-q", "origin", "main"], cwd=hooked, capture_output=True, text=True
@@ -179,8 +183,7 @@ def test_hooks_through_try_repo(hooked: Path) -> None:
 
 
 def test_one_commit_records_the_run_and_its_reports(hooked: Path) -> None:
-    cfg = hooked / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + "visitors:\n- use: schema\n- use: rows\n")
+    configure(hooked, "visitors:\n- use: schema\n- use: rows\n")
     git(hooked, "commit", "-qam", "visitors")
     write_csv(hooked / "data.csv", 20)
     mdflow(hooked, "add", "data.csv")
@@ -206,8 +209,7 @@ def test_a_failing_visitor_fails_the_commit(hooked: Path) -> None:
         "class Bad:\n    name = 'bad'\n\n"
         "    def visit(self, v, p, out):\n        raise RuntimeError('nope')\n"
     )
-    cfg = hooked / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + "visitors:\n- use: bad.py:Bad\n")
+    configure(hooked, "visitors:\n- use: bad.py:Bad\n")
     git(hooked, "add", "-A")
     git(hooked, "commit", "-qm", "visitor")
     write_csv(hooked / "data.csv", 5)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, make_tree, mdflow, pointer_hash
+from conftest import configure, git, make_tree, mdflow, pointer_hash
 
 VISITORS = """
 visitors:
@@ -46,8 +46,7 @@ class Broken:
 
 def setup(repo: Path, tmp_path: Path, extra: str = "") -> None:
     mdflow(repo, "remote", "add", "origin", str(tmp_path / "store"))
-    cfg = repo / "mdflow.yaml"
-    cfg.write_text(cfg.read_text() + VISITORS + extra)
+    configure(repo, VISITORS + extra)
 
 
 def reports(repo: Path, path: str) -> str:
@@ -83,12 +82,10 @@ def test_visitors_run_once_per_hash_and_options(repo: Path, tmp_path: Path) -> N
     again = mdflow(repo, "visit").out
     assert "ran" not in again and again.count("skipped") == 3
     assert mdflow(repo, "visit", "--force").out.count("ran") == 3
-    cfg = repo / "mdflow.yaml"
-    cfg.write_text(
-        cfg.read_text().replace("- use: rows", "- use: rows\n  options: {}\n  paths: ['t*']")
-    )
+    narrowed = VISITORS.replace("- use: rows\n", "- use: rows\n  options: {}\n  paths: ['t*']\n")
+    configure(repo, narrowed)
     assert mdflow(repo, "visit").out.count("ran") == 0  # same options: still done
-    cfg.write_text(cfg.read_text() + "- use: preview\n  options: {rows: 1}\n")
+    configure(repo, narrowed + "- use: preview\n  options: {rows: 1}\n")
     assert "ran      preview" in mdflow(repo, "visit").out
 
 

@@ -13,8 +13,17 @@ if TYPE_CHECKING:
 
 
 def register_get(sub: Subparsers) -> None:
-    text = "download a dataset version from another repository"
-    _source_arguments(command(sub, "get", cmd_get, text))
+    text = "download a version from a repository, or by its MLflow run"
+    p = command(sub, "get", cmd_get, text)
+    p.add_argument("source", metavar="REPO", help="Git URL or path of the repository, or runs:/ID")
+    p.add_argument("path", metavar="PATH", nargs="?", help="dataset path in REPO, from its root")
+    p.add_argument("--rev", metavar="REV", help="branch, tag or commit (default: HEAD)")
+    p.add_argument("-o", "--out", metavar="OUT", help="where to write it (default: its name)")
+    p.add_argument(
+        "--remote",
+        metavar="URL",
+        help="with runs:/ID: the MLflow server (default: MLFLOW_TRACKING_URI)",
+    )
 
 
 def register_import(sub: Subparsers) -> None:
@@ -37,8 +46,20 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    from mdflow.commands.sources import get
+    from mdflow.commands.sources import get, get_run
+    from mdflow.errors import MdflowError
 
+    if args.source.startswith("runs:/"):
+        if args.path or args.rev:
+            raise MdflowError("runs:/ID names one version: no PATH or --rev", "drop them")
+        got = get_run(args.source, args.out, args.remote)
+        print(f"got {got.path} ({got.hash}) from run {got.run_id} into {got.target}")
+        return 0
+    if args.path is None or args.remote:
+        raise MdflowError(
+            "mdflow get REPO needs a PATH (--remote goes with runs:/ID)",
+            "mdflow get REPO PATH, or mdflow get runs:/ID",
+        )
     target, ref = get(args.source, args.path, args.rev, args.out)
     print(f"got {ref.path} at {ref.commit[:10]} ({ref.hash}) into {target}")
     return 0

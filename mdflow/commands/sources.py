@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdflow import imports, reading
+from mdflow import imports, reading, runs
 from mdflow.datasets import Dataset
 from mdflow.reading import DatasetRef
 from mdflow.repo import Repo
@@ -14,6 +14,12 @@ def get(source: str, path: str, rev: str | None, out: str | None) -> tuple[Path,
     """Download a version from another repository into `out` (default: the path's name in
     the current folder), with no working tree of that repository; `rev` default: HEAD."""
     return reading.export(source, path, rev, out)
+
+
+def get_run(uri: str, out: str | None, remote: str | None) -> runs.Fetched:
+    """Download the version an MLflow run records (runs:/<id>) through the server alone: no
+    Git repository needed; `remote` default: MLFLOW_TRACKING_URI."""
+    return runs.get(uri, out, remote)
 
 
 def list_source(source: str, path: str | None, rev: str | None) -> list[reading.Listed]:

@@ -9,6 +9,15 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Column:
+    """A column of a table version: its name, pandas dtype and count of missing values."""
+
+    name: str
+    dtype: str
+    nulls: int
+
+
+@dataclass(frozen=True)
 class VersionInfo:
     """A dataset version, as a push records it."""
 
@@ -21,7 +30,13 @@ class VersionInfo:
     files: int | None = None
     rows: int | None = None
     columns: int | None = None
-    git: dict[str, str] | None = None  # branch; commit and author of the commit holding it
+    git: dict[str, str] | None = None  # branch; commit, author, subject of the commit holding it
+    ordinal: int | None = None  # v1, v2, ...: its place in the history of that commit
+    split: str | None = None  # declared in mdflow.yaml (train, test, validation)
+    columns_info: list[Column] | None = None  # tables: the columns
+    profile: dict[str, int] | None = None  # counts shown with the dataset (num_rows, ...)
+    description: str = ""  # markdown: what the version is, what changed since the last one
+    source_uri: str | None = None  # mdflow://<repo>@<commit>:<path>, once a commit holds it
 
     @property
     def pending(self) -> bool:
@@ -56,6 +71,15 @@ class VersionRecord:
         return self.run.pending
 
 
+@dataclass(frozen=True)
+class RunVersion:
+    """What a version run says of its version (hostile until checked: tags and artifacts
+    anyone with access to the server may have written)."""
+
+    path: str  # the mdflow.path tag
+    pointer_text: str  # the pointer artifact
+
+
 class VersionCatalog(Protocol):
     def record_version(self, version: VersionInfo) -> VersionRun:
         """Find or create the run of this dataset version; idempotent. A run is pending while
@@ -68,6 +92,10 @@ class VersionCatalog(Protocol):
 
     def versions(self, path: str) -> list[VersionRecord]:
         """Every recorded version of the dataset at `path` (relative to the repo root)."""
+        ...
+
+    def version_of_run(self, run_id: str) -> RunVersion:
+        """The version a run records (its path tag and pointer artifact)."""
         ...
 
     def run_tags(self, run_id: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ class RemoteSpec:
     shared: bool  # committed in mdflow.yaml (teammates reach it), not a machine-local default
     is_default: bool = False  # the remote teammates use when they name none
     shown: str = ""  # the URL as configured, its user info redacted: for messages
+    run: str | None = None  # open the experiment of this run, creating nothing (get runs:/)
 
     def __post_init__(self) -> None:
         if not self.shown:

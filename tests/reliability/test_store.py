@@ -170,6 +170,45 @@ def test_two_clones_pushing_one_version_at_once_make_one_run(
     assert links == {f"runs:/{runs[0].info.run_id}"}
 
 
+def test_two_clones_recording_one_commit_at_once_make_one_commit_run(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    """The FaultProxy (a fake) holds both clones' searches for the commit's run until both
+    have asked, so both make one: the older stays, both versions nest under it, and the
+    ordinals agree (they come from the commit's history, not from the server)."""
+    from mlflow import MlflowClient
+
+    proxy = FaultProxy(mlflow_server.url)
+    try:
+        use_server(repo, proxy.url, "mdflow/race-commit")
+        write_csv(repo / "data/t.csv", 20)
+        write_csv(repo / "data/u.csv", 7)
+        assert mdflow(repo, "add", "data/t.csv", "data/u.csv").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "two datasets in one commit")
+        other = shutil.copytree(repo, tmp_path / "other", symlinks=True)
+        proxy.gather = ("= 'commit'", 2)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mdflow", "push"], cwd=where, stderr=subprocess.PIPE
+            )
+            for where in (repo, other)
+        ]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errors
+    finally:
+        proxy.close()
+    client = MlflowClient(mlflow_server.url)
+    exp = client.get_experiment_by_name("mdflow/race-commit")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    query = f"tags.`mdflow.role` = 'commit' and tags.`mdflow.git.commit` = '{head}'"
+    (parent,) = client.search_runs([exp.experiment_id], filter_string=query)
+    for rel, ordinal in (("data/t.csv", "v1"), ("data/u.csv", "v1")):
+        (run,) = version_runs(mlflow_server, "mdflow/race-commit", pointer_hash(repo, rel))
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["mdflow.version"] == ordinal
+
+
 def test_first_push_into_the_embedded_store_says_so_on_a_terminal(repo: Path) -> None:
     tracked_csv(repo)
     parent, child = os.openpty()  # stderr is a terminal: the status line shows

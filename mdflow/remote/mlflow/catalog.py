@@ -1,5 +1,11 @@
 """The catalogue of versions as MLflow runs in the repository's experiment: one run per
-dataset version, found by its tags before one is created, with the dataset as a run input."""
+dataset version, found by its tags before one is created, with the dataset as a run input.
+
+Once a commit holds the version, its run is "settled": tagged with the commit and its ordinal
+(`mdflow.version` = v1, v2, ...), described (`mlflow.note.content`), given its dataset input
+(the `mdflow` source, schema, profile, split as context) and nested under the run of that
+commit (`mlflow.parentRunId`), one per commit, made the way version runs are (the oldest wins
+when two clones make one at once)."""
 
 from __future__ import annotations
 
@@ -8,11 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mdflow.remote.catalog import VersionInfo, VersionRecord, VersionRun
+from mdflow.paths import check_relpath
+from mdflow.remote.catalog import RunVersion, VersionInfo, VersionRecord, VersionRun
 from mdflow.remote.errors import RemoteError
-from mdflow.remote.mlflow.connection import Connection, short
+from mdflow.remote.mlflow import lineage
+from mdflow.remote.mlflow.connection import STORE_TAG, Connection, short
 
 PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
+ORDINAL = "mdflow.version"  # v1, v2, ... in the Git history of the dataset's path
+NOTE, PARENT = "mlflow.note.content", "mlflow.parentRunId"
+# MLflow 3's UI shows an experiment as GenAI or "Model training" by a switch kept in the
+# browser (GenAI unless the user flips it); links mdflow writes ask for the runs view
+UI = "?workflowType=machine_learning"
+REPORT = "reports/index.html"  # the version's report page, written by its visitors
+MAX_TAG, MAX_POINTER = 8000, 1 << 20  # MLflow's limit on a tag value; bytes of a pointer
+COMMIT_ROLE = "commit"  # STORE_TAG of the run grouping the versions one commit records
 
 
 class MlflowCatalog:
@@ -24,25 +40,106 @@ class MlflowCatalog:
 
     def record_version(self, version: VersionInfo) -> VersionRun:
         try:
-            found = self._find_version(version)
+            found, settled = self._find_version(version), False
             if found is None:
                 found = self._create_version(version)
             elif found.info.status == "RUNNING":  # left so by a push killed while recording
                 self._complete(found.info.run_id, version, found)
+                settled = True
             run_id, pending = str(found.info.run_id), PENDING in found.data.tags
             if pending and not version.pending:
-                self._confirm(run_id, version.git or {})
+                if not settled:
+                    self._settle(run_id, version, found)
+                self.conn.client.delete_tag(run_id, PENDING)
             return self._version_run(run_id, pending and version.pending)
         except Exception as e:
             raise RemoteError(f"recording {version.path} on {self.url} failed: {short(e)}") from e
 
-    def _confirm(self, run_id: str, git: dict[str, str]) -> None:
-        """A commit now holds the version: tag it, and the run is no longer pending."""
+    def _settle(self, run_id: str, v: VersionInfo, found: Any | None) -> None:
+        """A commit holds the version: tag the run with it, its ordinal and its description,
+        nest it under the commit's run, and log the dataset (unless `found` has one)."""
         from mlflow.entities import RunTag
 
-        tags = [RunTag(f"mdflow.git.{k}", v) for k, v in git.items()]
-        self.conn.client.log_batch(run_id, tags=tags)
-        self.conn.client.delete_tag(run_id, PENDING)
+        git = v.git or {}
+        tags = {f"mdflow.git.{k}": val for k, val in git.items()}
+        tags[NOTE] = (v.description + self._report_link(run_id))[:MAX_TAG]
+        if v.ordinal is not None:
+            tags[ORDINAL] = f"v{v.ordinal}"
+        parent, made = self._commit_run(git)
+        tags[PARENT] = parent
+        self.conn.client.log_batch(run_id, tags=[RunTag(k, val) for k, val in tags.items()])
+        if found is None or not (found.inputs and found.inputs.dataset_inputs):
+            self._log_dataset(run_id, v)
+        self._converge(run_id, git, parent, made)
+
+    def _converge(self, run_id: str, git: dict[str, str], parent: str, made: bool) -> None:
+        """Again, now that the version is nested: another clone may have made the commit's run
+        at the same moment, unseen by the first search (the server had not answered it yet).
+        Nest the version under the oldest, and delete the run this clone made if nothing
+        is nested under it any more."""
+        oldest = self._oldest_commit_run(git)
+        if oldest is None or oldest.info.run_id == parent:
+            return
+        self.conn.client.set_tag(run_id, PARENT, oldest.info.run_id)
+        if made:
+            query = f"tags.`{PARENT}` = '{parent}'"
+            nested = self.conn.client.search_runs([self.conn.experiment_id], query)
+            if not nested:
+                self.conn.client.delete_run(parent)
+
+    def _report_link(self, run_id: str) -> str:
+        """A markdown line linking the version's report page in the MLflow UI."""
+        where = f"#/experiments/{self.conn.experiment_id}/runs/{run_id}/artifacts/{REPORT}{UI}"
+        if self.conn.tracking_uri.startswith("http"):
+            where = f"{self.conn.tracking_uri}/{where}"
+        return f"- report: [{REPORT}]({where})\n"
+
+    def _oldest_commit_run(self, git: dict[str, str]) -> Any | None:
+        query = f"tags.`{STORE_TAG}` = '{COMMIT_ROLE}' and tags.`mdflow.git.commit` = "
+        query += f"'{git['commit']}'"
+        runs = self.conn.client.search_runs([self.conn.experiment_id], filter_string=query)
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+
+    def _commit_run(self, git: dict[str, str]) -> tuple[str, bool]:
+        """The run of the commit in `git`, found or made (the oldest when two clones made one
+        at the same time; the other is deleted by its maker), and whether this call made it."""
+        found = self._oldest_commit_run(git)
+        if found is not None:
+            return str(found.info.run_id), False
+        subject = git.get("subject", "")
+        name = f"{git['commit'][:10]} {subject[:80]}".strip()
+        tags = {STORE_TAG: COMMIT_ROLE} | {f"mdflow.git.{k}": val for k, val in git.items()}
+        tags[NOTE] = (
+            f"Commit `{git['commit']}`: {subject[: MAX_TAG - 100]}\n\nThe versions it records."
+        )
+        mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
+        self.conn.client.set_terminated(mine.info.run_id)
+        winner = self._oldest_commit_run(git)
+        if winner is not None and winner.info.run_id != mine.info.run_id:
+            self.conn.client.delete_run(mine.info.run_id)
+            return str(winner.info.run_id), False
+        return str(mine.info.run_id), True
+
+    def version_of_run(self, run_id: str) -> RunVersion:
+        client = self.conn.client
+        try:
+            run = client.get_run(run_id)
+            path = str(run.data.tags.get("mdflow.path", ""))
+            if not path or "mdflow.hash" not in run.data.tags:
+                raise RemoteError(f"run {run_id} records no dataset version (no mdflow.path tag)")
+            try:
+                check_relpath(path)  # names the artifact to download: nothing outside staging
+            except ValueError as e:
+                raise RemoteError(f"run {run_id} has an unusable mdflow.path tag: {e}") from None
+            artifact = f"mdflow/{path.rsplit('/', 1)[-1]}.mdflow"
+            local = Path(client.download_artifacts(run_id, artifact, str(self.conn.staging)))
+            if local.stat().st_size > MAX_POINTER:
+                raise RemoteError(f"run {run_id} has a pointer artifact too large to be one")
+            return RunVersion(path, local.read_text(errors="replace"))
+        except RemoteError:
+            raise
+        except Exception as e:
+            raise RemoteError(f"reading run {run_id} on {self.url} failed: {short(e)}") from e
 
     def run_tags(self, run_id: str) -> dict[str, str]:
         try:
@@ -116,7 +213,7 @@ class MlflowCatalog:
     def _version_run(self, run_id: str, pending: bool) -> VersionRun:
         url, uri = None, self.conn.tracking_uri
         if uri.startswith("http"):
-            url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}"
+            url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}{UI}"
         return VersionRun(run_id, f"runs:/{run_id}", url, pending)
 
     def _find_version(self, v: VersionInfo) -> Any | None:
@@ -132,7 +229,9 @@ class MlflowCatalog:
         """A new run for the version, completed; or, when another clone created one at the same
         time (the search after creating finds an older one), theirs, and mine is deleted."""
         tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
-        tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()}
+        tags |= {f"mdflow.git.{k}": val for k, val in (v.git or {}).items()} | {
+            NOTE: v.description[:MAX_TAG]
+        }
         if v.pending:
             tags[PENDING] = "true"
         name = f"{v.path}@{v.hash.split(':')[1][:10]}"
@@ -157,8 +256,7 @@ class MlflowCatalog:
         finish it."""
         from mlflow.entities import Metric
 
-        client, hexd = self.conn.client, v.hash.split(":")[1]
-        name = v.path.rsplit("/", 1)[-1]
+        client, name = self.conn.client, v.path.rsplit("/", 1)[-1]
         client.log_text(run_id, v.pointer_text, f"mdflow/{name}.mdflow")
         if v.manifest is not None:
             client.log_text(run_id, v.manifest.decode(), "mdflow/manifest.json")
@@ -167,19 +265,22 @@ class MlflowCatalog:
             now = int(time.time() * 1000)
             metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
             client.log_batch(run_id, metrics=metrics)
-        if found is None or not (found.inputs and found.inputs.dataset_inputs):
-            self._log_dataset(run_id, v.path, hexd)
+        if not v.pending:
+            self._settle(run_id, v, found)
         client.set_terminated(run_id)
 
-    def _log_dataset(self, run_id: str, path: str, hexd: str) -> None:
-        """The version as the run's dataset input, so it shows in the UI's Datasets column."""
-        from mlflow.data.http_dataset_source import HTTPDatasetSource
-        from mlflow.data.meta_dataset import MetaDataset
+    def _log_dataset(self, run_id: str, v: VersionInfo) -> None:
+        """The version as the run's dataset input (Datasets panel: schema, profile, split)."""
         from mlflow.entities import DatasetInput, InputTag
 
-        source = HTTPDatasetSource(url=f"{self.conn.url}#{path}@{hexd}")  # type: ignore[no-untyped-call]
-        dataset = MetaDataset(source=source, name=path, digest=hexd)  # type: ignore[abstract]
-        context = InputTag(key="mlflow.data.context", value="mdflow")
-        self.conn.client.log_inputs(
-            run_id, [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[context])]
-        )
+        conn = self.conn  # where the run is read from: a server, or an embedded store's folder
+        server = conn.tracking_uri if conn.folder is None else str(conn.folder.resolve())
+        dataset = lineage.version_dataset(v, run_id, server)
+        tags = [InputTag(key=lineage.CONTEXT, value=v.split or "dataset")]
+        tags += [InputTag(key="mdflow.hash", value=v.hash)]
+        tags += [InputTag(key="mdflow.path", value=v.path)]
+        inputs = [DatasetInput(dataset=dataset, tags=tags)]
+        try:
+            self.conn.client.log_inputs(run_id, inputs)
+        except Exception:  # another clone logged that dataset at the same moment: link theirs
+            self.conn.client.log_inputs(run_id, inputs)

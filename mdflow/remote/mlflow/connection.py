@@ -26,6 +26,9 @@ from mdflow.urls import redact_text
 
 STORE_TAG = "mdflow.role"
 STORE_RUN_NAME = "mdflow-store"
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview (traces); this kind
+# makes it a training experiment, whose page is the runs table
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 _ENV_DEFAULTS = {
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",  # MLflow's default (7, with backoff) hides outages
@@ -51,9 +54,14 @@ class Connection:
             self.http = http.MlflowHttp(self.tracking_uri, spec.auth) if usable else None
         try:
             with self.scope():
-                self.experiment_id, self.run_id, self.artifact_uri = self._open(
-                    spec.experiment, artifact_location
-                )
+                if spec.run is not None:
+                    self.experiment_id, self.run_id, self.artifact_uri = self._open_run(spec.run)
+                else:
+                    self.experiment_id, self.run_id, self.artifact_uri = self._open(
+                        spec.experiment, artifact_location
+                    )
+        except RemoteError:
+            raise
         except Exception as e:
             raise self._failed(e) from e
         self.staging = Path(tempfile.mkdtemp(prefix="mdflow-upload-"))
@@ -77,6 +85,34 @@ class Connection:
         self._forget_store()  # it was half-made: made again, then opened
         embedded.ensure(self.folder)
         return self._locate(experiment, artifact_location)
+
+    def _open_run(self, run_id: str) -> tuple[str, str, str]:
+        """The experiment of the run `run_id` and its store run, creating nothing."""
+        if self.http is not None:
+            try:
+                run = self.http.get_json("runs/get", run_id=run_id)["run"]
+            except http.NotFound:
+                raise RemoteError(f"no run {run_id} on {self.shown}") from None
+            exp_id = str(run["info"]["experiment_id"])
+            runs = _store_runs_http(self.http, exp_id)
+            found = runs[0]["info"] if runs else None
+            store = None if found is None else (str(found["run_id"]), str(found["artifact_uri"]))
+        else:
+            if self.folder is not None and not (self.folder / embedded.DB).exists():
+                raise RemoteError(f"no MLflow store in {self.folder}")
+            try:
+                self.experiment_id = str(self.client.get_run(run_id).info.experiment_id)
+            except Exception as e:
+                if "RESOURCE_DOES_NOT_EXIST" in str(e) or "not found" in str(e).lower():
+                    raise RemoteError(f"no run {run_id} on {self.shown}") from None
+                raise
+            exp_id, stores = self.experiment_id, self._store_runs()
+            store = (
+                None if not stores else (str(stores[0].info.run_id), stores[0].info.artifact_uri)
+            )
+        if store is None:
+            raise RemoteError(f"run {run_id} is not in an experiment where mdflow stores data")
+        return exp_id, store[0], str(store[1])
 
     def _forget_store(self) -> None:
         """Drop MLflow's engine of the sqlite store set aside (it caches one per URI)."""
@@ -149,11 +185,15 @@ class Connection:
             raise RemoteError(_deleted(name))
         if found is None:
             try:
-                return str(self.client.create_experiment(name, artifact_location))
+                exp_id = str(self.client.create_experiment(name, artifact_location))
+                self.client.set_experiment_tag(exp_id, KIND_TAG, KIND)
+                return exp_id
             except Exception:  # created concurrently by another clone: use theirs
                 found = self.client.get_experiment_by_name(name)
                 if found is None:
                     raise
+        if KIND_TAG not in found.tags:  # made by an older mdflow; a kind set by hand stays
+            self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return str(found.experiment_id)
 
     def _store_runs(self) -> list[Any]:
@@ -187,24 +227,30 @@ class Connection:
 
 
 def _experiment_http(api: http.MlflowHttp, name: str) -> str:
-    def find() -> str | None:
+    def find() -> tuple[str, bool] | None:
         try:
             exp = api.get_json("experiments/get-by-name", experiment_name=name)["experiment"]
         except http.NotFound:
             return None
         if exp["lifecycle_stage"] != "active":
             raise RemoteError(_deleted(name))
-        return str(exp["experiment_id"])
+        kinds = [t for t in exp.get("tags", []) if t.get("key") == KIND_TAG]
+        return str(exp["experiment_id"]), bool(kinds)
 
     found = find()
     if found is None:
         try:
-            return str(api.post_json("experiments/create", {"name": name})["experiment_id"])
+            created = {"name": name, "tags": [{"key": KIND_TAG, "value": KIND}]}
+            return str(api.post_json("experiments/create", created)["experiment_id"])
         except OSError:  # created concurrently by another clone: use theirs
             found = find()
             if found is None:
                 raise
-    return found
+    exp_id, has_kind = found
+    if not has_kind:  # made by an older mdflow; a kind set by hand stays
+        tag = {"experiment_id": exp_id, "key": KIND_TAG, "value": KIND}
+        api.post_json("experiments/set-experiment-tag", tag)
+    return exp_id
 
 
 def _store_runs_http(api: http.MlflowHttp, exp_id: str) -> list[dict[str, Any]]:

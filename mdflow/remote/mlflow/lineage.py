@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mdflow.remote.catalog import Column, VersionInfo
 
 SOURCE_TYPE = "mdflow"
-Loader = Callable[[str, "str | None", "str | None"], str]  # (uri, hash, dst_path) -> path
+CONTEXT = "mlflow.data.context"  # the input tag MLflow's UI shows as a badge (Train, Test...)
+Loader = Callable[[dict[str, Any], "str | None"], str]  # (source as a dict, dst_path) -> path
 
 
 def dataset_source_class(load: Loader) -> type[Any]:
@@ -21,20 +25,28 @@ def dataset_source_class(load: Loader) -> type[Any]:
     from mlflow.data.dataset_source import DatasetSource
 
     class MdflowDatasetSource(DatasetSource):
-        """A dataset version in Git + mdflow: `mdflow://<repo>@<commit>:<path>` and its hash.
+        """A dataset version in Git + mdflow: `mdflow://<repo>@<commit>:<path>` and its hash;
+        for the dataset of a version run, also that run and its server (`run`, `server`).
 
-        `load(dst_path=None)` downloads that exact version and returns its local path.
+        `load(dst_path=None)` downloads that exact version (verified) and returns its local
+        path: through the run on the server when the source names one, else through Git.
         """
 
-        def __init__(self, uri: str, hash: str | None = None) -> None:
-            self.uri, self.hash = uri, hash
+        def __init__(
+            self,
+            uri: str,
+            hash: str | None = None,
+            run: str | None = None,
+            server: str | None = None,
+        ) -> None:
+            self.uri, self.hash, self.run, self.server = uri, hash, run, server
 
         @staticmethod
         def _get_source_type() -> str:
             return SOURCE_TYPE
 
         def load(self, dst_path: str | None = None) -> str:
-            return load(self.uri, self.hash, dst_path)
+            return load(self.to_dict(), dst_path)
 
         @staticmethod
         def _can_resolve(raw_source: Any) -> bool:
@@ -45,13 +57,23 @@ def dataset_source_class(load: Loader) -> type[Any]:
             return cls(str(raw_source))
 
         def to_dict(self) -> dict[str, Any]:
-            return {"uri": self.uri, "hash": self.hash}
+            found = {"uri": self.uri, "hash": self.hash, "run": self.run, "server": self.server}
+            return {k: v for k, v in found.items() if v is not None or k in ("uri", "hash")}
 
         @classmethod
         def from_dict(cls, source_dict: dict[Any, Any]) -> MdflowDatasetSource:
-            return cls(str(source_dict["uri"]), source_dict.get("hash"))
+            get = source_dict.get
+            return cls(str(source_dict["uri"]), get("hash"), get("run"), get("server"))
 
     return MdflowDatasetSource
+
+
+def server_in_use() -> str | None:
+    """The MLflow server this process talks to (its tracking URI, when that is a server)."""
+    import mlflow
+
+    uri = str(mlflow.get_tracking_uri())
+    return uri if uri.startswith(("http://", "https://")) else None
 
 
 def log_input(source: Any, name: str, oid: str, context: str | None, tags: dict[str, str]) -> None:
@@ -65,8 +87,56 @@ def log_input(source: Any, name: str, oid: str, context: str | None, tags: dict[
     mlflow.log_input(dataset, context=context, tags=tags)
 
 
-def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
-    """(name, URI, hash) of the mdflow datasets a run on the current tracking server used."""
+def version_dataset(v: VersionInfo, run_id: str, server: str) -> Any:
+    """The dataset entity of a version run: the same loadable `mdflow` source as `log_input`
+    writes (plus the run and its server, so that MLflow access alone loads it), the table's
+    schema and profile, and the digest = the hex digits of mdflow's hash of the whole content
+    (MLflow's own digest hashes only the first 10,000 rows)."""
+    from mlflow.entities import Dataset
+
+    source = {"uri": v.source_uri or "", "hash": v.hash, "run": run_id, "server": server}
+    schema = None
+    if v.columns_info:
+        schema = json.dumps({"mlflow_colspec": _colspec(v.columns_info)})
+    return Dataset(
+        name=v.path,
+        digest=v.hash.split(":", 1)[1],
+        source_type=SOURCE_TYPE,
+        source=json.dumps(source),
+        schema=schema,
+        profile=json.dumps(v.profile) if v.profile else None,
+    )
+
+
+def _colspec(columns: list[Column]) -> list[dict[str, Any]]:
+    """MLflow's column specs (`mlflow.types.Schema.to_dict()`) of a table's columns."""
+    from mlflow.types import ColSpec, DataType, Schema
+
+    specs = [
+        ColSpec(DataType[_mlflow_type(c.dtype)], c.name, required=c.nulls == 0) for c in columns
+    ]
+    found: list[dict[str, Any]] = Schema(specs).to_dict()  # type: ignore[arg-type]
+    return found
+
+
+_TYPES = {"bool": "boolean", "boolean": "boolean", "float32": "float", "float16": "float"}
+_TYPES |= {"int32": "integer", "int16": "integer", "int8": "integer", "uint8": "integer"}
+_TYPES |= {"uint16": "integer", "Int32": "integer", "Int16": "integer", "Int8": "integer"}
+
+
+def _mlflow_type(dtype: str) -> str:
+    """MLflow's data type name for a pandas dtype (`_infer_schema`'s choice for a frame)."""
+    if dtype in _TYPES:
+        return _TYPES[dtype]
+    if dtype.lower().startswith(("int", "uint")):
+        return "long"
+    if dtype.lower().startswith("float"):
+        return "double"
+    return "datetime" if dtype.startswith("datetime64") else "string"
+
+
+def run_inputs(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, source) of the mdflow datasets a run on the current tracking server used."""
     import mlflow
 
     run = mlflow.MlflowClient().get_run(run_id)
@@ -74,5 +144,6 @@ def run_inputs(run_id: str) -> list[tuple[str, str, str | None]]:
     for item in run.inputs.dataset_inputs if run.inputs else []:
         if item.dataset.source_type == SOURCE_TYPE:
             source = json.loads(item.dataset.source)
-            found.append((item.dataset.name, str(source["uri"]), source.get("hash")))
+            if isinstance(source, dict) and "uri" in source:
+                found.append((item.dataset.name, source))
     return found
