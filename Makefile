@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest schemas bench bench-remote screenshots clean
+.PHONY: demo test lint typecheck pytest schemas bench bench-full screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,13 @@ test: lint typecheck pytest
 schemas: $(VENV)/.installed
 	$(BIN)/python -m mdflow.schemas
 
+# mdflow vs DVC vs git-lfs vs the copy floors, interleaved (benchmarks/README.md)
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/bench_local.py
+	$(BIN)/python benchmarks/bench.py --scale quick
 
-bench-remote: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/bench_remote.py
+# 10,000 and 100,000 files, 1 GiB, 200 MiB CSV: 1-3 hours, resumable; run on a quiet machine
+bench-full: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench.py --scale full --resume
 
 # Needs Chromium from the OS packages (apt-get install chromium): docs/reports.md
 screenshots: $(VENV)/.installed

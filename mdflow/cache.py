@@ -173,8 +173,11 @@ class Batch:
         return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
 
     def _stage(self, tmp: str, oid: str, look_in_cache: bool = True) -> str:
+        # the stat of cache.has runs before the mutex: a thread holding it across a system
+        # call makes every other thread queue for the GIL and then for the mutex (a convoy)
+        cached = look_in_cache and self.cache.has(oid)
         with self._mutex:
-            duplicate = oid in self.staged or (look_in_cache and self.cache.has(oid))
+            duplicate = cached or oid in self.staged
             if not duplicate:
                 self.staged[oid] = tmp
         if duplicate:

@@ -22,6 +22,7 @@ class Dataset:
     pointer: Pointer
     data: Path
     only: tuple[str, ...] | None = None  # folders: the parts asked for (paths inside), or all
+    digest: str = ""  # hash of the pointer file's bytes, when read from the working tree
 
     @property
     def kind(self) -> str:
@@ -34,7 +35,9 @@ class Dataset:
 
 def load(repo: Repo, pointer_file: Path) -> Dataset:
     shown = repo.rel(pointer_file)
-    return checked(repo, pointer_file, ptr.load(pointer_file, shown), shown)
+    raw = pointer_file.read_bytes()
+    found = checked(repo, pointer_file, ptr.Pointer.from_yaml(raw, shown), shown)
+    return replace(found, digest=hash_bytes(raw))
 
 
 def checked(repo: Repo, pointer_file: Path, p: Pointer, shown: str) -> Dataset:

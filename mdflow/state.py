@@ -1,4 +1,5 @@
-"""The stat cache: hashes of workspace files keyed by (inode, size, mtime_ns).
+"""The stat cache: hashes of workspace files keyed by (inode, size, mtime_ns), and the
+datasets last seen clean (what the no-op path of status and add checks, see clean.py).
 
 An accelerator only (deleting `.mdflow/state.db` loses nothing). Entries are recorded only
 when a file's mtime is older than a marker touched before hashing began (Git's racy-clean
@@ -13,12 +14,60 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+import xxhash
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, hash TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clean (
+    pointer TEXT PRIMARY KEY, digest TEXT, config TEXT, scan TEXT, data TEXT, kind TEXT,
+    hash TEXT, size INTEGER, files INTEGER, rows INTEGER, columns INTEGER, max_size INTEGER
+) WITHOUT ROWID;
 """
+
+
+class Clean(NamedTuple):
+    """A dataset seen clean: its pointer (path from the root, hash of its bytes), the hash of
+    mdflow.yaml then, the scan digest of its data (`scan_digest`) and what the pointer says."""
+
+    pointer: str
+    digest: str
+    config: str
+    scan: str
+    data: str  # the data path from the root
+    kind: str
+    hash: str
+    size: int
+    files: int | None
+    rows: int | None
+    columns: int | None
+    max_size: int  # mdflow.yaml's hooks.max_file_size then (what the pre-commit check needs)
+
+
+def scan_digest(entries: list[tuple[str, int, int, int, bool]]) -> str:
+    """One hash of a scanned dataset, sorted by path: (path, inode, size, mtime_ns, exec)
+    of every file. Equal digests: the same files, unchanged since they were hashed."""
+    return xxhash.xxh3_128_hexdigest(repr(sorted(entries)).encode())
+
+
+def read_clean(dot: Path) -> dict[str, tuple[Clean, bool]] | None:
+    """Every record of the `clean` table by pointer, with whether its object is marked
+    complete; None when there is no stat cache (or one without that table). Writes nothing."""
+    if not (dot / "state.db").is_file():
+        return None
+    try:
+        db = sqlite3.connect(dot / "state.db", timeout=5.0)
+        try:
+            rows = db.execute(
+                "SELECT c.*, EXISTS(SELECT 1 FROM complete WHERE oid = c.hash) FROM clean c"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return {r[0]: (Clean(*r[:12]), bool(r[12])) for r in rows}
 
 
 class Stamp(NamedTuple):
@@ -108,3 +157,20 @@ class StatCache:
         """Called whenever objects leave the cache (gc, fsck)."""
         with self.db:
             self.db.execute("DELETE FROM complete")
+            self.db.execute("DELETE FROM clean")
+
+    def record_clean(self, record: Clean) -> None:
+        insert = f"INSERT OR REPLACE INTO clean VALUES ({', '.join('?' * len(record))})"
+        try:
+            with self.db:
+                self.db.execute(insert, record)
+        except sqlite3.OperationalError:  # a table of another shape (another mdflow version)
+            with self.db:
+                self.db.execute("DROP TABLE IF EXISTS clean")
+            self.db.executescript(SCHEMA)
+            with self.db:
+                self.db.execute(insert, record)
+
+    def forget_clean(self, pointer: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM clean WHERE pointer = ?", (pointer,))

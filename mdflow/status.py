@@ -8,6 +8,7 @@ from typing import Any
 
 from mdflow import datasets
 from mdflow.cache import debris
+from mdflow.clean import remember
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
 from mdflow.remote import spec
 from mdflow.remote.inventory import RemoteIndex, listed_offline
@@ -90,6 +91,8 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Sta
             out.changes = dir_changes(repo, d, ws)
     elif not cached:
         out.state = MISSING_CACHE
+    else:
+        remember(repo, hasher.state, d, ws.files)
     if not cached:
         out.pullable = pullable(d.pointer.hash)
     return out

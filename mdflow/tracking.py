@@ -14,10 +14,11 @@ from typing import Any
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.cache import Batch
+from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
-from mdflow.hashing import hash_stream
+from mdflow.hashing import hash_bytes, hash_stream
 from mdflow.manifest import Manifest
 from mdflow.pointer import Pointer
 from mdflow.pool import parallel
@@ -112,9 +113,9 @@ def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
     pointer_file = ptr.pointer_path_for(path)
     old = ptr.load(pointer_file, repo.rel(pointer_file)) if pointer_file.exists() else None
     if path.is_dir():
-        fields = _ingest_dir(repo, state, path, old)
+        fields, files = _ingest_dir(repo, state, path, old)
     else:
-        fields = _ingest_file(repo, state, path, old)
+        fields, files = _ingest_file(repo, state, path, old)
     if integrity.on(repo):
         fields |= integrity.seal(repo, fields["kind"], fields["hash"], repo.rel(path), old)
     extra = dict(old.model_extra or {}) if old else {}
@@ -130,20 +131,20 @@ def _add_one(repo: Repo, state: StatCache, path: Path) -> Added:
             f"{repo.rel(pointer_file)} is ignored by a .gitignore rule",
             f"add the exception !{pointer_file.name} to that .gitignore",
         )
+    saved = Dataset(pointer_file, new, path, digest=hash_bytes(new.to_yaml().encode()))
+    remember(repo, state, saved, files)
     return Added(repo.rel(path), new, changed)
 
 
-def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> dict[str, Any]:
+Ingested = tuple[dict[str, Any], list[WorkspaceFile]]  # the pointer's fields, the files read
+
+
+def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> Ingested:
     f = stat_file(repo, path, path.name)
     oid = state.get(f.key, f.stamp)
     if old and old.kind == "file" and oid == old.hash and repo.cache.has(oid):
-        return {
-            "kind": "file",
-            "hash": oid,
-            "size": f.stamp.size,
-            "rows": old.rows,
-            "columns": old.columns,
-        }
+        fields = {"hash": oid, "size": f.stamp.size, "rows": old.rows, "columns": old.columns}
+        return {"kind": "file", **fields}, [f]
     counter = counter_for(path.name)
     bar = Progress(f"add {f.key}", f.stamp.size)
     sinks: list[Callable[[bytes], object]] = [counter, bar.chunk] if counter else [bar.chunk]
@@ -160,16 +161,16 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
     if path.suffix.lower() in PARQUET:
         shape = parquet_shape(str(path))
     table = {"rows": shape.rows, "columns": shape.columns} if shape else {}
-    return {"kind": "file", "hash": oid, "size": f.stamp.size, **table}
+    return {"kind": "file", "hash": oid, "size": f.stamp.size, **table}, [f]
 
 
-def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> dict[str, Any]:
+def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> Ingested:
     files = scan_dir(repo, path)
     hashes = Hasher(state).vouched(files, state.under(repo.rel(path)))
     if old and len(hashes) == len(files):
         oid = manifest_oid(files, hashes)
         if old.hash == oid and state.is_complete(oid):
-            return _dir_fields(oid, sum(f.stamp.size for f in files), len(files))
+            return _dir_fields(oid, sum(f.stamp.size for f in files), len(files)), files
     todo = [f for f in files if f.key not in hashes or not repo.cache.has(hashes[f.key])]
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
@@ -181,7 +182,7 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
     _link_back(repo, [(f, hashes[f.key]) for f in files])
-    return _dir_fields(moid, manifest.size, len(manifest.files))
+    return _dir_fields(moid, manifest.size, len(manifest.files)), files
 
 
 def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:

@@ -12,6 +12,7 @@ import itertools
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -319,21 +320,31 @@ def _reflink_fd(src: int, dst: int) -> bool:
 
 def _copy_fd(src: int, dst: int, sha256: str | None = None) -> tuple[str, str | None]:
     """Copy a whole file between descriptors; the hash of the bytes copied, and their SHA-256
-    when one is expected (read once, into one reused buffer: a fresh block per read costs a
-    page fault per page)."""
+    when one is expected (read once, into this thread's one buffer: a fresh block per file or
+    per read costs a page fault per page, and zeroing 1 MiB per small file costs more than
+    copying it)."""
     hasher = xxhash.xxh3_128()
     second = hashlib.sha256() if sha256 is not None else None
-    buffer = bytearray(COPY_CHUNK)
-    whole = memoryview(buffer)
-    with os.fdopen(src, "rb", buffering=0, closefd=False) as reader:
-        while n := reader.readinto(buffer):
-            view = whole[:n]
-            hasher.update(view)
-            if second is not None:
-                second.update(view)
-            while view:
-                view = view[os.write(dst, view) :]
+    buffer, whole = _buffer()
+    while n := os.readv(src, [buffer]):
+        view = whole[:n]
+        hasher.update(view)
+        if second is not None:
+            second.update(view)
+        while view:
+            view = view[os.write(dst, view) :]
     return PREFIX + hasher.hexdigest(), second.hexdigest() if second is not None else None
+
+
+_local = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    found: tuple[bytearray, memoryview] | None = getattr(_local, "buffer", None)
+    if found is None:
+        buffer = bytearray(COPY_CHUNK)
+        found = _local.buffer = (buffer, memoryview(buffer))
+    return found
 
 
 def debris_beside(folder: Path) -> list[Path]:

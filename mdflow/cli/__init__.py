@@ -8,52 +8,74 @@ pyarrow.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mdflow import __version__
-from mdflow.cli import cache, history, hooks, init, remote, reports, sources, sync, track, workspace
-from mdflow.cli.parsing import split_paths
 from mdflow.errors import MdflowError
-from mdflow.urls import redact_text
 
 if TYPE_CHECKING:
+    import argparse
+
     from mdflow.cli.parsing import Handler, Subparsers
 
 __all__ = ["build_parser", "main"]
 
-# the subcommands, in the order `mdflow --help` lists them
-COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
-    init.register_init,
-    track.register_add,
-    workspace.register_status,
-    workspace.register_checkout,
-    cache.register_gc,
-    cache.register_fsck,
-    workspace.register_list,
-    track.register_remove,
-    remote.register_remote,
-    sync.register_push,
-    sync.register_pull,
-    history.register_log,
-    history.register_diff,
-    reports.register_visit,
-    reports.register_show,
-    hooks.register_install,
-    hooks.register_hook,
-    track.register_move,
-    sources.register_get,
-    sources.register_import,
-    sources.register_update,
-)
+
+def commands() -> tuple[Callable[[Subparsers], None], ...]:
+    """The subcommands, in the order `mdflow --help` lists them (imported on first use:
+    the no-op path of status and add needs none of them)."""
+    from mdflow.cli import (
+        cache,
+        history,
+        hooks,
+        init,
+        remote,
+        reports,
+        sources,
+        sync,
+        track,
+        workspace,
+    )
+
+    return (
+        init.register_init,
+        track.register_add,
+        workspace.register_status,
+        workspace.register_checkout,
+        cache.register_gc,
+        cache.register_fsck,
+        workspace.register_list,
+        track.register_remove,
+        remote.register_remote,
+        sync.register_push,
+        sync.register_pull,
+        history.register_log,
+        history.register_diff,
+        reports.register_visit,
+        reports.register_show,
+        hooks.register_install,
+        hooks.register_hook,
+        track.register_move,
+        sources.register_get,
+        sources.register_import,
+        sources.register_update,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    quick = _no_op(given)
+    if quick is not None:
+        return quick
+    import traceback
+
+    from mdflow.cli.parsing import split_paths
+    from mdflow.urls import redact_text
+
     parser = build_parser()
-    words, separated = split_paths(list(sys.argv[1:] if argv is None else argv), ("diff",))
+    words, separated = split_paths(given, ("diff",))
     args = parser.parse_args(words)
     args.separated = separated
     try:
@@ -134,6 +156,8 @@ def _chdir(directory: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="mdflow",
         description="Version datasets next to your code: pointers in Git, data in a cache.",
@@ -144,9 +168,63 @@ def build_parser() -> argparse.ArgumentParser:
     # without a COMMAND (or with `hook` and no HOOK, which sets no handler of its own): the usage
     parser.set_defaults(handler=lambda _a: _usage(parser))
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for register in COMMANDS:
+    for register in commands():
         register(sub)
     return parser
+
+
+def _no_op(words: list[str]) -> int | None:
+    """`mdflow status [--exit-code]`, `mdflow add PATH...` and the pre-commit hooks
+    (`mdflow hook check`, `visit`) when the stat cache proves that nothing changed and no
+    pointer is staged (mdflow/clean.py): answered without building the parser or importing
+    the library. None: take the ordinary path (also when the proof itself fails: it reports
+    nothing)."""
+    try:
+        lines = _proven(words)
+    except Exception:
+        return None
+    if lines is None:
+        return None
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _proven(words: list[str]) -> list[str] | None:
+    verb, rest = (words[0], words[1:]) if words else ("", [])
+    if verb == "hook" and rest in (["check"], ["visit"]):
+        from mdflow import clean
+
+        root = clean.find_root()
+        return [] if root is not None and clean.commit_hook_passes(root, rest[0]) else None
+    if verb not in ("status", "add") or any(w.startswith("-") and w != "--exit-code" for w in rest):
+        return None
+    from mdflow import clean
+
+    root = clean.find_root()
+    if root is None:
+        return None
+    if verb == "status":
+        if any(w != "--exit-code" for w in rest):  # paths: the ordinary path selects
+            return None
+        line = clean.status_line(root)
+        return None if line is None else [line]
+    if not rest or "--exit-code" in rest:
+        return None
+    unchanged = clean.unchanged_adds(root, rest)
+    if unchanged is None:
+        return None
+    from mdflow.render import human, plural
+
+    lines = []
+    for r in unchanged:
+        detail = human(r.size)
+        if r.files is not None:
+            detail += f", {plural(r.files, 'file')}"
+        if r.rows is not None:
+            detail += f", {plural(r.rows, 'row')}, {plural(r.columns or 0, 'column')}"
+        lines.append(f"unchanged {r.data} ({detail})")
+    return lines
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -1,0 +1,149 @@
+"""Timing commands (wall time and peak memory), the floors, and the `mlflow server`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+from tools import BIN
+
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    max_rss_kib: int  # the largest resident set of the command's processes
+    error: str = ""  # empty when the command exited 0
+    cpu_seconds: float = 0.0  # user + system time of the command and its children
+
+
+def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
+    """Run `bash -c line`; its wall time and the peak RSS of it and its children."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["bash", "-c", line], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()  # until the command closes it (it exits)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    cpu = usage.ru_utime + usage.ru_stime
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-2:]
+        return Sample(seconds, usage.ru_maxrss, f"`{line}` exited {proc.returncode}: {tail}", cpu)
+    return Sample(seconds, usage.ru_maxrss, cpu_seconds=cpu)
+
+
+def untimed(lines: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Set-up steps; raise RuntimeError naming the first that fails."""
+    for line in lines:
+        done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"`{line}` exited {done.returncode}: {done.stderr.decode()[-300:]}")
+
+
+# --- floors: what no tool can beat ---------------------------------------------------------
+
+
+def in_process(fn: str, path: Path) -> Sample:
+    """A floor timed inside this process (no start-up): `stat walk` or `read+xxh3`."""
+    start = time.perf_counter()
+    (stat_walk if fn == "stat walk" else read_xxh3)(str(path))
+    return Sample(time.perf_counter() - start, 0)
+
+
+def stat_walk(top: str) -> int:
+    """One stat per file, as a no-op status needs at least; returns the files seen."""
+    if not os.path.isdir(top):
+        os.stat(top)
+        return 1
+    seen, stack = 0, [top]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    entry.stat(follow_symlinks=False)
+                    seen += 1
+    return seen
+
+
+def read_xxh3(top: str) -> int:
+    """Read every byte and hash it (xxh3-128), as a first add needs at least."""
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    files = [top] if not os.path.isdir(top) else _files(top)
+    for name in files:
+        h = xxhash.xxh3_128()
+        with open(name, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                h.update(view[:n])
+        h.hexdigest()
+    return len(files)
+
+
+def _files(top: str) -> list[str]:
+    return [os.path.join(d, f) for d, _, names in os.walk(top) for f in names]
+
+
+# --- the MLflow server mdflow pushes through ------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
+        *("--artifacts-destination", str(folder / "artifacts")),
+        *("--workers", "1"),
+    ]
+    env = env | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "TMPDIR": str(folder)}
+    with (folder / "server.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{url}/health", proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for(health: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited {proc.returncode} (see its server.log)")
+        try:
+            with urllib.request.urlopen(health, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"mlflow server did not answer {health} within {timeout:.0f} s")
