@@ -272,7 +272,8 @@ def _links(a: VersionRef | None, b: VersionRef | None) -> str:
 def reports_url(run_url: str) -> str:
     """The MLflow UI page of a run's report page, `reports/index.html` (the `report`
     visitor's; the folder beside it holds what the other visitors wrote)."""
-    return f"{run_url}/artifactPath/reports/index.html"
+    page, sep, query = run_url.partition("?")  # `?workflowType=…` stays at the end
+    return f"{page}/artifactPath/reports/index.html{sep}{query}"
 
 
 def _md_cell(value: object) -> str:

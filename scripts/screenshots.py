@@ -271,7 +271,7 @@ def shoot_all(chromium: str, url: str) -> None:
             browser.script(CLOSE_ASSISTANT)
             browser.shoot(page + TRAINING, DOCS / "experiment.png")
             browser.shoot(f"{page}/runs/{run_id}{TRAINING}", DOCS / "version-run.png")
-            report = f"{page}/runs/{run_id}/artifactPath/reports/index.html"
+            report = f"{page}/runs/{run_id}/artifactPath/reports/index.html{TRAINING}"
             browser.shoot(report, DOCS / "report.png", height=1400)
             local = Path(profile) / "index.html"
             query = f"path=reports/index.html&run_uuid={run_id}"

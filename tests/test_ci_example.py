@@ -5,6 +5,7 @@ real repository with a pull-request branch. (Posting the comment needs GitHub an
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def test_workflow_step_writes_the_comment(
     assert "| `images` | added |" in comment
     assert "| `note` | added | str | 0 |" in comment
     run_links = [line for line in comment.splitlines() if line.startswith("| `data/train.csv`")]
-    assert (
-        "[before](http://127.0.0.1:" in run_links[0]
-        and "/artifactPath/reports/index.html)" in run_links[0]
+    assert "[before](http://127.0.0.1:" in run_links[0]
+    page = r"http://127\.0\.0\.1:\d+/#/experiments/\d+/runs/[0-9a-f]{32}"
+    report = (
+        rf"\(\[reports\]\({page}/artifactPath/reports/index\.html\?workflowType=machine_learning\)"
     )
+    assert re.search(report, run_links[0]), run_links[0]
