@@ -347,3 +347,20 @@ def test_overview_counts_duplicate_rows_and_missing_cells(tmp_path: Path) -> Non
     overview = section(visit_page(tmp_path, frame, "t.csv"), "overview")
     assert "<td>duplicate rows</td><td>1</td>" in overview
     assert "<td>missing cells</td><td>2 (25.0%)</td>" in overview
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (4126.3, "4,126"),
+        (2360, "2,360"),
+        (999.25, "999.2"),
+        (0.81789, "0.8179"),
+        (12345.6, "12,346"),
+    ],
+)
+def test_statistics_read_alike_down_a_column(value: float, shown: str) -> None:
+    """Means and medians of one column: all with thousands separators from 1,000 up."""
+    from mdflow.visitors.builtins import statistic
+
+    assert statistic(value) == shown

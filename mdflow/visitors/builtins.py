@@ -78,8 +78,8 @@ class Summary(TableVisitor):
 
 def statistic(value: Any) -> str:
     """A statistic for a reader: whole numbers (counts, integer minima) as integers with
-    thousands separators, others to 4 significant digits (from 10,000 up: to the unit), never
-    in e-notation from 1e-4 up to 1e15."""
+    thousands separators, others to 4 significant digits (from 1,000 up: to the unit, with
+    separators too, so a column reads alike), never in e-notation from 1e-4 up to 1e15."""
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     if not isinstance(value, numbers.Real):
@@ -89,7 +89,7 @@ def statistic(value: Any) -> str:
         return _fmt(number)
     if number.is_integer():
         return f"{int(number):,}"
-    return f"{number:,.0f}" if abs(number) >= 1e4 else _fmt(number)
+    return f"{number:,.0f}" if abs(number) >= 1e3 else _fmt(number)
 
 
 def _fmt(value: Any) -> str:
