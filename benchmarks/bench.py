@@ -282,6 +282,7 @@ def main() -> int:
     args = parse_args()
     work: Path = args.work.resolve()
     out = (args.out or work / f"results-{args.scale}").resolve()
+    work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "results.csv", out / "results.md"
     rows = report.load(csv_path) if args.resume else []
