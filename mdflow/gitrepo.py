@@ -106,12 +106,19 @@ def head_info(root: Path) -> dict[str, str]:
 
 def pointer_blobs_at(root: Path, rev: str) -> dict[str, str]:
     """Path -> blob id of every pointer in the tree of `rev`."""
-    out = run(root, "ls-tree", "-r", "-z", "--full-tree", resolve(root, rev))
-    blobs = {}
-    for entry in _z(out):
+    return _tree_pointers(root, resolve(root, rev))
+
+
+def _tree_pointers(root: Path, tree_ish: str) -> dict[str, str]:
+    """Path -> blob id of every pointer in a tree: files named `*.mdflow` (not symlinks or
+    submodules so named), read NUL-separated."""
+    out = run(root, "ls-tree", "-r", "-z", "--full-tree", tree_ish)
+    blobs: dict[str, str] = {}
+    for entry in _z(out):  # `<mode> <type> <id>\t<path>`
         meta, _, path = entry.partition("\t")
-        if path.endswith(".mdflow") and meta.split()[1] == "blob":
-            blobs[path] = meta.split()[2]
+        mode, _kind, blob = meta.split()
+        if mode in BLOB_MODES and path.endswith(POINTER_GLOB[1:]):
+            blobs[path] = blob
     return blobs
 
 
@@ -170,7 +177,7 @@ def reachable_pointer_blobs(root: Path) -> dict[str, str]:
     """Blob id -> path of every pointer reachable from any ref, reflog, stash or index."""
     blobs = pointer_blobs_in(root, "--all", "--reflog")
     for tree in _tree_refs(root):
-        blobs |= pointer_blobs_of_tree(root, tree)
+        blobs |= {blob: path for path, blob in _tree_pointers(root, tree).items()}
     for worktree in _worktrees(root):
         out = run(worktree, "ls-files", "-z", "--stage", "--", POINTER_GLOB)
         for entry in _z(out):
@@ -213,18 +220,6 @@ def _tree_refs(root: Path) -> list[str]:
         elif kind == "tag" and peeled_kind == "tree":
             trees.append(peeled)
     return trees
-
-
-def pointer_blobs_of_tree(root: Path, tree: str) -> dict[str, str]:
-    """Blob id -> path of every pointer in one tree."""
-    out = run(root, "ls-tree", "-r", "-z", "--full-tree", tree)
-    blobs: dict[str, str] = {}
-    for entry in _z(out):  # `<mode> blob <id>\t<path>`
-        meta, _, path = entry.partition("\t")
-        mode, _kind, blob = meta.split()
-        if mode in BLOB_MODES and path.endswith(POINTER_GLOB[1:]):
-            blobs[blob] = path
-    return blobs
 
 
 def _worktrees(root: Path) -> list[Path]:

@@ -287,6 +287,16 @@ def test_a_submodule_named_like_a_pointer_is_not_a_pointer(repo: Path) -> None:
         assert r.code == 0, (args, r.err)
 
 
+def test_a_symlink_named_like_a_pointer_is_not_a_pointer_at_any_revision(repo: Path) -> None:
+    """Read from a commit (`list REPO --rev`, `pull --rev`), a symlink `lnk.mdflow` is not a
+    pointer, as in the working tree (its blob is the link's target, not YAML)."""
+    (repo / "lnk.mdflow").symlink_to("mdflow.yaml")
+    commit_all(repo, "a symlink named like a pointer")
+    for args in (["list", str(repo), "--rev", "HEAD"], ["pull", "--rev", "HEAD"]):
+        r = mdflow(repo, *args)
+        assert r.code == 0, (args, r.err)
+
+
 # --- 5. a pointer whose file name holds a newline still protects its objects --------------
 
 
