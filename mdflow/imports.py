@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
-from mdflow import datasets, gitignore, integrity
+from mdflow import datasets, gitignore, integrity, urls
 from mdflow import pointer as ptr
 from mdflow.checkout import checkout_datasets
 from mdflow.datasets import Dataset, Located
@@ -28,8 +27,7 @@ from mdflow.tables import counter_for
 def import_dataset(repo: Repo, source: str, path: str, rev: str | None, out: str | None) -> Dataset:
     """Copy a version from `source` into this repository at `out` (default: the path's name
     in the current folder) and write its pointer, which remembers where it came from."""
-    found = urlsplit(source)
-    if found.password or (found.scheme.lower() in ("http", "https") and found.username):
+    if urls.public(source) != source:
         raise MdflowError(
             "the repository URL holds a password or token, which would be committed in the pointer",
             "use a credential helper or SSH keys instead",

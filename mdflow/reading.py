@@ -221,13 +221,10 @@ def open_file(repo: Repo, loc: Located) -> BinaryIO:
 def fill_manifest(repo: Repo, loc: Located) -> None:
     """Download the manifest of a folder version only."""
     from mdflow.remote.inventory import RemoteIndex
-    from mdflow.transfer import pull
 
     with repo.remote() as remote, repo.lock():
-        if remote.never_made:
-            raise _unreadable(loc, remote.name, "nothing was ever pushed to it")
         index = RemoteIndex(remote.store, remote.state)
-        failed = pull(repo.cache, index, {loc.dataset.pointer.hash}).failed
+        failed = sync.pull_from(repo, remote, index, {loc.dataset.pointer.hash}).failed
     if failed:
         raise _unreadable(loc, remote.name, next(iter(failed.values())))
 

@@ -220,18 +220,18 @@ def fetch(
     object they need."""
     index = RemoteIndex(source.store, source.state)  # listed once for both steps
     first = {o for d in chosen for o in d.pointer.tops()}
-    tops = _pull(repo, source, index, first, jobs)
+    tops = pull_from(repo, source, index, first, jobs)
     pulled = [d for d in chosen if not d.pointer.tops() & tops.failed.keys()]
     oids = _objects(repo, pulled, report)
-    report.transfer = tops.merged(_pull(repo, source, index, oids, jobs))
+    report.transfer = tops.merged(pull_from(repo, source, index, oids, jobs))
     _vet(repo, source.name, pulled, report)
     wanted = oids | first
     report.wanted = len(wanted)
     return pulled, wanted
 
 
-def _pull(
-    repo: Repo, source: Remote, index: RemoteIndex, oids: set[str], jobs: int | None
+def pull_from(
+    repo: Repo, source: Remote, index: RemoteIndex, oids: set[str], jobs: int | None = None
 ) -> TransferResult:
     """Download what the cache lacks; from an embedded store never made, nothing (asking it
     would create it, seconds of MLflow's migrations, to hold nothing)."""
@@ -303,9 +303,7 @@ def fetch_missing(repo: Repo, oids: set[str]) -> set[str]:
         return missing
     try:
         with repo.remote() as remote, repo.lock():
-            if remote.never_made:
-                return missing
-            pull_objects(repo.cache, RemoteIndex(remote.store, remote.state), missing)
+            pull_from(repo, remote, RemoteIndex(remote.store, remote.state), missing)
     except MdflowError:
         pass
     return {o for o in missing if not repo.cache.has(o)}

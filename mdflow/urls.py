@@ -81,16 +81,17 @@ def _check_port(scheme: str, rest: str) -> None:
 def public(url: str) -> str:
     """`url` as it may be recorded (a dataset URI, a listing): without a password, and for
     http(s) without any user info (`https://TOKEN@host` is a token); an SSH user stays.
-    The user info is what precedes the last `@` before the path, as Git reads it."""
+    The user info is what precedes the last `@` before the path, as Git reads it; nothing
+    else changes, so `public(url) != url` says that `url` carries a secret."""
     head, sep, rest = url.partition("://")
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     user_info, at, host = authority.rpartition("@")
     if not sep or not at:
         return url
-    scheme, path = head.lower(), rest[len(authority) :]
+    path = rest[len(authority) :]
     user, colon, _ = user_info.partition(":")
-    keep = f"{user}@" if user and not colon and scheme not in ("http", "https") else ""
-    return f"{scheme}://{keep}{host}{path}"
+    keep = f"{user}@" if user and not colon and head.lower() not in ("http", "https") else ""
+    return f"{head}://{keep}{host}{path}"
 
 
 def redact(url: str) -> str:

@@ -20,11 +20,12 @@ class _UniqueKeys(yaml.SafeLoader):
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key, str | int | float | bool):
+                continue  # a list or mapping as a key: PyYAML refuses it itself
+            if key in seen:
                 line = key_node.start_mark.line + 1
                 raise DuplicateKeyError(f"the key {key!r} appears twice (again on line {line})")
-            if isinstance(key, str | int | float | bool):
-                seen.add(key)
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 

@@ -18,7 +18,7 @@ def register_init(sub: Subparsers) -> None:
         dest="visitors",
         action="store_false",
         help="declare no visitors in mdflow.yaml (default: schema, summary, rows, preview, "
-        "drift, plots, folder)",
+        "drift, plots, folder, report)",
     )
 
 
