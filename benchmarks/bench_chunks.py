@@ -10,7 +10,10 @@ the command's peak resident memory.
 The first push and pull are also run with chunking off (as a clone without pyfastcdc does:
 the object travels whole), in a second experiment of the same server, to compare times.
 With --dvc, DVC (installed into its own virtualenv by bench_local.find_dvc) pushes and pulls
-the same versions to a folder remote, side by side.
+the same versions to a folder remote, side by side. With --parquet ROWS, a table of ROWS rows
+is written as Parquet by pyarrow, plainly and with content-defined chunking, 10 rows are
+inserted in the middle and it is written again: the share of each file's bytes in chunks the
+first version lacks is what a push of the second version sends (no server needed).
 
 Other programs share this machine's CPU: timings are indicative, byte counts are exact.
 """
@@ -245,6 +248,42 @@ def find_dvc() -> Path:
     return exe
 
 
+def parquet(rows: int, work: Path) -> list[str]:
+    """Bytes new to the second version of a Parquet file, written plainly or with pyarrow's
+    content-defined chunking (one row group, as a dataset file usually is)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mdflow.chunking import cut
+
+    rng = random.Random(5)
+    cols = {
+        "id": list(range(rows)),
+        "x": [rng.random() for _ in range(rows)],
+        "n": [rng.randint(0, 10**9) for _ in range(rows)],
+        "name": [f"name{rng.randint(0, 999)}" for _ in range(rows)],
+    }
+    first = pa.table(cols)
+    middle = rows // 2
+    extra = pa.table({"id": range(-10, 0), "x": [0.5] * 10, "n": [7] * 10, "name": ["new"] * 10})
+    second = pa.concat_tables([first.slice(0, middle), extra, first.slice(middle)])
+    lines = []
+    for label, options in (("plain", {}), ("cdc", {"use_content_defined_chunking": True})):
+        paths = [work / f"{label}-{i}.parquet" for i in (1, 2)]
+        for table, path in zip((first, second), paths, strict=True):
+            pq.write_table(table, path, row_group_size=rows + 10, **options)  # type: ignore[arg-type]
+        anyname = "xxh3-128:" + "0" * 32  # the recipes are not kept: any name does
+        old = {c.hash for c in cut(paths[0], anyname).chunks}
+        new = cut(paths[1], anyname).chunks
+        fresh = sum(c.size for c in new if c.hash not in old)
+        size = paths[1].stat().st_size
+        lines.append(
+            f"Parquet {rows:,} rows, {label:<5} {mib(size)}: 10 rows inserted leave "
+            f"{mib(fresh)} new ({pct(fresh, size)})"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256, help="size of the CSV (default 256)")
@@ -252,8 +291,15 @@ def main() -> None:
         "--work", type=Path, default=None, help="scratch folder (default: a temp one)"
     )
     parser.add_argument("--dvc", action="store_true", help="also DVC, with a folder remote")
+    parser.add_argument("--parquet", type=int, default=0, metavar="ROWS", help="Parquet only")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-chunks-", dir=args.work))
+    if args.parquet:
+        try:
+            print("\n".join(parquet(args.parquet, work)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     (work / "server").mkdir()
     server = Server(work / "server", str(work / "server" / "artifacts"), {}).start()
     try:

@@ -22,7 +22,14 @@ from mdflow.chunking import Located, Recipes
 from mdflow.errors import FormatError
 from mdflow.hashing import PREFIX, hash_bytes, hex_of
 from mdflow.packs import Pack
-from mdflow.remote.formats import Recipe, parse
+from mdflow.remote.formats import (
+    PagedRecipe,
+    Recipe,
+    RecipeChunk,
+    RecipePage,
+    parse,
+    parse_recipe,
+)
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
@@ -44,21 +51,21 @@ class _Failed(Exception):
 def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled:
     """Assemble the chunked objects `oids` (all named by a recipe in `index`) into the cache."""
     out = Assembled()
-    recipes = _recipes(cache, index, oids, out)
+    local = Recipes(cache).index()
+    recipes = _recipes(cache, index, oids, local.pages, out)
     if not recipes:
         return out
-    local = Recipes(cache).index()
     store = index.store
     uses = [
         (index.packed[c.hash], c.hash)
         for r in recipes.values()
         for c in r.chunks
-        if c.hash not in local and c.hash in index.packed
+        if c.hash not in local.chunks and c.hash in index.packed
     ]
     with _Fetcher(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
         for oid, recipe in recipes.items():
             try:
-                _assemble(cache, batch, recipe, local, index, packs)
+                _assemble(cache, batch, recipe, local.chunks, index, packs)
             except (_Failed, RemoteError, FormatError) as e:
                 out.failed[oid] = str(e)
                 continue
@@ -69,32 +76,83 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
 
 
 def _recipes(
-    cache: Cache, index: RemoteIndex, oids: list[str], out: Assembled
+    cache: Cache,
+    index: RemoteIndex,
+    oids: list[str],
+    pages: dict[str, RecipePage],
+    out: Assembled,
 ) -> dict[str, Recipe]:
-    """Download and check the recipes of `oids` (kept in .mdflow/recipes/); failures in `out`."""
-    kept = Recipes(cache)
-    found: dict[str, Recipe] = {}
+    """Download and check the recipes of `oids`, and the pages of theirs not in `pages`; the
+    whole recipes are kept in .mdflow/recipes/. Failures go to `out`."""
+    found: dict[str, Recipe | PagedRecipe] = {}
     wanted = {index.recipes[o]: o for o in oids}
-    try:
-        blobs, received = _fetch(cache, index, set(wanted))
-    except (RemoteError, FormatError) as e:
-        out.failed.update(dict.fromkeys(oids, str(e)))
-        return found
-    out.wire += received
+    blobs = _fetch_into(cache, index, set(wanted), oids, out)
     for rid, oid in wanted.items():
         where = f"recipe {rid} of {oid}"
-        if rid not in blobs:
-            out.failed[oid] = f"{where} is corrupt or missing on remote {index.store.name}"
-            continue
         try:
-            recipe = parse(Recipe, blobs[rid], where)
-            recipe.check(oid, where)
+            if rid not in blobs:
+                raise FormatError(f"{where} is corrupt or missing on remote {index.store.name}")
+            found[oid] = parse_recipe(blobs[rid], where)
+            found[oid].check(oid, where)
         except FormatError as e:
+            found.pop(oid, None)
+            out.failed[oid] = str(e)
+    named = {p.hash for r in found.values() if isinstance(r, PagedRecipe) for p in r.pages}
+    pages = {**pages, **_pages(cache, index, named - pages.keys(), list(found), out)}
+    whole: dict[str, Recipe] = {}
+    kept = Recipes(cache)
+    for oid, recipe in found.items():
+        where = f"recipe {index.recipes[oid]} of {oid} on remote {index.store.name}"
+        try:
+            whole[oid] = _whole(recipe, pages, where)
+        except _Failed as e:
             out.failed[oid] = str(e)
             continue
-        kept.save(recipe)
-        found[oid] = recipe
-    return found
+        kept.save(whole[oid])
+    return whole
+
+
+def _fetch_into(
+    cache: Cache, index: RemoteIndex, hashes: set[str], oids: list[str], out: Assembled
+) -> dict[str, bytes]:
+    """`_fetch`, counting the bytes in `out`; a failure fails every object of `oids`."""
+    try:
+        blobs, received = _fetch(cache, index, hashes)
+    except (RemoteError, FormatError) as e:
+        out.failed.update(dict.fromkeys(oids, str(e)))
+        return {}
+    out.wire += received
+    return blobs
+
+
+def _pages(
+    cache: Cache, index: RemoteIndex, names: set[str], oids: list[str], out: Assembled
+) -> dict[str, RecipePage]:
+    """The recipe pages `names`, downloaded, verified and parsed (the bad ones left out)."""
+    got: dict[str, RecipePage] = {}
+    if not names:
+        return got
+    for name, data in _fetch_into(cache, index, names, oids, out).items():
+        with contextlib.suppress(FormatError):
+            got[name] = parse(RecipePage, data, f"recipe page {name}")
+    return got
+
+
+def _whole(recipe: Recipe | PagedRecipe, pages: dict[str, RecipePage], where: str) -> Recipe:
+    """The recipe with its chunks listed whole: a format-2 recipe's pages put end to end."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    chunks: list[RecipeChunk] = []
+    for ref in recipe.pages:
+        page = pages.get(ref.hash)
+        if page is None:
+            raise _Failed(f"page {ref.hash} of {where} is corrupt or missing")
+        if page.size != ref.size:
+            raise _Failed(f"page {ref.hash} of {where} does not add up to its size")
+        chunks += page.chunks
+    return Recipe.model_construct(
+        mdflow=1, hash=recipe.hash, size=recipe.size, chunker=recipe.chunker, chunks=chunks
+    )
 
 
 def _fetch(cache: Cache, index: RemoteIndex, hashes: set[str]) -> tuple[dict[str, bytes], int]:

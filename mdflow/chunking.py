@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
@@ -20,10 +20,12 @@ import xxhash
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
 from mdflow.hashing import PREFIX, hash_bytes, hex_of
-from mdflow.remote.formats import Chunker, Recipe, RecipeChunk
+from mdflow.remote.formats import Chunker, PagedRecipe, PageRef, Recipe, RecipeChunk, RecipePage
 
 CHUNKED_MIN = 4 << 20  # objects this large travel as chunks (docs/remote-layout.md: why)
 CHUNKER = Chunker(name="fastcdc-2020", min=16 << 10, avg=64 << 10, max=256 << 10, seed=0)
+PAGE_EVERY = 256  # a page ends after a chunk whose hash's last 32 bits it divides...
+PAGE_MAX = 1024  # ...or after this many chunks
 
 
 def available() -> bool:
@@ -48,6 +50,29 @@ def cut(path: Path, oid: str) -> Recipe:
             chunks.append(RecipeChunk.model_construct(hash=PREFIX + _hex(c.data), size=c.length))
             size += c.length
     return Recipe(hash=oid, size=size, chunker=CHUNKER, chunks=chunks)
+
+
+def paginate(recipe: Recipe) -> tuple[PagedRecipe, dict[str, RecipePage]]:
+    """The format-2 recipe of `recipe`, and its pages by object name.
+
+    Pages end where the chunks' own hashes say (docs/remote-layout.md), so an edit changes
+    the pages around it and no other: the next version shares the rest."""
+    pages: dict[str, RecipePage] = {}
+    refs: list[PageRef] = []
+    run: list[RecipeChunk] = []
+    for i, c in enumerate(recipe.chunks, 1):
+        run.append(c)
+        end = int(c.hash[-8:], 16) % PAGE_EVERY == 0
+        if end or len(run) >= PAGE_MAX or i == len(recipe.chunks):
+            page = RecipePage.model_construct(mdflow=1, chunks=run)
+            name = hash_bytes(page.to_bytes())
+            pages[name] = page
+            refs.append(PageRef.model_construct(hash=name, size=page.size))
+            run = []
+    paged = PagedRecipe.model_construct(
+        mdflow=2, hash=recipe.hash, size=recipe.size, chunker=recipe.chunker, pages=refs
+    )
+    return paged, pages
 
 
 def _hex(data: memoryview) -> str:
@@ -95,6 +120,14 @@ class Recipes:
             self.save(recipe)
         return recipe
 
+    def keep(self, oids: list[tuple[str, int]]) -> None:
+        """Cut and keep the recipes of the objects (name, size) of at least CHUNKED_MIN that
+        have none: `mdflow add` indexes what it adds, so a pull reuses it with no rescan."""
+        if any(size >= CHUNKED_MIN for _, size in oids) and available():
+            for oid, size in oids:
+                if size >= CHUNKED_MIN and not self.path(oid).exists():
+                    self.of(oid)
+
     def save(self, recipe: Recipe) -> str:
         """Keep `recipe` (write-once: temp file, fsync, rename); return its object name."""
         data = recipe.to_bytes()
@@ -114,10 +147,11 @@ class Recipes:
                 raise
         return hash_bytes(data)
 
-    def index(self, cut_missing: bool = True) -> dict[str, Located]:
-        """Every chunk of the cached large objects: where to read it. Objects without a kept
-        recipe are cut first when `cut_missing` and a chunker is installed."""
-        found: dict[str, Located] = {}
+    def index(self, cut_missing: bool = True) -> Local:
+        """Every chunk of the cached large objects (where to read it), and every page of
+        their recipes. Objects without a kept recipe are cut first when `cut_missing` and a
+        chunker is installed."""
+        found = Local()
         can_cut = cut_missing and available()
         for oid in self.cache.oids():
             path = self.cache.path(oid)
@@ -135,6 +169,15 @@ class Recipes:
                 continue
             offset = 0
             for c in recipe.chunks:
-                found.setdefault(c.hash, Located(oid, offset, c.size))
+                found.chunks.setdefault(c.hash, Located(oid, offset, c.size))
                 offset += c.size
+            found.pages.update(paginate(recipe)[1])
         return found
+
+
+@dataclass
+class Local:
+    """What the cache holds of chunked objects: chunks by hash, recipe pages by name."""
+
+    chunks: dict[str, Located] = field(default_factory=dict)
+    pages: dict[str, RecipePage] = field(default_factory=dict)

@@ -15,7 +15,14 @@ from mdflow.changes import DiffReport
 from mdflow.config import Config
 from mdflow.manifest import Digests, Manifest
 from mdflow.pointer import Pointer
-from mdflow.remote.formats import Inventory, InventoryV2, PackIndex, Recipe
+from mdflow.remote.formats import (
+    Inventory,
+    InventoryV2,
+    PackIndex,
+    PagedRecipe,
+    Recipe,
+    RecipePage,
+)
 
 MODELS: dict[str, type[BaseModel]] = {
     "pointer": Pointer,
@@ -26,6 +33,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "inventory": Inventory,
     "inventory-2": InventoryV2,
     "recipe": Recipe,
+    "recipe-2": PagedRecipe,
+    "recipe-page": RecipePage,
     "diff": DiffReport,
 }
 

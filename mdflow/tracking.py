@@ -14,6 +14,7 @@ from typing import Any
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.cache import Batch
+from mdflow.chunking import Recipes
 from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
@@ -156,6 +157,7 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
             with repo.cache.batch() as batch:
                 oid, _ = batch.ingest(src, *sinks)
     state.put([(f.key, f.stamp, oid)])
+    Recipes(repo.cache).keep([(oid, f.stamp.size)])
     _link_back(repo, [(f, oid)])
     shape: TableShape | None = counter.shape() if counter else None
     if path.suffix.lower() in PARQUET:
@@ -181,6 +183,7 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
         moid = batch.write_bytes(manifest.to_bytes())
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
+    Recipes(repo.cache).keep([(hashes[f.key], f.stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
     return _dir_fields(moid, manifest.size, len(manifest.files)), files
 

@@ -14,17 +14,18 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from mdflow import chunking
 from mdflow.assembly import pull_chunked
 from mdflow.cache import Batch, Cache
 from mdflow.chunking import CHUNKED_MIN, Recipes
-from mdflow.hashing import hash_file, hex_of
+from mdflow.hashing import hash_bytes, hex_of
 from mdflow.packs import Member, upload
 from mdflow.pool import parallel
 from mdflow.progress import Progress
-from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex, Recipe, parse
+from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex, parse
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
@@ -66,17 +67,17 @@ class _Task:
 
 @dataclass
 class _Chunked:
-    """A large object pushed as chunks: its recipe object, and the recipe."""
+    """A large object pushed as chunks: its recipe object, and all the parts it needs on the
+    remote before the recipe may be named (the recipe, its pages, its chunks)."""
 
     recipe_id: str
-    recipe: Recipe
+    parts: list[str]
 
 
 def push(
     cache: Cache, index: RemoteIndex, oids: set[str], jobs: int | None = None
 ) -> TransferResult:
     """Upload what the remote lacks. Inventories already read settle a no-op push offline."""
-    store = index.store
     index.load()
     result = TransferResult()
     if all(index.has(o) for o in oids):
@@ -87,8 +88,25 @@ def push(
         if not cache.has(oid):
             result.failed[oid] = "not in the local cache"
     todo = [o for o in todo if o not in result.failed]
+    spill = cache.temp()
+    try:
+        return _upload(cache, index, todo, result, jobs, spill)
+    finally:
+        spill.unlink(missing_ok=True)
+
+
+def _upload(
+    cache: Cache,
+    index: RemoteIndex,
+    todo: list[str],
+    result: TransferResult,
+    jobs: int | None,
+    spill: Path,
+) -> TransferResult:
+    """Upload the objects `todo` (in the cache, not on the remote), in parallel."""
+    store = index.store
     sizes = {o: cache.path(o).stat().st_size for o in todo}
-    tasks, chunked = _plan(cache, index, todo, sizes)
+    tasks, chunked = _plan(cache, index, todo, sizes, spill)
     pending = dict(chunked)  # chunked objects not yet named by a published recipe
     parts_failed: dict[str, str] = {}  # chunk or recipe -> why its upload failed
     inventory, since = Inventory(), time.monotonic()
@@ -124,14 +142,13 @@ def push(
                 result.transferred.update(hashes)
                 result.bytes += sum(m.size for m in task.members)
             if time.monotonic() - since >= CHECKPOINT:  # a killed push resumes from here
-                _publish(index, inventory, pending)
+                result.wire += _publish(index, inventory, pending)
                 inventory, since = Inventory(), time.monotonic()
-        _publish(index, inventory, pending)
+        result.wire += _publish(index, inventory, pending)
         for oid, c in chunked.items():
             bar.advance(0, 1)
             if oid in pending:
-                parts = [c.recipe_id, *(x.hash for x in c.recipe.chunks)]
-                why = next((parts_failed[p] for p in parts if p in parts_failed), None)
+                why = next((parts_failed[p] for p in c.parts if p in parts_failed), None)
                 result.failed[oid] = why or "its chunks did not all reach the remote"
             else:
                 result.transferred.add(oid)
@@ -151,22 +168,29 @@ def _failed(result: TransferResult, parts: dict[str, str], task: _Task, why: str
 
 
 def _plan(
-    cache: Cache, index: RemoteIndex, todo: list[str], sizes: dict[str, int]
+    cache: Cache, index: RemoteIndex, todo: list[str], sizes: dict[str, int], spill: Path
 ) -> tuple[list[_Task], dict[str, _Chunked]]:
     """The uploads of a push: large objects alone, small ones packed, and for objects of at
-    least CHUNKED_MIN the chunks no inventory lists (packed, in file order), then recipes."""
+    least CHUNKED_MIN the chunks no inventory lists (packed, in file order), then the
+    recipes and recipe pages it lacks, written to `spill` to be uploaded from."""
     can_cut = chunking.available()
     big = {o for o in todo if sizes[o] >= CHUNKED_MIN and can_cut}
     whole = [Member(o, cache.path(o), 0, sizes[o]) for o in todo if o not in big]
     tasks = [_Task("loose", [m]) for m in whole if m.size >= SMALL]
     tasks += [_Task("objects", g) for g in _group([m for m in whole if m.size < SMALL])]
-    recipes = Recipes(cache)
     chunked: dict[str, _Chunked] = {}
     parts: list[Member] = []
     planned: set[str] = set()
+    texts: dict[str, bytes] = {}  # recipes and pages the remote lacks
     for oid in sorted(big):
-        recipe = recipes.of(oid)
-        chunked[oid] = _Chunked(hash_file(str(recipes.path(oid)))[0], recipe)
+        recipe = Recipes(cache).of(oid)
+        paged, pages = chunking.paginate(recipe)
+        top = paged.to_bytes()
+        chunked[oid] = _Chunked(hash_bytes(top), [hash_bytes(top), *pages])
+        chunked[oid].parts += (c.hash for c in recipe.chunks)
+        texts.update((n, p.to_bytes()) for n, p in pages.items() if not index.has(n))
+        if not index.has(hash_bytes(top)):
+            texts[hash_bytes(top)] = top
         offset = 0
         for c in recipe.chunks:
             if c.hash not in planned and not index.has(c.hash):
@@ -174,27 +198,30 @@ def _plan(
                 parts.append(Member(c.hash, cache.path(oid), offset, c.size))
             offset += c.size
     tasks += [_Task("parts", g) for g in _group(parts)]
-    listed = [
-        Member(c.recipe_id, recipes.path(o), 0, recipes.path(o).stat().st_size)
-        for o, c in chunked.items()
-        if not index.has(c.recipe_id)
-    ]
-    tasks += [_Task("parts", g) for g in _group(listed)]  # after the chunks they name
+    tasks += [_Task("parts", g) for g in _group(_spill(spill, texts))]  # after their chunks
     return tasks, chunked
 
 
-def _publish(index: RemoteIndex, inventory: Inventory, pending: dict[str, _Chunked]) -> None:
-    """Record what was uploaded, then name the recipes whose chunks are all listed now."""
-    index.record(inventory)
-    ready = {
-        oid: c.recipe_id
-        for oid, c in pending.items()
-        if index.has(c.recipe_id) and all(index.has(x.hash) for x in c.recipe.chunks)
-    }
+def _spill(path: Path, texts: dict[str, bytes]) -> list[Member]:
+    """Write `texts` end to end into `path`: the members to upload them from."""
+    members = []
+    with path.open("wb") as out:
+        for name, data in texts.items():
+            members.append(Member(name, path, out.tell(), len(data)))
+            out.write(data)
+    return members
+
+
+def _publish(index: RemoteIndex, inventory: Inventory, pending: dict[str, _Chunked]) -> int:
+    """Record what was uploaded, then name the recipes whose parts are all listed now; return
+    the bytes of the inventories sent."""
+    sent = index.record(inventory)
+    ready = {o: c.recipe_id for o, c in pending.items() if all(index.has(x) for x in c.parts)}
     if ready:
-        index.record(InventoryV2(recipes=ready))
+        sent += index.record(InventoryV2(recipes=ready))
         for oid in ready:
             del pending[oid]
+    return sent
 
 
 def _group(members: list[Member]) -> list[list[Member]]:
@@ -223,7 +250,9 @@ def pull(
     todo = sorted(o for o in oids if not cache.has(o))
     if not todo:
         return result
+    before = index.received
     store = index.sync().store
+    result.wire = index.received - before  # the inventories read
     for oid in todo:
         if not index.has(oid):
             result.failed[oid] = index.missing(oid)

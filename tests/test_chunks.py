@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from conftest import mdflow
 from test_objects import (
     Clone,
     DiesAfter,
@@ -30,6 +31,7 @@ from mdflow.hashing import hash_bytes
 from mdflow.remote import inventory
 from mdflow.remote.folder import FolderStore
 from mdflow.remote.formats import InventoryV2, PackIndex, Recipe
+from mdflow.repo import Repo
 from mdflow.transfer import SMALL, pull, push
 
 ROWS = 160_000  # about 6.5 MiB of CSV: above CHUNKED_MIN
@@ -62,14 +64,30 @@ def put(clone: Clone, data: bytes) -> str:
         return batch.write_bytes(data)
 
 
-def recipe_size(clone: Clone, oid: str) -> int:
-    return Recipes(clone.cache).path(oid).stat().st_size
+def paged(clone: Clone, oid: str) -> tuple[bytes, list[bytes]]:
+    """The format-2 recipe of a cached object as the remote holds it, and its pages."""
+    recipe = Recipes(clone.cache).get(oid)
+    assert recipe is not None
+    top, pages = chunking.paginate(recipe)
+    return top.to_bytes(), [p.to_bytes() for p in pages.values()]
+
+
+def recipe_size(clone: Clone, oid: str, pages: int = 1 << 30) -> int:
+    """The bytes of an object's recipe and of its `pages` largest pages (all by default)."""
+    top, blobs = paged(clone, oid)
+    return len(top) + sum(sorted(map(len, blobs))[-pages:])
 
 
 def bound(new_bytes: int, recipe: int) -> int:
     """What an edit may send: the changed bytes, the chunks around them (at most two of the
     largest on each side of the edit) and the new recipe, plus a pack index."""
     return new_bytes + 4 * CHUNKER.max + recipe + 4096
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of about 4 chunks instead of 256, so that a file of a few MiB has many."""
+    monkeypatch.setattr(chunking, "PAGE_EVERY", 4)
 
 
 @pytest.fixture
@@ -106,7 +124,7 @@ def test_a_large_object_travels_as_chunks_and_comes_back_whole(
     assert not list(remote.root.glob("objects/**/*.*")) and not (remote.root / "objects").exists()
     (names,) = v2_inventories(remote.root)
     recipe = Recipes(a.cache).get(oid)
-    assert recipe is not None and names.recipes == {oid: hash_bytes(recipe.to_bytes())}
+    assert recipe is not None and names.recipes == {oid: hash_bytes(paged(a, oid)[0])}
     assert len(recipe.chunks) > 10 and max(c.size for c in recipe.chunks) <= CHUNKER.max
 
     pulled = pull(b.cache, b.index(remote), {oid})
@@ -120,7 +138,7 @@ def test_a_large_object_travels_as_chunks_and_comes_back_whole(
 
 @pytest.mark.parametrize("edit", ["append 1%", "insert 10 rows", "one cell"])
 def test_an_edit_sends_and_receives_about_what_changed(
-    remote: FolderStore, a: Clone, b: Clone, edit: str
+    remote: FolderStore, a: Clone, b: Clone, edit: str, small_pages: None
 ) -> None:
     base = rows(ROWS)
     old = put(a, csv(base))
@@ -132,11 +150,13 @@ def test_an_edit_sends_and_receives_about_what_changed(
     changed = len(data) - len(csv(base)) if edit == "append 1%" else 200
     pushed = push(a.cache, a.index(remote), {new})
     assert pushed.transferred == {new} and pushed.bytes == len(data)
-    assert pushed.wire <= bound(changed, recipe_size(a, new))
+    # the recipe's pages around the edit travel, not the whole recipe
+    assert len(paged(a, new)[1]) >= 8 and recipe_size(a, new, 2) < recipe_size(a, new) / 2
+    assert pushed.wire <= bound(changed, recipe_size(a, new, pages=2))
 
     pulled = pull(b.cache, b.index(remote), {new})
     assert pulled.transferred == {new} and pulled.failed == {}
-    assert pulled.wire <= bound(changed, recipe_size(a, new))
+    assert pulled.wire <= bound(changed, recipe_size(a, new, pages=2))
     assert_holds(b.cache, {new: data})
 
 
@@ -168,6 +188,33 @@ def test_a_damaged_local_recipe_is_cut_again(remote: FolderStore, a: Clone, b: C
     push(a.cache, a.index(remote), {new})
     pulled = pull(b.cache, b.index(remote), {new})
     assert pulled.transferred == {new} and pulled.wire <= bound(200, recipe_size(a, new))
+
+
+def stored(root: Path) -> list[str]:
+    """Every entry of every pack on the remote, repeated as often as it is stored."""
+    return [
+        e.hash
+        for p in sorted(root.glob("packs/*.idx"))
+        for e in PackIndex.model_validate_json(p.read_bytes()).objects
+    ]
+
+
+@pytest.mark.parametrize("edit", ["append 1%", "insert 10 rows", "one cell"])
+def test_an_edit_stores_only_the_recipe_pages_around_it(
+    remote: FolderStore, a: Clone, b: Clone, edit: str, small_pages: None
+) -> None:
+    base = rows(ROWS)
+    old = put(a, csv(base))
+    push(a.cache, a.index(remote), {old})
+    new = put(a, edits(base)[edit])
+    assert push(a.cache, a.index(remote), {new}).transferred == {new}
+    old_pages = set(chunking.paginate(chunking.cut(a.cache.path(old), old))[1])
+    new_pages = set(chunking.paginate(chunking.cut(a.cache.path(new), new))[1])
+    assert len(new_pages) >= 8 and len(new_pages - old_pages) <= 2  # the pages the edit touched
+    entries = stored(remote.root)
+    assert all(entries.count(p) == 1 for p in old_pages | new_pages)  # none sent twice
+    pulled = pull(b.cache, b.index(remote), {old, new})
+    assert pulled.failed == {} and pulled.transferred == {old, new}
 
 
 def chunk_packs(root: Path, oid: str, recipe: Recipe) -> list[Path]:
@@ -299,7 +346,8 @@ def test_a_remote_of_the_earlier_layout_still_pulls(
     assert list(remote.root.glob("inventory/*.v2")) == []
     assert (remote.root / transfer.object_path(oid)).is_file()
     pulled = pull(b.cache, b.index(remote), {oid})
-    assert pulled.transferred == {oid} and pulled.wire == len(data)
+    inventories = sum(p.stat().st_size for p in remote.root.glob("inventory/*"))
+    assert pulled.transferred == {oid} and pulled.wire == len(data) + inventories
     assert_holds(b.cache, {oid: data})
     assert push(b.cache, b.index(remote), {oid}).transferred == set()  # not pushed again
 
@@ -365,3 +413,20 @@ def test_a_failed_chunk_upload_fails_its_object_and_names_no_recipe(
     again = push(a.cache, a.index(remote), {oid})
     assert again.transferred == {oid} and again.failed == {}
     assert pull(b.cache, b.index(remote), {oid}).transferred == {oid}
+
+
+def test_add_indexes_the_chunks_of_the_large_files_it_adds(repo: Path) -> None:
+    """`mdflow add` keeps the recipe of every large object it stores (a file, or a folder's
+    file), so a later pull reuses their chunks without cutting anything."""
+    big, inner = csv(rows(ROWS)), csv(rows(ROWS, seed=3))
+    (repo / "big.csv").write_bytes(big)
+    (repo / "folder").mkdir()
+    (repo / "folder" / "big.csv").write_bytes(inner)
+    (repo / "folder" / "small.txt").write_text("small\n")
+    assert mdflow(repo, "add", "big.csv", "folder").code == 0
+    cache = Repo(repo).cache
+    for data in (big, inner):
+        oid = hash_bytes(data)
+        assert Recipes(cache).get(oid) == chunking.cut(cache.path(oid), oid)
+    assert not Recipes(cache).path(hash_bytes(b"small\n")).exists()
+    assert len(list(Recipes(cache).folder.iterdir())) == 2

@@ -88,19 +88,84 @@ class Recipe(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Canonical form: one chunk a line, so the same chunks always give the same bytes."""
-        lines = ",\n".join(f'{{"hash": "{c.hash}", "size": {c.size}}}' for c in self.chunks)
         head = json.dumps({"mdflow": 1, "hash": self.hash, "size": self.size})[:-1]
         chunker = json.dumps(self.chunker.model_dump(), sort_keys=True)
-        body = f"\n{lines}\n" if lines else ""
-        return f'{head},\n"chunker": {chunker},\n"chunks": [{body}]}}\n'.encode()
+        chunks = _chunk_lines(self.chunks)
+        return f'{head},\n"chunker": {chunker},\n"chunks": [{chunks}]}}\n'.encode()
 
     def check(self, oid: str, origin: str) -> None:
         """The recipe describes `oid`, and its sizes add up."""
-        if self.hash != oid or sum(c.size for c in self.chunks) != self.size:
-            raise FormatError(
-                f"{origin} on the remote is not the recipe of {oid}",
-                "the remote is damaged: push the data again from a clone that has it",
-            )
+        _check(self.hash == oid and sum(c.size for c in self.chunks) == self.size, oid, origin)
+
+
+def _check(ok: bool, oid: str, origin: str) -> None:
+    if not ok:
+        raise FormatError(
+            f"{origin} on the remote is not the recipe of {oid}",
+            "the remote is damaged: push the data again from a clone that has it",
+        )
+
+
+def _chunk_lines(chunks: list[RecipeChunk]) -> str:
+    lines = ",\n".join(f'{{"hash": "{c.hash}", "size": {c.size}}}' for c in chunks)
+    return f"\n{lines}\n" if lines else ""
+
+
+class RecipePage(BaseModel):
+    """A run of a recipe's chunks, in order: an object of its own, which every recipe holding
+    the same run shares, so a new version of a file sends only the pages that changed."""
+
+    model_config = ConfigDict(extra="forbid", title="mdflow recipe page")
+    mdflow: Version1 = 1
+    chunks: list[RecipeChunk] = Field(min_length=1)
+
+    def to_bytes(self) -> bytes:
+        """Canonical form: one chunk a line, so the same chunks always give the same bytes."""
+        return f'{{"mdflow": 1, "chunks": [{_chunk_lines(self.chunks)}]}}\n'.encode()
+
+    @property
+    def size(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+
+class PageRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hash: str = Field(pattern=HASH_PATTERN)  # the page object's
+    size: int = Field(ge=1)  # the bytes of the object its chunks hold
+
+
+class PagedRecipe(BaseModel):
+    """Recipe format 2: a large object as pages of chunks, in order."""
+
+    model_config = ConfigDict(extra="forbid", title="mdflow recipe, format 2")
+    mdflow: Annotated[Literal[2], BeforeValidator(strict_int)] = 2
+    hash: str = Field(pattern=HASH_PATTERN)  # the whole object's
+    size: int = Field(ge=0)
+    chunker: Chunker
+    pages: list[PageRef]
+
+    def to_bytes(self) -> bytes:
+        """Canonical form: one page a line."""
+        lines = ",\n".join(f'{{"hash": "{p.hash}", "size": {p.size}}}' for p in self.pages)
+        head = json.dumps({"mdflow": 2, "hash": self.hash, "size": self.size})[:-1]
+        chunker = json.dumps(self.chunker.model_dump(), sort_keys=True)
+        body = f"\n{lines}\n" if lines else ""
+        return f'{head},\n"chunker": {chunker},\n"pages": [{body}]}}\n'.encode()
+
+    def check(self, oid: str, origin: str) -> None:
+        """The recipe describes `oid`, and its page sizes add up."""
+        _check(self.hash == oid and sum(p.size for p in self.pages) == self.size, oid, origin)
+
+
+def parse_recipe(data: bytes, origin: str) -> Recipe | PagedRecipe:
+    """A recipe object of either format (the format-1 recipes of earlier pushes stay readable)."""
+    try:
+        version = json.loads(data).get("mdflow")
+    except (ValueError, AttributeError):
+        version = None
+    if version == 2:
+        return parse(PagedRecipe, data, origin)
+    return parse(Recipe, data, origin)
 
 
 def parse(model: type[M], data: bytes, origin: str) -> M:

@@ -76,6 +76,7 @@ class RemoteIndex:
         self.newer: set[str] = set()  # inventory files of a format this mdflow cannot read
         self.seen: set[str] = set()  # inventory files loaded
         self.synced = False  # listed the remote's inventory folder in this process
+        self.received = 0  # bytes of the inventory files downloaded
 
     def load(self) -> RemoteIndex:
         """What the inventories read before say (no remote access, nothing written)."""
@@ -97,7 +98,9 @@ class RemoteIndex:
             elif version is not None and name not in self.seen:
                 tmp = self.folder / f".{name}.tmp"
                 self.store.get(f"inventory/{name}", tmp)
-                _parse(name, tmp.read_bytes(), f"inventory/{name}")
+                data = tmp.read_bytes()
+                self.received += len(data)
+                _parse(name, data, f"inventory/{name}")
                 os.replace(tmp, self.folder / name)
         self.synced = True
         return self.load()
@@ -139,10 +142,11 @@ class RemoteIndex:
             )
         return f"not on remote {self.store.name}"
 
-    def record(self, inv: AnyInventory) -> None:
-        """Publish an inventory (the last write of a push) and remember it locally."""
+    def record(self, inv: AnyInventory) -> int:
+        """Publish an inventory (the last write of a push) and remember it locally; return
+        the bytes sent."""
         if not inv.loose and not inv.packs and not getattr(inv, "recipes", None):
-            return
+            return 0
         suffix = ".json" if isinstance(inv, Inventory) else f".v{inv.mdflow}"
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}{suffix}"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -155,3 +159,4 @@ class RemoteIndex:
             raise
         self.add(inv)
         self.seen.add(name)
+        return local.stat().st_size
