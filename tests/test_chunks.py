@@ -244,6 +244,50 @@ def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
     assert list(b.cache.tmp.iterdir()) == []  # no partial file, no downloaded pack left
 
 
+def entry(root: Path, name: str) -> tuple[Path, int]:
+    """The pack holding `name` on the remote, and its offset there."""
+    for idx in sorted(root.glob("packs/*.idx")):
+        for e in PackIndex.model_validate_json(idx.read_bytes()).objects:
+            if e.hash == name:
+                return idx.with_suffix(".pack"), e.offset
+    raise AssertionError(f"{name} is in no pack")
+
+
+def test_a_corrupt_recipe_page_is_refused_and_named(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    data = csv(rows(ROWS))
+    oid = put(a, data)
+    push(a.cache, a.index(remote), {oid})
+    (page,) = paged(a, oid)[1]
+    name = hash_bytes(page)
+    pack, offset = entry(remote.root, name)
+    corrupt(pack, at=offset + 30)
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.transferred == set() and not b.cache.has(oid)
+    assert f"page {name} of recipe" in pulled.failed[oid]
+    assert "is corrupt or missing" in pulled.failed[oid]
+
+
+def test_a_recipe_of_format_1_still_pulls(
+    remote: FolderStore, a: Clone, b: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe listing every chunk inline, as the first mdflow with chunked objects wrote
+    them (its push named the whole recipe where pages are named now)."""
+    data = csv(rows(ROWS))
+    oid = put(a, data)
+    monkeypatch.setattr(chunking, "paginate", lambda recipe: (recipe, {}))
+    assert push(a.cache, a.index(remote), {oid}).transferred == {oid}
+    monkeypatch.undo()
+    recipe = Recipes(a.cache).get(oid)
+    assert recipe is not None and recipe.mdflow == 1
+    (names,) = v2_inventories(remote.root)
+    assert names.recipes == {oid: hash_bytes(recipe.to_bytes())}
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.failed == {} and pulled.transferred == {oid}
+    assert_holds(b.cache, {oid: data})
+
+
 def test_a_recipe_that_names_another_object_is_refused(
     remote: FolderStore, a: Clone, b: Clone
 ) -> None:
