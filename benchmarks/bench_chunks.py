@@ -9,7 +9,7 @@ the command's peak resident memory.
 
 The first push and pull are also run with chunking off (as a clone without pyfastcdc does:
 the object travels whole), in a second experiment of the same server, to compare times.
-With --dvc, DVC (installed into its own virtualenv by bench_local.find_dvc) pushes and pulls
+With --dvc, DVC (pinned, in the harness's own virtualenv: tools.find_dvc) pushes and pulls
 the same versions to a folder remote, side by side. With --parquet ROWS, a table of ROWS rows
 is written as Parquet by pyarrow, plainly and with content-defined chunking, 10 rows are
 inserted in the middle and it is written again: the share of each file's bytes in chunks the
@@ -35,6 +35,9 @@ from typing import BinaryIO
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from servers import Server  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+import tools  # noqa: E402
 
 # the CLI in a child process that reports its peak RSS (a forked child starts with its
 # parent's resident pages counted: this script keeps itself small); MDFLOW_BENCH_WHOLE turns
@@ -237,15 +240,11 @@ def tree_bytes(top: Path) -> int:
 
 
 def find_dvc() -> Path:
-    """DVC in benchmarks/work/dvc-venv (as bench_local.py installs it), installed if missing."""
-    venv = HERE / "work" / "dvc-venv"
-    exe = venv / "bin" / "dvc"
-    if not exe.exists():
-        print(f"installing DVC into {venv} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "dvc"]
-        subprocess.run(pip, check=True)
-    return exe
+    """The harness's pinned DVC (tools.find_dvc: benchmarks/work/dvc-<version>-venv)."""
+    found = tools.find_dvc(HERE / "work", install=True)
+    if isinstance(found, str):
+        sys.exit(found)
+    return HERE / "work" / f"dvc-{tools.DVC_VERSION}-venv" / "bin" / "dvc"
 
 
 def parquet(rows: int, work: Path) -> list[str]:
