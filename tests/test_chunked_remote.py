@@ -1,15 +1,19 @@
-"""Chunked objects on a real MLflow server: an edit of a large CSV travels as the chunks it
-changed (push and pull between two clones, byte counts from `--json`), and two clones pushing
-overlapping chunks at once leave a consistent remote."""
+"""Chunked objects on a real MLflow server: each small edit of a large CSV travels as the
+chunks it changed (push and pull between two clones, byte counts from `--json`); two clones
+pushing overlapping chunks at once leave a consistent remote; a corrupt chunk is refused and
+named; a push killed between its chunk packs and its recipe resumes; a remote written before
+chunks (large objects loose) still pulls."""
 
 from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Result, clone, git, mdflow, use_server
 from servers import Server
 from test_remote import store_folder
@@ -85,8 +89,130 @@ def test_an_edit_travels_as_its_chunks_between_two_clones(
     assert (mate / "data/big.csv").read_bytes() == second
     assert mdflow(mate, "fsck").code == 0
 
+    # 1% of rows appended, then one cell changed: each sends what it adds, and little more
+    appended = inserted(base) + lines(ROWS // 100, seed=2)
+    cell = list(appended)
+    cell[ROWS // 3] = cell[ROWS // 3].replace(",n", ",changed", 1)
+    for rows, new_bytes in ((appended, len(second) // 100), (cell, 0)):
+        data = write(repo / "data/big.csv", rows)
+        assert mdflow(repo, "add", "data/big.csv").code == 0
+        git(repo, "commit", "-qam", "another version")
+        pushed = report(mdflow(repo, "push", "--json"))
+        assert new_bytes <= int(str(pushed["sent"])) <= new_bytes + BOUND
+        git(repo, "commit", "-qam", "link it")
+        git(mate, "pull", "-q")
+        pulled = report(mdflow(mate, "pull", "--json"))
+        assert pulled["objects"] == 1 and int(str(pulled["received"])) <= new_bytes + BOUND
+        assert (mate / "data/big.csv").read_bytes() == data
+
     text = mdflow(repo, "push")  # the human line names both sizes
     assert text.code == 0 and text.out.startswith("pushed 0 objects (0 B, 0 B sent)")
+
+
+# `mdflow` in a child process, its store's uploads watched: a real SIGKILL when the first
+# pack of recipes leaves (chunk packs start with the CSV, recipe packs with `{"mdflow"`), an
+# inventory after every upload (CHECKPOINT 0), uploads one at a time (-j 1)
+DYING = """
+import os, signal, sys
+from pathlib import Path
+from mdflow import transfer
+from mdflow.remote.mlflow.store import MlflowStore
+put = MlflowStore.put
+def dying(self, local, dest):
+    if dest.endswith(".pack") and Path(local).read_bytes()[:9] == b'{"mdflow"':
+        os.kill(os.getpid(), signal.SIGKILL)
+    put(self, local, dest)
+MlflowStore.put = dying
+transfer.CHECKPOINT = 0.0
+from mdflow.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+# `mdflow` in a child process that cannot cut chunks: it pushes large objects loose, as every
+# mdflow before chunked objects did
+LOOSE = """
+import sys
+import mdflow.chunking
+mdflow.chunking.available = lambda: False
+from mdflow.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def child(repo: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=repo, capture_output=True, text=True
+    )
+
+
+def one_version(repo: Path, server: Server) -> bytes:
+    use_server(repo, server.url, f"mdflow/{repo.parent.name}")
+    data = write(repo / "data/big.csv", lines(ROWS))
+    assert mdflow(repo, "add", "data/big.csv").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    return data
+
+
+def test_a_push_killed_between_chunk_packs_and_recipe_resumes(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    data = one_version(repo, mlflow_server)
+    killed = child(repo, DYING, "push", "-j", "1")
+    assert killed.returncode == -signal.SIGKILL
+    store = store_folder(mlflow_server, repo)
+    assert list(store.rglob("packs/*.pack"))  # the chunk packs reached the server...
+    assert not list(store.rglob("inventory/*.v2"))  # ...but no recipe is named yet
+    resumed = report(mdflow(repo, "push", "--json"))
+    assert resumed["objects"] == 1 and resumed["failed"] == {}
+    assert int(str(resumed["sent"])) <= 64 * 1024  # recipe, pages, indexes: no chunk again
+    git(repo, "commit", "-qam", "link v1")
+    mate = clone(repo, tmp_path / "mate")
+    assert report(mdflow(mate, "pull", "--json"))["objects"] == 1
+    assert (mate / "data/big.csv").read_bytes() == data
+
+
+def test_a_corrupt_chunk_on_the_server_is_refused_and_named(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    one_version(repo, mlflow_server)
+    assert report(mdflow(repo, "push", "--json"))["objects"] == 1
+    git(repo, "commit", "-qam", "link v1")
+    pack = max(
+        store_folder(mlflow_server, repo).rglob("packs/*.pack"), key=lambda p: p.stat().st_size
+    )
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    mate = clone(repo, tmp_path / "mate")
+    pulled = mdflow(mate, "pull", "--json")
+    assert pulled.code == 1
+    (why,) = json.loads(pulled.out)["failed"].values()
+    assert "corrupt on remote origin (chunk xxh3-128:" in why and f"packs/{pack.stem})" in why
+    assert not (mate / "data/big.csv").exists()
+
+
+@pytest.mark.parametrize("pull_cut", [True, False], ids=["chunker", "no chunker"])
+def test_a_remote_written_before_chunks_still_pulls(
+    repo: Path, tmp_path: Path, mlflow_server: Server, pull_cut: bool
+) -> None:
+    data = one_version(repo, mlflow_server)
+    pushed = child(repo, LOOSE, "push", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    store = store_folder(mlflow_server, repo)
+    assert list(store.rglob("objects/*/*")) and not list(store.rglob("inventory/*.v2"))
+    git(repo, "commit", "-qam", "link v1")
+    mate = clone(repo, tmp_path / "mate")
+    pulled = report(mdflow(mate, "pull", "--json")) if pull_cut else None
+    if pulled is None:
+        done = child(mate, LOOSE, "pull", "--json")
+        assert done.returncode == 0, done.stderr
+        pulled = json.loads(done.stdout)
+    assert pulled["objects"] == 1 and pulled["failed"] == {}
+    assert (mate / "data/big.csv").read_bytes() == data
+    again = report(mdflow(mate, "push", "--json"))  # on the remote already: not sent as chunks
+    assert again["objects"] == 0 and again["sent"] == 0
 
 
 def test_two_clones_pushing_overlapping_chunks_at_once_end_consistent(
