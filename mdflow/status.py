@@ -85,6 +85,7 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Sta
     if ws.kind is None:
         out.state = MISSING_WORKSPACE
     elif ws.oid != d.pointer.hash:
+        hasher.state.forget_clean(repo.rel(d.pointer_file))  # the next no-op proof skips it
         out.state = MODIFIED
         out.workspace_cached = all(repo.cache.has(h) for h in ws.hashes.values())
         if d.kind == "dir" and ws.kind == "dir" and repo.cache.has(d.pointer.hash):

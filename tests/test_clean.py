@@ -16,7 +16,7 @@ from conftest import git, mdflow, obj, pointer_hash
 
 from mdflow import clean
 from mdflow.lock import locked
-from mdflow.state import StatCache
+from mdflow.state import StatCache, read_clean
 
 
 @pytest.fixture
@@ -89,6 +89,17 @@ def test_a_changed_folder_is_not_proven(tracked: Path, change: str) -> None:
     assert proven(tracked) is None
     r = mdflow(tracked, "status", "--exit-code")
     assert r.code == 1 and "modified:" in r.out and "data/many/" in r.out
+
+
+def test_status_forgets_the_record_of_a_dataset_it_finds_modified(tracked: Path) -> None:
+    """The next status does not scan a folder again to find what it already knows: the
+    proof is skipped for that dataset (and the others' records stay)."""
+    records = read_clean(tracked / ".mdflow")
+    assert records is not None and set(records) == {"data/many.mdflow", "data/one.csv.mdflow"}
+    (tracked / "data" / "many" / "d0" / "f0.txt").write_text("file 0 changed\n")
+    assert mdflow(tracked, "status", "--exit-code").code == 1
+    records = read_clean(tracked / ".mdflow")
+    assert records is not None and set(records) == {"data/one.csv.mdflow"}
 
 
 def test_a_changed_pointer_config_or_cache_is_not_proven(tracked: Path) -> None:

@@ -22,7 +22,7 @@ from conftest import Result, git, mdflow, new_repo, tree_entries
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mdflow import config
+from mdflow import config, paths
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
 from mdflow.manifest import Manifest
@@ -683,3 +683,34 @@ def test_checkout_of_a_manifest_with_a_file_and_a_folder_is_one_line(tmp_path: P
     text = yaml_text({"mdflow": 1, "path": "d", "kind": "dir", "hash": oid, "size": 4})
     run_commands_on(repo, "d.mdflow", text)
     assert not (repo / "d").exists()
+
+
+# --- the fast path of path validation ------------------------------------------------------
+
+PATHLIKE = st.text(alphabet="aG._-~/\\ 0\u200c", min_size=0, max_size=12)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(PATHLIKE)
+@example(".git")
+@example("a/.GIT./b")
+@example("git~1")
+@example("a/../b")
+@example("a//b")
+@example("-/.")
+def test_the_fast_path_check_agrees_with_the_full_one(path: str) -> None:
+    """`check_relpath` accepts plain paths by one regular expression; everything it accepts
+    that way the full check accepts too, and it refuses exactly what the full check refuses."""
+    try:
+        paths._checked(path)
+        full = True
+    except ValueError:
+        full = False
+    try:
+        paths.check_relpath(path)
+        fast = True
+    except ValueError:
+        fast = False
+    assert fast == full
+    if paths._PLAIN.fullmatch(path):
+        assert full
