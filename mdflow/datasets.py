@@ -156,10 +156,24 @@ def choose(repo: Repo, every: list[Dataset], args: list[str], where: str = "") -
     ]
 
 
+# Manifests this process has read, by the object file's path and stat: a command reads one
+# several times (pull: to fetch, then to check out), and parsing 100,000 entries takes 0.3 s.
+_READ: dict[tuple[str, int, int, int], Manifest] = {}
+_READ_MAX = 4
+
+
 def cached_manifest(repo: Repo, oid: str, where: str) -> Manifest | None:
     """The manifest object `oid` from the cache, validated; None when it is not there."""
+    path = repo.cache.path(oid)
     try:
-        data = repo.cache.path(oid).read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _READ:
+        return _READ[key]
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     if hash_bytes(data) != oid:  # a flipped byte could still parse, naming other objects
@@ -168,7 +182,11 @@ def cached_manifest(repo: Repo, oid: str, where: str) -> Manifest | None:
             f"the manifest {oid} of {where} is corrupt in the cache (moved to .mdflow/quarantine/)",
             f"fetch it again: mdflow pull {where}",
         )
-    return Manifest.from_bytes(data, f"{oid} ({where})")
+    manifest = Manifest.from_bytes(data, f"{oid} ({where})")
+    if len(_READ) >= _READ_MAX:
+        del _READ[next(iter(_READ))]
+    _READ[key] = manifest
+    return manifest
 
 
 def manifest_of(repo: Repo, d: Dataset) -> Manifest:
