@@ -110,16 +110,21 @@ def test_an_edit_travels_as_its_chunks_between_two_clones(
 
 
 # `mdflow` in a child process, its store's uploads watched: a real SIGKILL when the first
-# pack of recipes leaves (chunk packs start with the CSV, recipe packs with `{"mdflow"`), an
-# inventory after every upload (CHECKPOINT 0), uploads one at a time (-j 1)
+# pack of recipes leaves (chunk packs start with the CSV, recipe packs with `{"mdflow"`), once
+# the inventory listing the chunk packs is on the server (the push publishes one after every
+# upload: CHECKPOINT 0; its one upload thread may start the next upload before that, -j 1)
 DYING = """
-import os, signal, sys
+import os, signal, sys, time
 from pathlib import Path
 from mdflow import transfer
 from mdflow.remote.mlflow.store import MlflowStore
 put = MlflowStore.put
 def dying(self, local, dest):
     if dest.endswith(".pack") and Path(local).read_bytes()[:9] == b'{"mdflow"':
+        for _ in range(600):
+            if any(n.endswith(".json") for n in self.list("inventory")):
+                break
+            time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGKILL)
     put(self, local, dest)
 MlflowStore.put = dying
