@@ -44,10 +44,7 @@ class Manifest(BaseModel):
     @field_validator("files")
     @classmethod
     def _sorted_unique(cls, files: list[ManifestEntry]) -> list[ManifestEntry]:
-        paths = [f.path for f in files]
-        if any(a >= b for a, b in itertools.pairwise(paths)):
-            raise ValueError("files must be sorted by path and unique")
-        _refuse_file_as_folder(paths)
+        check_paths([f.path for f in files])
         return files
 
     @classmethod
@@ -71,6 +68,14 @@ class Manifest(BaseModel):
                 f"manifest {origin}: {describe(e)}",
                 "run mdflow fsck, then restore the object (mdflow add or pull)",
             ) from None
+
+
+def check_paths(paths: list[str]) -> None:
+    """The paths of a manifest's files are sorted, unique, and none is a folder of others;
+    raise ValueError."""
+    if any(a >= b for a, b in itertools.pairwise(paths)):
+        raise ValueError("files must be sorted by path and unique")
+    _refuse_file_as_folder(paths)
 
 
 def _refuse_file_as_folder(paths: list[str]) -> None:

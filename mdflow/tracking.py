@@ -20,7 +20,7 @@ from mdflow.config import LinkType
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
 from mdflow.hashing import hash_bytes, hash_stream
-from mdflow.manifest import Manifest
+from mdflow.manifest import check_paths
 from mdflow.pointer import Pointer
 from mdflow.pool import parallel
 from mdflow.progress import Progress
@@ -30,7 +30,7 @@ from mdflow.tables import PARQUET, TableShape, counter_for, parquet_shape
 from mdflow.workspace import (
     Hasher,
     WorkspaceFile,
-    entries_of,
+    manifest_bytes,
     manifest_oid,
     materialize,
     scan_dir,
@@ -179,13 +179,22 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
         for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
             hashes[f.key] = oid
             bar.advance(f.stamp.size, 1)
-        manifest = Manifest.of(entries_of(files, hashes))
-        moid = batch.write_bytes(manifest.to_bytes())
+        moid = batch.write_bytes(_manifest(repo, path, files, hashes))
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
     Recipes(repo.cache).keep([(hashes[f.key], f.stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
-    return _dir_fields(moid, manifest.size, len(manifest.files)), files
+    return _dir_fields(moid, sum(f.stamp.size for f in files), len(files)), files
+
+
+def _manifest(repo: Repo, path: Path, files: list[WorkspaceFile], hashes: dict[str, str]) -> bytes:
+    """The folder's manifest, written from its scan (sorted and unique, unless it moved)."""
+    try:
+        check_paths([f.rel for f in files])
+    except ValueError as e:
+        rel = repo.rel(path)
+        raise MdflowError(f"{rel} changed while it was added ({e})", f"mdflow add {rel}") from None
+    return manifest_bytes(files, hashes)
 
 
 def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:

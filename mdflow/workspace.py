@@ -155,9 +155,15 @@ def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[M
     ]
 
 
+def manifest_bytes(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> bytes:
+    """The canonical manifest of files as scan_dir lists them (sorted, unique, safe paths),
+    written line by line: no model object per file."""
+    return join_lines(line(f.rel, hashes[f.key], f.stamp.size, f.exec) for f in files)
+
+
 def manifest_oid(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> str:
     """The hash of the manifest these files would have, without building it."""
-    return hash_bytes(join_lines(line(f.rel, hashes[f.key], f.stamp.size, f.exec) for f in files))
+    return hash_bytes(manifest_bytes(files, hashes))
 
 
 def materialize(

@@ -4,7 +4,7 @@ import pytest
 
 from mdflow.errors import FormatError
 from mdflow.hashing import hash_bytes
-from mdflow.manifest import Manifest, ManifestEntry
+from mdflow.manifest import Manifest, ManifestEntry, check_paths, join_lines, line
 
 H = "xxh3-128:" + "0" * 32
 
@@ -46,3 +46,16 @@ def test_unsorted_or_duplicate_entries_are_rejected() -> None:
     good = Manifest.of([entry("a"), entry("b")]).to_bytes()
     with pytest.raises(FormatError, match="sorted"):
         Manifest.from_bytes(good.replace(b'"b"', b'"a"'), "m")
+
+
+def test_check_paths_is_the_manifests_own_rule() -> None:
+    """`mdflow add` writes a folder's manifest from its scan without building the model; it
+    holds the scan to the model's rule on paths (sorted, unique, no file that is a folder)."""
+    check_paths(["a/b", "a/c", "b"])
+    for bad in (["b", "a"], ["a", "a"], ["a", "a/b"]):
+        with pytest.raises(ValueError):
+            check_paths(bad)
+        with pytest.raises(FormatError):
+            Manifest.from_bytes(
+                join_lines(line(p, "xxh3-128:" + "0" * 32, 1, False) for p in bad), "t"
+            )
