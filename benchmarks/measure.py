@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -40,9 +42,33 @@ def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
     proc.stderr.close()
     cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-2:]
-        return Sample(seconds, usage.ru_maxrss, f"`{line}` exited {proc.returncode}: {tail}", cpu)
+        error = f"`{line}` exited {_status(proc.returncode)}: {_kept(line, err, env)}"
+        return Sample(seconds, usage.ru_maxrss, error, cpu)
     return Sample(seconds, usage.ru_maxrss, cpu_seconds=cpu)
+
+
+def _status(code: int) -> str:
+    """An exit status, with the signal's name when one killed the command: -11 (SIGSEGV)."""
+    if code >= 0:
+        return str(code)
+    try:
+        return f"{code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return str(code)
+
+
+def _kept(line: str, err: bytes, env: dict[str, str]) -> str:
+    """The last lines of a failed command's stderr, and where the whole of it is kept (a
+    crash's stacks, from faulthandler, are longer than a table cell)."""
+    tail = str(err.decode(errors="replace").strip().splitlines()[-2:])
+    folder = env.get("BENCH_FAILURES")
+    if not folder or not err:
+        return tail
+    os.makedirs(folder, exist_ok=True)
+    fd, path = tempfile.mkstemp(".txt", time.strftime("%Y%m%d-%H%M%S-"), folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(f"$ {line}\n".encode() + err)
+    return f"{tail} (whole stderr: {path})"
 
 
 def untimed(lines: list[str], cwd: Path, env: dict[str, str]) -> None:

@@ -185,10 +185,14 @@ class GitLfs(Tool):
 
 def environment(work: Path) -> dict[str, str]:
     """What every timed command gets: bytecode caches allowed (pip precompiled DVC's), no
-    analytics, a Git identity, the project's .venv first on PATH (hooks run `mdflow`)."""
+    analytics, a Git identity, the project's .venv first on PATH (hooks run `mdflow`), and
+    Python's faulthandler: a command that dies of a signal prints every thread's stack, which
+    `measure.timed` keeps in WORK/failures/."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return env | {
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONFAULTHANDLER": "1",
+        "BENCH_FAILURES": str(work / "failures"),
         "DVC_NO_ANALYTICS": "1",
         "DVC_SITE_CACHE_DIR": str(work / "dvc-site-cache"),
         "GIT_AUTHOR_NAME": "bench",

@@ -57,9 +57,6 @@ def push_datasets(
     report = SyncReport(target.name)
     oids = _objects(repo, chosen, report)
     report.wanted = len(oids)
-    known = _RunLog(target.state)
-    if any(_unsettled(known.get(repo.rel(d.data), d.pointer.hash)) for d in chosen):
-        target.catalog.expect_records()  # the server is needed anyway: get ready now
     index = RemoteIndex(target.store, target.state)
     report.transfer = push_objects(repo.cache, index, oids, jobs)
     complete = [d for d in chosen if not _needs(repo, d, report)]

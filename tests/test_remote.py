@@ -557,6 +557,39 @@ def test_pull_through_a_server_does_not_import_mlflow(
     assert snapshot(b) == snapshot(repo)
 
 
+WATCH_TRANSFER = """
+import runpy, sys, threading
+import mdflow.sync
+seen = []
+transfer = mdflow.sync.push_objects
+def watched(*args, **kwargs):
+    seen.append((sorted(t.name for t in threading.enumerate()), "mlflow" in sys.modules))
+    return transfer(*args, **kwargs)
+mdflow.sync.push_objects = watched
+sys.argv = ["mdflow", "push"]
+try:
+    runpy.run_module("mdflow", run_name="__main__")
+finally:
+    print("AT-TRANSFER=" + repr(seen), file=sys.stderr)
+"""
+
+
+def test_objects_travel_with_no_other_thread_and_no_mlflow_loading(
+    repo: Path, mlflow_server: Server
+) -> None:
+    """mlflow is imported after the transfer, not beside it: its import calls setenv (its
+    telemetry session id) and loads C libraries, while transfer threads resolving the server's
+    name read the C environment without the GIL (the SIGSEGV of docs/reliability.md); it
+    saved no time either (docs/remote-layout.md)."""
+    make_project(repo, mlflow_server.url)
+    proc = subprocess.run(
+        [sys.executable, "-c", WATCH_TRANSFER], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "AT-TRANSFER=[(['MainThread'], False)]" in proc.stderr, proc.stderr
+    assert "3 dataset versions have MLflow runs" in proc.stdout  # recorded after, with mlflow
+
+
 def test_store_run_deleted_then_everything_is_pushed_again(
     repo: Path, tmp_path: Path, server: Server
 ) -> None:

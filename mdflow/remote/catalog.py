@@ -86,10 +86,6 @@ class VersionCatalog(Protocol):
         no commit holds the version; recording it again with the commit confirms it."""
         ...
 
-    def expect_records(self) -> None:
-        """A hint: versions will be recorded after a transfer (get ready meanwhile)."""
-        ...
-
     def versions(self, path: str) -> list[VersionRecord]:
         """Every recorded version of the dataset at `path` (relative to the repo root)."""
         ...

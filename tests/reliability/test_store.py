@@ -1,12 +1,16 @@
 """The remote's own state under faults: the embedded store killed while it is created, version
-runs left RUNNING, two clones recording one version at once, and credentials that must stay
-out of the process environment. Real `mlflow server`s and real embedded stores; the one fake
-(tests/servers.py FaultProxy) stands for faults a real server cannot be made to show on demand.
+runs left RUNNING, two clones recording one version at once, credentials that must stay out
+of the process environment, and MLflow's settings that must never reach the C environment.
+Real `mlflow server`s and real embedded stores; the one fake (tests/servers.py FaultProxy)
+stands for faults a real server cannot be made to show on demand, and a thread calling C's
+getenv through ctypes stands for getaddrinfo, which reads the environment at moments no test
+can choose.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -102,6 +106,65 @@ def test_credentials_stay_out_of_the_process_environment(
     names = seen.stdout.split()
     assert "MLFLOW_TRACKING_TOKEN" in names
     assert "MLFLOW_TRACKING_USERNAME" not in names and "MLFLOW_TRACKING_PASSWORD" not in names
+
+
+def c_getenv(name: str) -> str | None:
+    """`name` in the C environment (what getaddrinfo and child processes read)."""
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_char_p
+    found = libc.getenv(name.encode())
+    return None if found is None else found.decode()
+
+
+def test_mdflow_settings_never_touch_the_c_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's settings for mdflow's calls live in os.environ's mapping only: setenv and
+    unsetenv on one thread while C code reads the environment on another without the GIL
+    (getaddrinfo in MLflow's telemetry thread) crashed `mdflow push` with SIGSEGV."""
+    from mdflow.remote.mlflow import env
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "the-users-own")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(os, "putenv", lambda *a: calls.append(("putenv", *a)))
+    monkeypatch.setattr(os, "unsetenv", lambda *a: calls.append(("unsetenv", *a)))
+    values = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "900", "MLFLOW_TRACKING_TOKEN": None}
+    with env.scoped(values):
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "900"  # what MLflow reads
+        assert os.getenv("MLFLOW_TRACKING_TOKEN") is None
+        assert c_getenv("MLFLOW_HTTP_REQUEST_TIMEOUT") is None
+        assert c_getenv("MLFLOW_TRACKING_TOKEN") == "the-users-own"
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    assert os.environ["MLFLOW_TRACKING_TOKEN"] == "the-users-own"
+    assert calls == []
+
+
+RACE = """
+import ctypes, threading
+from mdflow.remote.mlflow import env
+libc = ctypes.CDLL(None)
+libc.getenv.restype = ctypes.c_char_p
+done = threading.Event()
+def read():  # C code reading the environment without the GIL, as getaddrinfo does
+    while not done.is_set():
+        libc.getenv(b"LOCALDOMAIN")
+reader = threading.Thread(target=read)
+reader.start()
+values = {f"MLFLOW_SETTING_{i}": "1" for i in range(6)} | {"MLFLOW_TRACKING_TOKEN": None}
+for _ in range(50_000):
+    with env.scoped(values):
+        pass
+done.set()
+reader.join()
+print("survived")
+"""
+
+
+def test_mdflow_settings_change_while_c_code_reads_the_environment() -> None:
+    """50,000 calls' worth of settings set and restored while another thread reads the C
+    environment: the process lives (with setenv it died of SIGSEGV within a second)."""
+    done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["survived"]
 
 
 def version_runs(server: Server, exp: str, oid: str) -> list[Any]:

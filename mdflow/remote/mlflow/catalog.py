@@ -36,9 +36,6 @@ class MlflowCatalog:
     def __init__(self, conn: Connection) -> None:
         self.conn, self.url = conn, conn.shown  # url: for messages
 
-    def expect_records(self) -> None:
-        self.conn.preload()
-
     def record_version(self, version: VersionInfo) -> VersionRun:
         try:
             found, settled = self._find_version(version), False

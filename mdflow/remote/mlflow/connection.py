@@ -8,13 +8,10 @@ Found or created through the REST API when the server allows it (a handful of re
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +45,6 @@ class Connection:
         self._credentials = _credentials(spec)
         self.tracking_uri, artifact_location, self.folder = _locations(spec.url, root)
         self._client: Any = None
-        self._preload: threading.Thread | None = None
         with self.scope():  # MLflow's timeout and retries, as MLflow's client gets them
             usable = http.usable(self.tracking_uri)
             self.http = http.MlflowHttp(self.tracking_uri, spec.auth) if usable else None
@@ -148,12 +144,6 @@ class Connection:
                 self._client = env.Scoped(mlflow.MlflowClient(self.tracking_uri), self.scope)
         return self._client
 
-    def preload(self) -> None:
-        """Import mlflow in the background (while objects travel: runs are recorded next)."""
-        if self._client is None and self._preload is None and "mlflow" not in sys.modules:
-            self._preload = threading.Thread(target=_import_mlflow, daemon=True)
-            self._preload.start()
-
     def _find_store(self, experiment: str) -> tuple[str, str, str]:
         """(experiment id, store run id, its artifact URI) through the REST API; the same
         steps as `_locate`."""
@@ -219,8 +209,6 @@ class Connection:
         return str(oldest)
 
     def close(self) -> None:
-        if self._preload is not None:
-            self._preload.join()  # no import left running at exit
         if self.http is not None:
             self.http.session.close()
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -277,11 +265,6 @@ def _credentials(spec: RemoteSpec) -> dict[str, str | None]:
             "MLFLOW_TRACKING_TOKEN": None,
         }
     return {}
-
-
-def _import_mlflow() -> None:
-    with contextlib.suppress(Exception):  # the import is done again where it is needed
-        importlib.import_module("mlflow")
 
 
 def _locations(url: str, root: Path) -> tuple[str, str | None, Path | None]:

@@ -4,7 +4,13 @@ MLflow's client reads credentials and HTTP settings from os.environ on every req
 runs inside training scripts (the Python API), whose own MLflow calls may go to another
 tracking server, and starts child processes: its settings are set only while one of its own
 calls runs, and restored after. Overlapping calls (transfer threads) share one setting, made
-by the first and restored by the last; code on other threads sees it meanwhile.
+by the first and restored by the last; Python code on other threads sees it meanwhile.
+
+Only Python's view of the environment changes (the mapping behind os.environ and os.getenv),
+never the C one: C code on other threads reads that without holding the GIL (getaddrinfo
+does, in MLflow's telemetry thread and in any HTTP connection), and glibc's setenv frees the
+array such a reader walks, which killed `mdflow push` with SIGSEGV (docs/reliability.md).
+Child processes, which inherit the C environment, never see these settings either.
 """
 
 from __future__ import annotations
@@ -40,11 +46,13 @@ def scoped(values: dict[str, str | None]) -> Iterator[None]:
 
 
 def _apply(values: dict[str, str | None]) -> None:
+    """Set or unset names in os.environ's mapping without calling putenv or unsetenv."""
+    data: dict[Any, Any] = vars(os.environ)["_data"]
     for key, value in values.items():
         if value is None:
-            os.environ.pop(key, None)
+            data.pop(os.environ.encodekey(key), None)
         else:
-            os.environ[key] = value
+            data[os.environ.encodekey(key)] = os.environ.encodevalue(value)
 
 
 class Scoped:
