@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,26 @@ def test_no_command_prints_usage(tmp_path: Path) -> None:
 def test_verbose_shows_traceback(tmp_path: Path) -> None:
     r = mdflow_proc(tmp_path, "-v", "status")
     assert r.code == 1 and "Traceback" in r.err and "mdflow: error:" in r.err
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [({}, "true"), ({"MLFLOW_DISABLE_TELEMETRY": "false"}, "false"), ({"DO_NOT_TRACK": "0"}, None)],
+)
+def test_commands_turn_mlflow_telemetry_off_unless_the_user_chose(
+    tmp_path: Path, given: dict[str, str], expected: str | None
+) -> None:
+    """MLflow's client sends usage events to a third party from a thread it starts at import;
+    mdflow's commands talk to the team's server only, so they turn that off before MLflow is
+    imported, unless MLFLOW_DISABLE_TELEMETRY or DO_NOT_TRACK says otherwise."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+    }
+    code = (
+        "import os; from mdflow.cli import main; main(['status']);"
+        "print(os.environ.get('MLFLOW_DISABLE_TELEMETRY'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env | given, capture_output=True, text=True
+    ).stdout.split()
+    assert out == [str(expected)]

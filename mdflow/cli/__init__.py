@@ -8,6 +8,7 @@ pyarrow.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick = _no_op(given)
     if quick is not None:
         return quick
+    _no_telemetry()
     import traceback
 
     from mdflow.cli.parsing import split_paths
@@ -171,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     for register in commands():
         register(sub)
     return parser
+
+
+def _no_telemetry() -> None:
+    """mdflow's commands talk to the team's own server and nothing else: MLflow's client
+    telemetry (usage events sent to a third party, from a thread started at `import mlflow`)
+    is off unless the user chose (MLFLOW_DISABLE_TELEMETRY or DO_NOT_TRACK set). Set before
+    any thread runs: it writes the C environment."""
+    if "mlflow" not in sys.modules and not {"MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"} & set(
+        os.environ
+    ):
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 
 def _no_op(words: list[str]) -> int | None:
