@@ -305,6 +305,8 @@ def main() -> int:
     tools = [t for t in found.values() if not isinstance(t, str)]
     scenarios = [scenario(s) for s in (args.scenarios or SCALES[args.scale])]
     runs = work / "runs"
+    if not args.resume:  # a server kept from an earlier run holds its objects: no first push
+        remove(work / "mlflow-server")
     with mlflow_server(work / "mlflow-server", env) as url:
         env["BENCH_MLFLOW_URL"] = url
         for sc in scenarios:
