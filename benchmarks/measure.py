@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,9 @@ from pathlib import Path
 
 import xxhash
 from tools import BIN
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from servers import free_port, wait_for
 
 BLOCK = 1 << 20
 
@@ -127,12 +129,6 @@ def _files(top: str) -> list[str]:
 # --- the MLflow server mdflow pushes through ------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder."""
@@ -151,7 +147,10 @@ def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/health", proc)
+        try:
+            wait_for(f"{url}/health", proc, timeout=120.0)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e} (see {folder / 'server.log'})") from None
         yield url
     finally:
         proc.terminate()
@@ -160,16 +159,3 @@ def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _wait_for(health: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited {proc.returncode} (see its server.log)")
-        try:
-            with urllib.request.urlopen(health, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"mlflow server did not answer {health} within {timeout:.0f} s")
