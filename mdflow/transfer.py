@@ -182,15 +182,16 @@ def _plan(
     parts: list[Member] = []
     planned: set[str] = set()
     texts: dict[str, bytes] = {}  # recipes and pages the remote lacks
+    recipes = Recipes(cache)
     for oid in sorted(big):
-        recipe = Recipes(cache).of(oid)
+        recipe = recipes.of(oid)
         paged, pages = chunking.paginate(recipe)
         top = paged.to_bytes()
-        chunked[oid] = _Chunked(hash_bytes(top), [hash_bytes(top), *pages])
-        chunked[oid].parts += (c.hash for c in recipe.chunks)
+        rid = hash_bytes(top)
+        chunked[oid] = _Chunked(rid, [rid, *pages, *(c.hash for c in recipe.chunks)])
         texts.update((n, p.to_bytes()) for n, p in pages.items() if not index.has(n))
-        if not index.has(hash_bytes(top)):
-            texts[hash_bytes(top)] = top
+        if not index.has(rid):
+            texts[rid] = top
         offset = 0
         for c in recipe.chunks:
             if c.hash not in planned and not index.has(c.hash):
