@@ -16,7 +16,7 @@ Status = Literal["added", "removed", "modified", "renamed"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 class VersionRef(_Record):
@@ -110,7 +110,7 @@ class DatasetChange(_Record):
 
 
 class DiffReport(_Record):
-    model_config = ConfigDict(extra="forbid", title="mdflow diff")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow diff")
 
     mdflow: Version1 = 1
     before: str = Field(description="The old side: a revision as given, or its merge base.")

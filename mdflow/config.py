@@ -37,12 +37,12 @@ class LinkType(StrEnum):
 
 
 class CoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     lock_timeout: float = Field(30.0, ge=0, description="Seconds to wait for the repo lock.")
 
 
 class CacheConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     link: list[LinkType] = Field(
         default_factory=lambda: [LinkType.reflink, LinkType.copy],
         min_length=1,
@@ -53,14 +53,14 @@ class CacheConfig(BaseModel):
 class AuthConfig(BaseModel):
     """Credentials: only in .mdflow/config.local.yaml or the environment, never committed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     token: str | None = None
     username: str | None = None
     password: str | None = None
 
 
 class RemoteConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     url: str = Field(description="http(s)://host:port of an MLflow server, or a folder.")
     experiment: str | None = Field(None, description="Default: mdflow/<repository folder>.")
     auth: AuthConfig | None = Field(None, description="Local config only.")
@@ -78,7 +78,7 @@ def check_remote_name(name: str) -> str:
 
 
 class RemoteSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     default: str | None = None
     remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
 
@@ -96,7 +96,7 @@ class RemoteSection(BaseModel):
 
 
 class HooksConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     push: Literal["upload", "check"] = Field(
         "upload",
         description="upload: a commit uploads its staged versions, pre-push the data of the "
@@ -118,7 +118,7 @@ class HooksConfig(BaseModel):
 class VisitorConfig(BaseModel):
     """One visitor declared in mdflow.yaml: a built-in name or a user class."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     use: str = Field(description="Built-in name, `module:Class` or `path/to/file.py:Class`.")
     name: str | None = Field(
         None,
@@ -142,7 +142,7 @@ class VisitorConfig(BaseModel):
 class DatasetRoles(BaseModel):
     """What a dataset is for, as visitors use it (target distribution per split, ...)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
     paths: list[str] = Field(description="Dataset path patterns (fnmatch).")
     split: Literal["train", "test", "validation"] | None = None
     target: str | None = Field(None, description="The target (label) column.")
@@ -165,7 +165,7 @@ def roles_for(roles: list[DatasetRoles], path: str) -> DatasetRoles | None:
 class Config(BaseModel):
     """Unknown top-level sections are kept so newer configs still load."""
 
-    model_config = ConfigDict(extra="allow", title="mdflow configuration")
+    model_config = ConfigDict(defer_build=True, extra="allow", title="mdflow configuration")
 
     mdflow: Version1 = 1
     core: CoreConfig = Field(default_factory=CoreConfig)

@@ -22,7 +22,7 @@ _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \: JSON needs
 
 
 class ManifestEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     path: str = Field(description="Relative POSIX path inside the directory.")
     hash: str = Field(pattern=HASH_PATTERN)
@@ -36,7 +36,7 @@ class ManifestEntry(BaseModel):
 
 
 class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", title="mdflow directory manifest")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow directory manifest")
 
     mdflow: Version1 = 1
     files: list[ManifestEntry]
@@ -116,7 +116,7 @@ class Digests(BaseModel):
     records its xxh3-128 (`digests`, to find it) and its SHA-256 (`sha256`, to trust it).
     """
 
-    model_config = ConfigDict(extra="forbid", title="mdflow folder digest list")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow folder digest list")
 
     mdflow: Version1 = 1
     manifest: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the manifest object.")

@@ -49,7 +49,7 @@ KEY_ORDER = (
 class ImportSource(BaseModel):
     """Where an imported dataset comes from (`mdflow import`; `mdflow update` follows it)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     repo: str = Field(description="Git URL or local path of the source repository.")
     path: str = Field(description="Data path in the source repository, from its root (POSIX).")
@@ -64,7 +64,7 @@ class ImportSource(BaseModel):
 class Pointer(BaseModel):
     """One dataset version as recorded in Git."""
 
-    model_config = ConfigDict(extra="allow", title="mdflow pointer")
+    model_config = ConfigDict(defer_build=True, extra="allow", title="mdflow pointer")
 
     mdflow: Version1 = Field(1, description="Pointer format version.")
     path: str = Field(description="Data path relative to the pointer's folder (POSIX).")

@@ -11,19 +11,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mdflow import tables
 from mdflow.pointer import write_atomic
 
 
 class ColumnProfile(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     dtype: str
     nulls: int
 
 
 class TableProfile(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     rows: int
     columns: list[ColumnProfile]
 

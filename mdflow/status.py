@@ -10,8 +10,6 @@ from mdflow import datasets
 from mdflow.cache import debris
 from mdflow.clean import remember
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
-from mdflow.remote import spec
-from mdflow.remote.inventory import RemoteIndex, listed_offline
 from mdflow.repo import Repo
 from mdflow.state import StatCache
 from mdflow.workspace import Hasher, debris_beside
@@ -62,6 +60,8 @@ def leftovers(repo: Repo) -> list[Path]:
 def _mark_pushed(
     repo: Repo, chosen: list[Dataset], results: list[Status], name: str | None
 ) -> None:
+    from mdflow.remote.inventory import RemoteIndex
+
     with repo.remote(name, "check the server and the URL (mdflow remote list)") as remote:
         index = RemoteIndex(remote.store, remote.state).load()
         needed = {d.pointer_file: _needed(repo, d) for d in chosen}
@@ -101,20 +101,24 @@ def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Sta
 
 class Pullable:
     """Whether `mdflow pull` is the way to bring an object into the cache: a remote is
-    configured (teammates push there), or the embedded store holds it. Asks no server."""
+    configured (teammates push there), or the embedded store holds it. Asks no server, and
+    reads mdflow.yaml's remotes only when first asked (most datasets are cached)."""
 
     def __init__(self, repo: Repo) -> None:
-        found = spec(repo.config.remote, repo.root)
-        self.shared = found.shared
-        self.state = repo.dot / "remotes" / found.name
+        self.repo = repo
         self.known: set[str] | None = None  # what the embedded store's inventories list
+        self.shared = False
 
     def __call__(self, oid: str) -> bool:
-        if self.shared:
-            return True
         if self.known is None:
-            self.known = listed_offline(self.state)
-        return oid in self.known
+            from mdflow.remote import spec
+            from mdflow.remote.inventory import listed_offline
+
+            found = spec(self.repo.config.remote, self.repo.root)
+            self.shared = found.shared
+            state = self.repo.dot / "remotes" / found.name
+            self.known = set() if self.shared else listed_offline(state)
+        return self.shared or oid in self.known
 
 
 def in_cache(repo: Repo, state: StatCache, d: Dataset) -> bool:

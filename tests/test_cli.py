@@ -36,6 +36,41 @@ def test_light_commands_do_not_import_heavy_packages(repo: Path, args: list[str]
     assert "HEAVY=\n" in proc.stderr, proc.stderr
 
 
+ORDINARY = (
+    "import sys\n"
+    "from pydantic import BaseModel\n"
+    "from mdflow.cli import main\n"
+    "main(sys.argv[1:])\n"
+    "def models(cls):\n"
+    "    for sub in cls.__subclasses__():\n"
+    "        yield sub\n"
+    "        yield from models(sub)\n"
+    "built = {m.__name__ for m in models(BaseModel) if m.__module__.startswith('mdflow.')"
+    " and m.__pydantic_complete__}\n"
+    "skipped = ('mdflow.checkout', 'mdflow.remote', 'mdflow.integrity', 'mdflow.chunking')\n"
+    "print(' '.join(sorted(built)), file=sys.stderr)\n"
+    "print(' '.join(sorted(m for m in skipped if m in sys.modules)), file=sys.stderr)\n"
+)
+READ = {"Config", "CoreConfig", "CacheConfig", "RemoteSection", "HooksConfig", "Pointer"}
+
+
+def test_status_of_a_changed_folder_loads_only_what_it_uses(repo: Path) -> None:
+    """The ordinary path of status (the no-op proof failed) imports neither checkout nor the
+    remote, and builds the validators of the formats it reads only."""
+    (repo / "data").mkdir()
+    (repo / "data" / "a.txt").write_text("a\n")
+    assert mdflow(repo, "add", "data").code == 0
+    (repo / "data" / "a.txt").write_text("b\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", ORDINARY, "status"], cwd=repo, capture_output=True, text=True
+    )
+    assert "modified:" in proc.stdout, proc.stderr
+    built, imported = proc.stderr.splitlines()[-2:]
+    assert "Pointer" in built.split() and "Manifest" in built.split()
+    assert set(built.split()) <= READ | {"Manifest"}  # mdflow.yaml, the pointer, the manifest
+    assert imported == ""
+
+
 def test_version_matches_package(tmp_path: Path) -> None:
     r = mdflow_proc(tmp_path, "--version")
     assert r.code == 0 and r.out.strip() == f"mdflow {package.__version__}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mdflow import checkout as checkouts
 from mdflow import status as statuses
-from mdflow.checkout import CheckoutReport
 from mdflow.repo import Repo
 from mdflow.status import Listed, Status
+
+if TYPE_CHECKING:
+    from mdflow.checkout import CheckoutReport
 
 
 def status(repo: Repo, paths: list[str], remote: str | None = None) -> list[Status]:
@@ -27,9 +29,13 @@ def list_datasets(repo: Repo) -> list[Listed]:
 
 def checkout(repo: Repo, paths: list[str], force: bool = False) -> CheckoutReport:
     """Make the workspace match the pointers (all of them when `paths` is empty)."""
+    from mdflow import checkout as checkouts  # status, which imports this module, needs none of it
+
     return checkouts.checkout(repo, paths, force=force)
 
 
 def take_side(repo: Repo, path: str, side: str) -> CheckoutReport:
     """In a merge conflict, keep `side` ("ours" or "theirs") of one pointer and its data."""
+    from mdflow import checkout as checkouts
+
     return checkouts.take_side(repo, path, side)

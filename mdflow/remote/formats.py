@@ -18,14 +18,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class PackEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
     hash: str = Field(pattern=HASH_PATTERN)
     offset: int = Field(ge=0)
     size: int = Field(ge=0)
 
 
 class PackIndex(BaseModel):
-    model_config = ConfigDict(extra="forbid", title="mdflow pack index")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow pack index")
     mdflow: Version1 = 1
     pack: str = Field(pattern=PACK_ID)
     objects: list[PackEntry]
@@ -37,7 +37,7 @@ class PackIndex(BaseModel):
 
 
 class Inventory(BaseModel):
-    model_config = ConfigDict(extra="forbid", title="mdflow remote inventory")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow remote inventory")
     mdflow: Version1 = 1
     loose: list[Oid] = Field(default_factory=list)
     packs: dict[PackId, list[Oid]] = Field(default_factory=dict)
@@ -49,7 +49,9 @@ class Inventory(BaseModel):
 class InventoryV2(BaseModel):
     """Inventory format 2: which objects are stored as chunks, by the recipe naming them."""
 
-    model_config = ConfigDict(extra="forbid", title="mdflow remote inventory, format 2")
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", title="mdflow remote inventory, format 2"
+    )
     mdflow: Annotated[Literal[2], BeforeValidator(strict_int)] = 2
     loose: list[Oid] = Field(default_factory=list)
     packs: dict[PackId, list[Oid]] = Field(default_factory=dict)
@@ -62,7 +64,7 @@ class InventoryV2(BaseModel):
 class Chunker(BaseModel):
     """How the chunks of a recipe were cut (FastCDC 2020 parameters)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", frozen=True)
     name: str
     min: int = Field(ge=1)
     avg: int = Field(ge=1)
@@ -71,7 +73,7 @@ class Chunker(BaseModel):
 
 
 class RecipeChunk(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
     hash: str = Field(pattern=HASH_PATTERN)
     size: int = Field(ge=1)
 
@@ -79,7 +81,7 @@ class RecipeChunk(BaseModel):
 class Recipe(BaseModel):
     """A large object as its content-defined chunks, in order."""
 
-    model_config = ConfigDict(extra="forbid", title="mdflow recipe")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow recipe")
     mdflow: Version1 = 1
     hash: str = Field(pattern=HASH_PATTERN)  # the whole object's
     size: int = Field(ge=0)
@@ -115,7 +117,7 @@ class RecipePage(BaseModel):
     """A run of a recipe's chunks, in order: an object of its own, which every recipe holding
     the same run shares, so a new version of a file sends only the pages that changed."""
 
-    model_config = ConfigDict(extra="forbid", title="mdflow recipe page")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow recipe page")
     mdflow: Version1 = 1
     chunks: list[RecipeChunk] = Field(min_length=1)
 
@@ -129,7 +131,7 @@ class RecipePage(BaseModel):
 
 
 class PageRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
     hash: str = Field(pattern=HASH_PATTERN)  # the page object's
     size: int = Field(ge=1)  # the bytes of the object its chunks hold
 
@@ -137,7 +139,7 @@ class PageRef(BaseModel):
 class PagedRecipe(BaseModel):
     """Recipe format 2: a large object as pages of chunks, in order."""
 
-    model_config = ConfigDict(extra="forbid", title="mdflow recipe, format 2")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="mdflow recipe, format 2")
     mdflow: Annotated[Literal[2], BeforeValidator(strict_int)] = 2
     hash: str = Field(pattern=HASH_PATTERN)  # the whole object's
     size: int = Field(ge=0)
