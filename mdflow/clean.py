@@ -27,7 +27,7 @@ from mdflow.errors import LockTimeoutError
 from mdflow.gitignore import entry_for
 from mdflow.hashing import hash_bytes, hex_of
 from mdflow.lock import locked
-from mdflow.state import Clean, StatCache, read_clean, scan_digest
+from mdflow.state import Clean, Scan, StatCache, read_clean, scan_digest
 
 if TYPE_CHECKING:
     from mdflow.datasets import Dataset
@@ -69,8 +69,10 @@ def _digest_of(files: list[WorkspaceFile]) -> str:
     return scan_digest([(f.rel, *f.stamp, f.exec) for f in files])
 
 
-def prove(root: Path) -> list[Clean] | None:
-    """Every dataset of the working tree, when each is proven clean; else None."""
+def prove(root: Path, scans: dict[str, Scan] | None = None) -> list[Clean] | None:
+    """Every dataset of the working tree, when each is proven clean; else None. `scans`
+    receives the scan of each folder read on the way, by its absolute path: when the proof
+    fails, the ordinary path of the same command need not scan those again."""
     dot = root / DOT
     records = read_clean(dot)
     if not records or _debris(dot):
@@ -83,13 +85,15 @@ def prove(root: Path) -> list[Clean] | None:
         if found is None or found[0].config != config:
             return None
         record, complete = found
-        if not _unchanged(root, real_root, record, complete):
+        if not _unchanged(root, real_root, record, complete, scans):
             return None
         proven.append(record)
     return None if _nested([r.data for r in proven]) else proven
 
 
-def _unchanged(root: Path, real_root: str, r: Clean, complete: bool) -> bool:
+def _unchanged(
+    root: Path, real_root: str, r: Clean, complete: bool, scans: dict[str, Scan] | None
+) -> bool:
     try:
         with open(os.path.join(root, r.pointer), "rb") as f:
             if hash_bytes(f.read()) != r.digest:
@@ -100,9 +104,16 @@ def _unchanged(root: Path, real_root: str, r: Clean, complete: bool) -> bool:
             return False  # a folder on the way became a symlink
         mode = os.lstat(data).st_mode
         if r.kind == "dir":
-            if not stat.S_ISDIR(mode) or not complete:
+            if not stat.S_ISDIR(mode) or not (complete or scans is not None):
                 return False
-            scanned = _scan(data)
+            found = _scan(data)
+            if found is None:
+                return False
+            if scans is not None:
+                scans[data] = found
+            if not complete:
+                return False
+            scanned = scan_digest(found.files)
         elif stat.S_ISREG(mode) and not _debris_beside(os.path.dirname(data)):
             st = os.stat(data)
             name = os.path.basename(data)
@@ -115,9 +126,11 @@ def _unchanged(root: Path, real_root: str, r: Clean, complete: bool) -> bool:
     return scanned == r.scan and os.path.isfile(f"{root}/{DOT}/cache/{h[:2]}/{h[2:]}")
 
 
-def _scan(top: str) -> str | None:
-    """scan_digest of a folder as workspace.scan_dir lists it; None at a symlink."""
+def _scan(top: str) -> Scan | None:
+    """The files of a folder as workspace.scan_dir lists them (its names unchecked) and its
+    folders; None at a symlink."""
     found = []
+    folders = []
     stack = [(top, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -126,12 +139,15 @@ def _scan(top: str) -> str | None:
                 if entry.is_symlink():
                     return None
                 name = entry.name
+                if name.endswith(TMP_SUFFIX):
+                    continue
                 if entry.is_dir():
+                    folders.append(prefix + name)
                     stack.append((entry.path, f"{prefix}{name}/"))
-                elif not name.endswith(TMP_SUFFIX) and entry.is_file():
+                elif entry.is_file():
                     st = entry.stat()
                     found.append((prefix + name, st.st_ino, st.st_size, st.st_mtime_ns, _x(st)))
-    return scan_digest(found)
+    return Scan(found, folders)
 
 
 def _x(st: os.stat_result) -> bool:
@@ -179,9 +195,10 @@ def find_root() -> Path | None:
     return None
 
 
-def status_line(root: Path) -> str | None:
-    """What `mdflow status` prints when every dataset is proven clean; None otherwise."""
-    proven = prove(root)
+def status_line(root: Path, scans: dict[str, Scan] | None = None) -> str | None:
+    """What `mdflow status` prints when every dataset is proven clean; None otherwise (then
+    `scans` holds the folders scanned, for the ordinary path)."""
+    proven = prove(root, scans)
     if proven is None:
         return None
     n = len(proven)

@@ -13,7 +13,15 @@ from mdflow.manifest import Manifest
 from mdflow.paths import check_relpath
 from mdflow.pointer import Pointer
 from mdflow.repo import Repo
-from mdflow.workspace import Hasher, WorkspaceFile, manifest_oid, scan_dir, stat_file
+from mdflow.state import Scan
+from mdflow.workspace import (
+    Hasher,
+    WorkspaceFile,
+    files_of,
+    manifest_oid,
+    scan_dir,
+    stat_file,
+)
 
 
 @dataclass(frozen=True)
@@ -219,9 +227,10 @@ class WorkspaceData:
     hashes: dict[str, str] = field(default_factory=dict)  # by WorkspaceFile.key
 
 
-def inspect(repo: Repo, hasher: Hasher, data: Path) -> WorkspaceData:
+def inspect(repo: Repo, hasher: Hasher, data: Path, scan: Scan | None = None) -> WorkspaceData:
+    """What the workspace holds at `data`; `scan`: the no-op proof's scan of it, taken over."""
     if data.is_dir():
-        files = scan_dir(repo, data)
+        files = scan_dir(repo, data) if scan is None else files_of(repo, data, scan)
         hashes = hasher.hash_files(files, hasher.state.under(repo.rel(data)))
         return WorkspaceData("dir", manifest_oid(files, hashes), files, hashes)
     if data.is_file():

@@ -46,7 +46,19 @@ class Clean(NamedTuple):
     max_size: int  # mdflow.yaml's hooks.max_file_size then (what the pre-commit check needs)
 
 
-def scan_digest(entries: list[tuple[str, int, int, int, bool]]) -> str:
+ScanEntry = tuple[str, int, int, int, bool]  # path, inode, size, mtime_ns, exec
+
+
+class Scan(NamedTuple):
+    """A folder as the no-op proof scanned it: its files (paths inside it, unchecked) and its
+    folders (`a`, `a/b`); the ordinary path of the same command takes it over
+    (workspace.files_of) rather than scanning again."""
+
+    files: list[ScanEntry]
+    folders: list[str]
+
+
+def scan_digest(entries: list[ScanEntry]) -> str:
     """One hash of a scanned dataset, sorted by path: (path, inode, size, mtime_ns, exec)
     of every file. Equal digests: the same files, unchanged since they were hashed."""
     return xxhash.xxh3_128_hexdigest(repr(sorted(entries)).encode())

@@ -11,7 +11,7 @@ from mdflow.cache import debris
 from mdflow.clean import remember
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
 from mdflow.repo import Repo
-from mdflow.state import StatCache
+from mdflow.state import Scan, StatCache
 from mdflow.workspace import Hasher, debris_beside
 
 CLEAN = "clean"
@@ -36,12 +36,15 @@ class Status:
         return asdict(self)
 
 
-def status(repo: Repo, args: list[str], remote: str | None = None) -> list[Status]:
-    """Workspace against pointers; with `remote`, also whether each version was pushed."""
+def status(
+    repo: Repo, args: list[str], remote: str | None = None, scans: dict[str, Scan] | None = None
+) -> list[Status]:
+    """Workspace against pointers; with `remote`, also whether each version was pushed.
+    `scans`: folders the failed no-op proof of this command scanned (clean.status_line)."""
     chosen = datasets.select(repo, args)
     with repo.stat_cache() as state:
         hasher, pullable = Hasher(state), Pullable(repo)
-        results = [status_of(repo, hasher, d, pullable) for d in chosen]
+        results = [status_of(repo, hasher, d, pullable, scans) for d in chosen]
     if remote is not None:
         _mark_pushed(repo, chosen, results, remote or None)
     return results
@@ -78,8 +81,10 @@ def _needed(repo: Repo, d: Dataset) -> set[str]:
     return d.pointer.tops()
 
 
-def status_of(repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable) -> Status:
-    ws = datasets.inspect(repo, hasher, d.data)
+def status_of(
+    repo: Repo, hasher: Hasher, d: Dataset, pullable: Pullable, scans: dict[str, Scan] | None = None
+) -> Status:
+    ws = datasets.inspect(repo, hasher, d.data, (scans or {}).get(str(d.data)))
     cached = in_cache(repo, hasher.state, d)
     out = Status(repo.rel(d.data), repo.rel(d.pointer_file), d.kind, CLEAN, cached)
     if ws.kind is None:

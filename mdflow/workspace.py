@@ -24,11 +24,11 @@ from mdflow.config import LinkType
 from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.hashing import PREFIX, hash_bytes, hash_file, hex_of, sha256_file
 from mdflow.manifest import ManifestEntry, join_lines, line
-from mdflow.paths import UMASK, check_name
+from mdflow.paths import UMASK, check_name, is_plain_name, is_plain_path
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
-from mdflow.state import Stamp, StatCache, StatRow
+from mdflow.state import Scan, Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
 COPY_CHUNK = 1 << 20
@@ -65,25 +65,44 @@ def scan_dir(repo: Repo, top: Path) -> list[WorkspaceFile]:
         folder, prefix = stack.pop()
         with os.scandir(folder) as it:
             for entry in it:
-                if entry.name.endswith(TMP_SUFFIX):  # left by a killed checkout: not data
+                name = entry.name
+                if name.endswith(TMP_SUFFIX):  # left by a killed checkout: not data
                     continue
-                rel = prefix + entry.name
-                _check_name(entry.name, f"{top_key}/{rel}")
+                rel = prefix + name
+                if is_plain_name(name) is None:
+                    _check_name(name, f"{top_key}/{rel}")
                 if entry.is_symlink():
                     _check_link(repo, Path(entry.path), f"{top_key}/{rel}")
-                if entry.is_dir():
-                    if entry.is_symlink():
+                    if entry.is_dir():
                         _refuse_linked_folder(f"{top_key}/{rel}")
+                if entry.is_dir():
                     stack.append((entry.path, rel + "/"))
                 elif entry.is_file():
                     st = entry.stat()
-                    stamp = Stamp(st.st_ino, st.st_size, st.st_mtime_ns)
-                    executable = bool(st.st_mode & stat.S_IXUSR)
+                    stamp = _tuple(Stamp, (st.st_ino, st.st_size, st.st_mtime_ns))
+                    x = bool(st.st_mode & stat.S_IXUSR)
                     found.append(
-                        WorkspaceFile(rel, f"{top_key}/{rel}", entry.path, stamp, executable)
+                        _tuple(WorkspaceFile, (rel, f"{top_key}/{rel}", entry.path, stamp, x))
                     )
-    found.sort(key=lambda f: f.rel)
+    found.sort()  # by `rel`: first in each tuple, and unique
     return found
+
+
+# Builds a NamedTuple without the Python frame of its __new__ (twice per file of a scan).
+_tuple = tuple.__new__
+
+
+def files_of(repo: Repo, top: Path, scan: Scan) -> list[WorkspaceFile]:
+    """What scan_dir lists, from a scan the no-op proof made of `top` moments ago (it holds no
+    symlink, nor a partial file): the same names are refused."""
+    top_key, base = repo.rel(top), str(top)
+    for rel in itertools.chain(scan.folders, (e[0] for e in scan.files)):
+        if is_plain_path(rel) is None:  # its folders are checked on their own
+            _check_name(rel.rpartition("/")[2], f"{top_key}/{rel}")
+    return [
+        _tuple(WorkspaceFile, (rel, f"{top_key}/{rel}", f"{base}/{rel}", _tuple(Stamp, st), x))
+        for rel, st, x in ((e[0], e[1:4], e[4]) for e in sorted(scan.files))
+    ]
 
 
 def _refuse_linked_folder(shown: str) -> None:

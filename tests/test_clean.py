@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import git, mdflow, obj, pointer_hash
 
-from mdflow import clean
+from mdflow import clean, datasets
 from mdflow.lock import locked
-from mdflow.state import StatCache, read_clean
+from mdflow.repo import Repo
+from mdflow.state import Scan, StatCache, read_clean
+from mdflow.workspace import files_of, scan_dir
 
 
 @pytest.fixture
@@ -221,3 +223,60 @@ def test_a_pointer_edited_by_hand_is_rewritten_by_add(tracked: Path) -> None:
     assert proven(tracked) is None
     assert mdflow(tracked, "add", "data/one.csv").out.startswith("added data/one.csv")
     assert pointer.read_text().splitlines() == lines
+
+
+def test_status_takes_over_the_scan_of_a_failed_proof(
+    tracked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a folder changed, the ordinary path of status lists its files from the proof's
+    scan, as scan_dir would: partial files and their folders skipped, hidden and non-ASCII
+    names, exec bits, nested folders."""
+    many = tracked / "data" / "many"
+    (many / "d1" / "deep" / "er").mkdir(parents=True)
+    (many / "d1" / "deep" / "er" / "x.bin").write_bytes(b"x")
+    (many / ".hidden").write_text("h\n")
+    (many / "d2" / "é ü.txt").write_text("u\n")
+    (many / "d2" / "run.sh").write_text("#!/bin/sh\n")
+    (many / "d2" / "run.sh").chmod(0o755)
+    time.sleep(0.01)
+    assert mdflow(tracked, "add", "data/many").code == 0
+    assert mdflow(tracked, "status").code == 0 and proven(tracked) is not None
+    (many / "d0" / "f0.txt").write_text("changed\n")
+    (many / "d0" / ".f1.txt.co-1-ab-0.mdflow-tmp").write_text("partial\n")
+    (many / "d0" / "x.mdflow-tmp").mkdir()
+    (many / "d0" / "x.mdflow-tmp" / "inside").write_text("partial\n")
+    scans: dict[str, Scan] = {}
+    assert clean.prove(tracked, scans) is None
+    repo = Repo(tracked)
+    assert files_of(repo, many, scans[str(many)]) == scan_dir(repo, many)
+
+    def no_scan(*_args: object) -> None:
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(datasets, "scan_dir", no_scan)
+    r = mdflow(tracked, "status")
+    assert "data/many/ (1 modified)" in r.out, r.err
+
+
+@pytest.mark.parametrize("name", [".GIT", "git~1", ".g\u200cit", "a\\b", "link"])
+@pytest.mark.parametrize("where", ["file", "folder"])
+def test_a_taken_over_scan_refuses_what_scan_dir_refuses(
+    tracked: Path, name: str, where: str
+) -> None:
+    """A name no manifest may hold, or a symlink, found by the proof's scan: status says what
+    the ordinary path says without it."""
+    d0 = tracked / "data" / "many" / "d0"
+    target = tracked.parent / "outside"
+    target.mkdir()
+    (target / "f").write_text("f\n")
+    if name == "link":
+        (d0 / name).symlink_to(target if where == "folder" else target / "f")
+    elif where == "folder":
+        (d0 / name).mkdir()
+        (d0 / name / "f.txt").write_text("f\n")
+    else:
+        (d0 / name).write_text("f\n")
+    taken_over = mdflow(tracked, "status")
+    assert taken_over.code != 0 and "mdflow: error: " in taken_over.err
+    (tracked / ".mdflow" / "state.db").unlink()  # no record, no proof: scan_dir
+    assert mdflow(tracked, "status") == taken_over

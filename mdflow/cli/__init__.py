@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import argparse
 
     from mdflow.cli.parsing import Handler, Subparsers
+    from mdflow.state import Scan
 
 __all__ = ["build_parser", "main"]
 
@@ -67,7 +68,8 @@ def commands() -> tuple[Callable[[Subparsers], None], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    quick = _no_op(given)
+    scans: dict[str, Scan] = {}
+    quick = _no_op(given, scans)
     if quick is not None:
         return quick
     _no_telemetry()
@@ -80,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words, separated = split_paths(given, ("diff",))
     args = parser.parse_args(words)
     args.separated = separated
+    args.scans = scans  # the folders a failed no-op proof scanned: status takes them over
     try:
         if args.directory:
             _chdir(args.directory)
@@ -186,14 +189,14 @@ def _no_telemetry() -> None:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 
-def _no_op(words: list[str]) -> int | None:
+def _no_op(words: list[str], scans: dict[str, Scan]) -> int | None:
     """`mdflow status [--exit-code]`, `mdflow add PATH...` and the pre-commit hooks
     (`mdflow hook check`, `visit`) when the stat cache proves that nothing changed and no
     pointer is staged (mdflow/clean.py): answered without building the parser or importing
     the library. None: take the ordinary path (also when the proof itself fails: it reports
-    nothing)."""
+    nothing; `scans` then holds the folders it scanned)."""
     try:
-        lines = _proven(words)
+        lines = _proven(words, scans)
     except Exception:
         return None
     if lines is None:
@@ -203,7 +206,7 @@ def _no_op(words: list[str]) -> int | None:
     return 0
 
 
-def _proven(words: list[str]) -> list[str] | None:
+def _proven(words: list[str], scans: dict[str, Scan]) -> list[str] | None:
     verb, rest = (words[0], words[1:]) if words else ("", [])
     if verb == "hook" and rest in (["check"], ["visit"]):
         from mdflow import clean
@@ -220,7 +223,7 @@ def _proven(words: list[str]) -> list[str] | None:
     if verb == "status":
         if any(w != "--exit-code" for w in rest):  # paths: the ordinary path selects
             return None
-        line = clean.status_line(root)
+        line = clean.status_line(root, scans)
         return None if line is None else [line]
     if not rest or "--exit-code" in rest:
         return None

@@ -77,7 +77,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from mdflow.status import CLEAN
 
     here = repo()
-    results = status(here, args.paths, args.remote)
+    results = status(here, args.paths, args.remote, args.scans)
     debris = leftovers(here)
     if args.json:
         print_json([s.to_json() for s in results])

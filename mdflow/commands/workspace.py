@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING
 
 from mdflow import status as statuses
 from mdflow.repo import Repo
+from mdflow.state import Scan
 from mdflow.status import Listed, Status
 
 if TYPE_CHECKING:
     from mdflow.checkout import CheckoutReport
 
 
-def status(repo: Repo, paths: list[str], remote: str | None = None) -> list[Status]:
-    """Each dataset's state; with `remote` ("" for the default), whether it is pushed."""
-    return statuses.status(repo, paths, remote)
+def status(
+    repo: Repo, paths: list[str], remote: str | None = None, scans: dict[str, Scan] | None = None
+) -> list[Status]:
+    """Each dataset's state; with `remote` ("" for the default), whether it is pushed.
+    `scans`: what the failed no-op proof scanned (clean.status_line), not scanned again."""
+    return statuses.status(repo, paths, remote, scans)
 
 
 def leftovers(repo: Repo) -> list[Path]:

@@ -714,3 +714,24 @@ def test_the_fast_path_check_agrees_with_the_full_one(path: str) -> None:
     assert fast == full
     if paths._PLAIN.fullmatch(path):
         assert full
+
+
+NAMELIKE = st.text(alphabet="aGiIt._-~\\ 0\u200c\u0130\u212a\0", min_size=0, max_size=8)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(NAMELIKE)
+@example(".git")
+@example(".GIT.")
+@example("git~1")
+@example("GIT~1")
+@example(".g\u200cit")
+@example("a\\b")
+def test_the_fast_name_check_agrees_with_the_full_one(name: str) -> None:
+    """A scan tries `is_plain_name` on every name before `check_name`: a name it matches is
+    one `check_name` accepts, and a plain path's every segment is a plain name."""
+    if paths.is_plain_name(name):
+        assert paths.check_name(name) is None
+        assert paths.is_plain_path(name)
+    if name and paths.is_plain_path(f"{name}/b"):
+        assert paths.is_plain_name(name)
