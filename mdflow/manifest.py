@@ -81,11 +81,13 @@ def check_paths(paths: list[str]) -> None:
 def _refuse_file_as_folder(paths: list[str]) -> None:
     """A path cannot be a file and a folder of other files (`a` and `a/b`)."""
     known = set(paths)
+    walked: set[str] = set()  # folders checked already, with all above them
     for path in paths:
         parent = path.rpartition("/")[0]
-        while parent:
+        while parent and parent not in walked:
             if parent in known:
                 raise ValueError(f"{parent!r} is both a file and a folder: the folder of {path!r}")
+            walked.add(parent)
             parent = parent.rpartition("/")[0]
 
 

@@ -92,9 +92,10 @@ def status_of(
     elif ws.oid != d.pointer.hash:
         hasher.state.forget_clean(repo.rel(d.pointer_file))  # the next no-op proof skips it
         out.state = MODIFIED
-        out.workspace_cached = all(repo.cache.has(h) for h in ws.hashes.values())
-        if d.kind == "dir" and ws.kind == "dir" and repo.cache.has(d.pointer.hash):
-            out.changes = dir_changes(repo, d, ws)
+        recorded = _recorded(repo, d, ws)
+        out.workspace_cached = _all_cached(repo, ws, recorded if cached else None)
+        if recorded is not None:
+            out.changes = dir_changes(recorded, ws)
     elif not cached:
         out.state = MISSING_CACHE
     else:
@@ -140,8 +141,24 @@ def in_cache(repo: Repo, state: StatCache, d: Dataset) -> bool:
     return False
 
 
-def dir_changes(repo: Repo, d: Dataset, ws: WorkspaceData) -> dict[str, int]:
-    recorded = {f.path: f.hash for f in manifest_of(repo, d).files}
+def _recorded(repo: Repo, d: Dataset, ws: WorkspaceData) -> dict[str, str] | None:
+    """A folder's files by path as its pointer's version lists them (None when the cache
+    lacks that version's manifest, or either side is not a folder)."""
+    if d.kind == "dir" and ws.kind == "dir" and repo.cache.has(d.pointer.hash):
+        return {f.path: f.hash for f in manifest_of(repo, d).files}
+    return None
+
+
+def _all_cached(repo: Repo, ws: WorkspaceData, complete: dict[str, str] | None) -> bool:
+    """Whether the cache holds what the workspace holds. `complete`: the files of a version
+    the cache holds whole (in_cache): a file left as it lists it is not looked up again."""
+    known = complete or {}
+    changed = {h for f in ws.files if known.get(f.rel) != (h := ws.hashes[f.key])}
+    return all(repo.cache.has(h) for h in changed)
+
+
+def dir_changes(recorded: dict[str, str], ws: WorkspaceData) -> dict[str, int]:
+    """Files added, removed and modified in the workspace, against `recorded` (by path)."""
     current = {f.rel: ws.hashes[f.key] for f in ws.files}
     return {
         "added": len(current.keys() - recorded.keys()),

@@ -292,6 +292,27 @@ def test_status_hint_for_new_content_records_or_discards_it(repo: Path) -> None:
     assert status(repo) == {"f.txt": "clean"} and data.read_text() == "unsaved\n"
 
 
+def test_status_of_a_folder_tells_a_cached_version_from_new_content(repo: Path) -> None:
+    """A folder's files left as the pointer's version lists them are known to be cached; the
+    others are looked up: one new file makes the whole folder new content."""
+    folder = repo / "d"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text(f"{name} v1\n")
+    assert mdflow(repo, "add", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (folder / "b.txt").write_text("b v2\n")
+    assert mdflow(repo, "add", "d").code == 0
+    git(repo, "checkout", "--", "d.mdflow")  # the pointer names v1 again; v2 is cached
+    hint = status_hint(repo, "d")
+    assert hinted(hint) == [["checkout", "d"]], hint
+    (folder / "c.txt").write_text("c unsaved\n")
+    hint = status_hint(repo, "d")
+    assert hinted(hint) == [["add", "d"], ["checkout", "-f", "d"]], hint
+    assert "(2 modified)" in mdflow(repo, "status").out
+
+
 def test_status_hint_for_missing_data_with_cache_restores_it(repo: Path) -> None:
     data = tracked(repo)
     data.unlink()

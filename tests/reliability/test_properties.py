@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from mdflow import config, paths
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
-from mdflow.manifest import Manifest
+from mdflow.manifest import Manifest, check_paths
 from mdflow.pointer import KEY_ORDER, Pointer
 from mdflow.remote.formats import Inventory, PackIndex, parse
 
@@ -735,3 +735,28 @@ def test_the_fast_name_check_agrees_with_the_full_one(name: str) -> None:
         assert paths.is_plain_path(name)
     if name and paths.is_plain_path(f"{name}/b"):
         assert paths.is_plain_name(name)
+
+
+def _file_as_folder_naive(paths: list[str]) -> str | None:
+    known = set(paths)
+    for path in paths:
+        parts = path.split("/")
+        for n in range(len(parts) - 1, 0, -1):
+            parent = "/".join(parts[:n])
+            if parent in known:
+                return f"{parent!r} is both a file and a folder: the folder of {path!r}"
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.text(alphabet="ab/", min_size=1, max_size=6), max_size=12))
+def test_a_file_that_is_a_folder_is_found_as_by_walking_every_path_up(paths: list[str]) -> None:
+    """The manifest's rule walks each folder up once: it refuses what walking every path up
+    refuses, naming the same folder and path."""
+    paths = sorted(set(paths))
+    try:
+        check_paths(paths)
+        found = None
+    except ValueError as e:
+        found = str(e)
+    assert found == _file_as_folder_naive(paths)
