@@ -21,6 +21,7 @@ from mdflow.hashing import PREFIX, hash_bytes, hash_stream, hex_of, is_hash
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 BATCH_SYNC_MIN = 8
+_FAN, _REST = len(PREFIX), len(PREFIX) + 2  # an object's folder: the first two hex digits
 _WRITER = re.compile(r"^[a-z]+-(\d+)-")  # temporary names: <kind>-<pid of the writer>-...
 
 
@@ -29,6 +30,7 @@ class Cache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         self.tmp = root / "tmp"
         self.quarantine_dir = root.parent / "quarantine"
         self.checkout_tmp = root.parent / "tmp"  # files on their way into the workspace
@@ -38,8 +40,9 @@ class Cache:
         return self.root / h[:2] / h[2:]
 
     def has(self, oid: str) -> bool:
-        h = hex_of(oid)  # no Path objects: asked for each of 10,000 objects
-        return os.path.isfile(f"{self.root}/{h[:2]}/{h[2:]}")
+        if not is_hash(oid):  # hex_of's check, inline: asked for each of 10,000 objects
+            raise ValueError(f"not an mdflow hash: {oid!r}")
+        return os.path.isfile(f"{self._root}/{oid[_FAN:_REST]}/{oid[_REST:]}")
 
     def open(self, oid: str) -> BinaryIO:
         return self.path(oid).open("rb")

@@ -31,7 +31,6 @@ from mdflow.workspace import (
     Hasher,
     WorkspaceFile,
     manifest_bytes,
-    manifest_oid,
     materialize,
     scan_dir,
     stat_file,
@@ -169,22 +168,47 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
 def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -> Ingested:
     files = scan_dir(repo, path)
     hashes = Hasher(state).vouched(files, state.under(repo.rel(path)))
+    manifest = None  # the new manifest, when every hash is known before ingesting
     if old and len(hashes) == len(files):
-        oid = manifest_oid(files, hashes)
+        manifest = _manifest(repo, path, files, hashes)
+        oid = hash_bytes(manifest)
         if old.hash == oid and state.is_complete(oid):
             return _dir_fields(oid, sum(f.stamp.size for f in files), len(files)), files
-    todo = [f for f in files if f.key not in hashes or not repo.cache.has(hashes[f.key])]
+    cached = _complete_files(repo, state, path, old)
+    todo = [
+        f
+        for f in files
+        if (h := hashes.get(f.key)) is None or (cached.get(f.rel) != h and not repo.cache.has(h))
+    ]
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
         for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
+            if hashes.get(f.key) != oid:  # it changed since its stamp was taken
+                manifest = None
             hashes[f.key] = oid
             bar.advance(f.stamp.size, 1)
-        moid = batch.write_bytes(_manifest(repo, path, files, hashes))
+        moid = batch.write_bytes(
+            manifest if manifest is not None else _manifest(repo, path, files, hashes)
+        )
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
     Recipes(repo.cache).keep([(hashes[f.key], f.stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
     return _dir_fields(moid, sum(f.stamp.size for f in files), len(files)), files
+
+
+def _complete_files(
+    repo: Repo, state: StatCache, path: Path, old: Pointer | None
+) -> dict[str, str]:
+    """The files (path: hash) of the folder's previous version when the cache holds it whole:
+    their objects need no lookup. Empty when it is not known to be whole, or unreadable."""
+    if old is None or old.kind != "dir" or not state.is_complete(old.hash):
+        return {}
+    try:
+        found = datasets.cached_manifest(repo, old.hash, repo.rel(path))
+    except MdflowError:  # corrupt (now quarantined) or invalid: look every object up
+        return {}
+    return {} if found is None else {e.path: e.hash for e in found.files}
 
 
 def _manifest(repo: Repo, path: Path, files: list[WorkspaceFile], hashes: dict[str, str]) -> bytes:

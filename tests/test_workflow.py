@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
+import pytest
 from conftest import (
     git,
     hinted,
@@ -19,6 +21,8 @@ from conftest import (
     write_csv,
 )
 
+from mdflow.cache import Cache
+from mdflow.hashing import hash_bytes
 from mdflow.pointer import Pointer
 
 
@@ -354,3 +358,43 @@ def test_status_hint_for_missing_cache_stores_it_again(repo: Path) -> None:
     run_hinted(repo, hinted(hint)[0])
     assert status(repo) == {"f.txt": "clean"} and obj(repo, oid).is_file()
     assert data.read_text() == "v1\n"
+
+
+def _folder_of_ten(repo: Path) -> Path:
+    folder = repo / "d"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"f{i}.txt").write_text(f"file {i}\n")
+    time.sleep(0.01)  # past the stat cache's clock: files this recent are never vouched for
+    assert mdflow(repo, "add", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    return folder
+
+
+def test_add_of_a_changed_folder_looks_up_only_the_changed_objects(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous version is whole in the cache: its files left unchanged need no lookup."""
+    folder = _folder_of_ten(repo)
+    (folder / "f3.txt").write_text("changed\n")
+    (folder / "new.txt").write_text("new\n")
+    asked: list[str] = []
+    has = Cache.has
+    monkeypatch.setattr(Cache, "has", lambda self, oid: asked.append(oid) or has(self, oid))
+    assert mdflow(repo, "add", "d").code == 0
+    unchanged = {hash_bytes(f"file {i}\n".encode()) for i in range(10) if i != 3}
+    assert not unchanged & set(asked), asked
+    monkeypatch.undo()
+    assert mdflow(repo, "fsck").code == 0
+    assert mdflow(repo, "status").out == "1 dataset, all clean\n"
+
+
+def test_add_stores_again_an_object_gone_from_a_cache_not_known_whole(repo: Path) -> None:
+    folder = _folder_of_ten(repo)
+    obj(repo, hash_bytes(b"file 5\n")).unlink()  # by hand: the stat cache still says whole
+    (repo / ".mdflow" / "state.db").unlink()  # no longer: every object is looked up
+    (folder / "f3.txt").write_text("changed\n")
+    assert mdflow(repo, "add", "d").code == 0
+    assert obj(repo, hash_bytes(b"file 5\n")).is_file()
+    assert mdflow(repo, "fsck").code == 0
