@@ -207,7 +207,7 @@ class _Checkout:
                 return False
             path.unlink()
         elif not want_dir and path.is_dir():
-            ws = datasets.inspect(self.repo, self.hasher, path)
+            ws = datasets.inspect(self.repo, self.hasher, path, folder_oid=False)
             kept = [f.key for f in ws.files if not self._replaceable(f.key, ws.hashes[f.key])]
             if kept:
                 return False
@@ -234,7 +234,7 @@ class _Checkout:
         if not self._clear_other_kind(d, want_dir=True):
             return
         manifest = self.manifests.get(d.pointer_file) or manifest_of(self.repo, d)
-        ws = datasets.inspect(self.repo, self.hasher, d.data)
+        ws = datasets.inspect(self.repo, self.hasher, d.data, folder_oid=False)
         present = {f.rel: f for f in ws.files if d.wants(f.rel)}
         todo: list[ManifestEntry] = []
         for entry in (e for e in manifest.files if d.wants(e.path)):

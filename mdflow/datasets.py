@@ -227,12 +227,16 @@ class WorkspaceData:
     hashes: dict[str, str] = field(default_factory=dict)  # by WorkspaceFile.key
 
 
-def inspect(repo: Repo, hasher: Hasher, data: Path, scan: Scan | None = None) -> WorkspaceData:
-    """What the workspace holds at `data`; `scan`: the no-op proof's scan of it, taken over."""
+def inspect(
+    repo: Repo, hasher: Hasher, data: Path, scan: Scan | None = None, folder_oid: bool = True
+) -> WorkspaceData:
+    """What the workspace holds at `data`; `scan`: the no-op proof's scan of it, taken over.
+    Without `folder_oid`, a folder's `oid` (the hash of its would-be manifest) is left None."""
     if data.is_dir():
         files = scan_dir(repo, data) if scan is None else files_of(repo, data, scan)
         hashes = hasher.hash_files(files, hasher.state.under(repo.rel(data)))
-        return WorkspaceData("dir", manifest_oid(files, hashes), files, hashes)
+        oid = manifest_oid(files, hashes) if folder_oid else None
+        return WorkspaceData("dir", oid, files, hashes)
     if data.is_file():
         f = stat_file(repo, data, data.name)
         hashes = hasher.hash_files([f])
