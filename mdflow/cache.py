@@ -22,6 +22,7 @@ from mdflow.hashing import PREFIX, hash_bytes, hash_stream, hex_of, is_hash
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 BATCH_SYNC_MIN = 8
 _FAN, _REST = len(PREFIX), len(PREFIX) + 2  # an object's folder: the first two hex digits
+CHUNKED_MIN = 4 << 20  # objects this large have recipes, travel as chunks (docs/remote-layout.md)
 _WRITER = re.compile(r"^[a-z]+-(\d+)-")  # temporary names: <kind>-<pid of the writer>-...
 
 

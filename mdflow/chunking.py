@@ -17,12 +17,12 @@ from pathlib import Path
 
 import xxhash
 
+from mdflow.cache import CHUNKED_MIN as CHUNKED_MIN  # objects this large are cut
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
 from mdflow.hashing import PREFIX, hash_bytes, hex_of
 from mdflow.remote.formats import Chunker, PagedRecipe, PageRef, Recipe, RecipeChunk, RecipePage
 
-CHUNKED_MIN = 4 << 20  # objects this large travel as chunks (docs/remote-layout.md: why)
 CHUNKER = Chunker(name="fastcdc-2020", min=16 << 10, avg=64 << 10, max=256 << 10, seed=0)
 PAGE_EVERY = 256  # a page ends after a chunk whose hash's last 32 bits it divides...
 PAGE_MAX = 1024  # ...or after this many chunks

@@ -13,8 +13,7 @@ from typing import Any
 
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
-from mdflow.cache import Batch
-from mdflow.chunking import Recipes
+from mdflow.cache import CHUNKED_MIN, Batch
 from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
@@ -156,7 +155,7 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
             with repo.cache.batch() as batch:
                 oid, _ = batch.ingest(src, *sinks)
     state.put([(f.key, f.stamp, oid)])
-    Recipes(repo.cache).keep([(oid, f.stamp.size)])
+    _keep_recipes(repo, [(oid, f.stamp.size)])
     _link_back(repo, [(f, oid)])
     shape: TableShape | None = counter.shape() if counter else None
     if path.suffix.lower() in PARQUET:
@@ -192,7 +191,7 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
         )
     state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
     state.mark_complete(moid)
-    Recipes(repo.cache).keep([(hashes[f.key], f.stamp.size) for f in todo])
+    _keep_recipes(repo, [(hashes[f.key], f.stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
     return _dir_fields(moid, sum(f.stamp.size for f in files), len(files)), files
 
@@ -209,6 +208,15 @@ def _complete_files(
     except MdflowError:  # corrupt (now quarantined) or invalid: look every object up
         return {}
     return {} if found is None else {e.path: e.hash for e in found.files}
+
+
+def _keep_recipes(repo: Repo, objects: list[tuple[str, int]]) -> None:
+    """Cut the recipes of the large objects (name, size) just added; chunking, which reads the
+    remote's formats, is imported only when one is that large."""
+    if any(size >= CHUNKED_MIN for _, size in objects):
+        from mdflow.chunking import Recipes
+
+        Recipes(repo.cache).keep(objects)
 
 
 def _manifest(repo: Repo, path: Path, files: list[WorkspaceFile], hashes: dict[str, str]) -> bytes:
