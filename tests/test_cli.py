@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import argparse
+import contextlib
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +13,7 @@ import pytest
 from conftest import mdflow, mdflow_proc
 
 import mdflow as package
+from mdflow import cli
 
 HEAVY = ("mlflow", "pandas", "pyarrow")
 PROBE = (
@@ -149,3 +154,29 @@ def test_commands_turn_mlflow_telemetry_off_unless_the_user_chose(
         [sys.executable, "-c", code], cwd=tmp_path, env=env | given, capture_output=True, text=True
     ).stdout.split()
     assert out == [str(expected)]
+
+
+def _help(parser: argparse.ArgumentParser, args: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        parser.parse_args(args)
+    return out.getvalue()
+
+
+def test_a_command_parsed_alone_reads_as_among_all() -> None:
+    """`mdflow NAME ...` builds NAME's parser alone: the same arguments, the same help; and
+    every command a module of mdflow.cli registers is listed."""
+    registered = {
+        name.removeprefix("register_")
+        for module in {m for _, m in cli.COMMANDS}
+        for name in vars(importlib.import_module(f"mdflow.cli.{module}"))
+        if name.startswith("register_")
+    }
+    assert registered == {name for name, _ in cli.COMMANDS}
+    for name, _ in cli.COMMANDS:
+        assert _help(cli.build_parser(name), [name, "-h"]) == _help(
+            cli.build_parser(), [name, "-h"]
+        )
+    alone = cli.build_parser("status").parse_args(["status", "--json", "a", "b"])
+    full = cli.build_parser().parse_args(["status", "--json", "a", "b"])
+    assert vars(alone) == vars(full)

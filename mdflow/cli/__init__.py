@@ -25,45 +25,45 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
-def commands() -> tuple[Callable[[Subparsers], None], ...]:
-    """The subcommands, in the order `mdflow --help` lists them (imported on first use:
-    the no-op path of status and add needs none of them)."""
-    from mdflow.cli import (
-        cache,
-        history,
-        hooks,
-        init,
-        remote,
-        reports,
-        sources,
-        sync,
-        track,
-        workspace,
-    )
+# The subcommands, in the order `mdflow --help` lists them: (name, module of mdflow.cli that
+# registers it). A module is imported on first use: the no-op path of status and add needs
+# none, and a command parses its arguments with its own module alone.
+COMMANDS = (
+    ("init", "init"),
+    ("add", "track"),
+    ("status", "workspace"),
+    ("checkout", "workspace"),
+    ("gc", "cache"),
+    ("fsck", "cache"),
+    ("list", "workspace"),
+    ("remove", "track"),
+    ("remote", "remote"),
+    ("push", "sync"),
+    ("pull", "sync"),
+    ("log", "history"),
+    ("diff", "history"),
+    ("visit", "reports"),
+    ("show", "reports"),
+    ("install", "hooks"),
+    ("hook", "hooks"),
+    ("move", "track"),
+    ("get", "sources"),
+    ("import", "sources"),
+    ("update", "sources"),
+)
 
-    return (
-        init.register_init,
-        track.register_add,
-        workspace.register_status,
-        workspace.register_checkout,
-        cache.register_gc,
-        cache.register_fsck,
-        workspace.register_list,
-        track.register_remove,
-        remote.register_remote,
-        sync.register_push,
-        sync.register_pull,
-        history.register_log,
-        history.register_diff,
-        reports.register_visit,
-        reports.register_show,
-        hooks.register_install,
-        hooks.register_hook,
-        track.register_move,
-        sources.register_get,
-        sources.register_import,
-        sources.register_update,
-    )
+
+def commands(only: str | None = None) -> list[Callable[[Subparsers], None]]:
+    """The functions registering the subcommands, in help order; with `only`, a command's
+    name, that command's alone (every one when no command has that name)."""
+    import importlib
+
+    chosen = [c for c in COMMANDS if c[0] == only] or list(COMMANDS)
+    found: list[Callable[[Subparsers], None]] = []
+    for name, module in chosen:
+        register = getattr(importlib.import_module(f"mdflow.cli.{module}"), f"register_{name}")
+        found.append(register)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mdflow.cli.parsing import split_paths
     from mdflow.urls import redact_text
 
-    parser = build_parser()
     words, separated = split_paths(given, ("diff",))
+    parser = build_parser(words[0] if words else None)
     args = parser.parse_args(words)
     args.separated = separated
     args.scans = scans  # the folders a failed no-op proof scanned: status takes them over
@@ -160,7 +160,9 @@ def _chdir(directory: str) -> None:
         ) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of mdflow's arguments; with `only`, of that command's alone (what parsing
+    `mdflow ONLY ...` needs: the full list only serves help and errors naming a command)."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     # without a COMMAND (or with `hook` and no HOOK, which sets no handler of its own): the usage
     parser.set_defaults(handler=lambda _a: _usage(parser))
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for register in commands():
+    for register in commands(only):
         register(sub)
     return parser
 
