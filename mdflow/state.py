@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -60,8 +61,20 @@ class Scan(NamedTuple):
 
 def scan_digest(entries: list[ScanEntry]) -> str:
     """One hash of a scanned dataset, sorted by path: (path, inode, size, mtime_ns, exec)
-    of every file. Equal digests: the same files, unchanged since they were hashed."""
-    return xxhash.xxh3_128_hexdigest(repr(sorted(entries)).encode())
+    of every file. Equal digests: the same files, unchanged since they were hashed.
+
+    Hashed column by column, each converted in C (a repr of 10,000 tuples took 11 ms): the
+    count, the paths joined by NUL (which no name holds), then fixed-width arrays."""
+    if not entries:
+        return xxhash.xxh3_128_hexdigest(b"")
+    paths, inodes, sizes, mtimes, execs = zip(*sorted(entries), strict=True)
+    h = xxhash.xxh3_128(len(entries).to_bytes(8, "little"))
+    h.update("\0".join(paths).encode("utf-8", "surrogatepass"))
+    h.update(b"\0\0")
+    for column, kind in ((inodes, "Q"), (sizes, "Q"), (mtimes, "q")):
+        h.update(array(kind, column).tobytes())
+    h.update(bytes(execs))
+    return h.hexdigest()
 
 
 def read_clean(dot: Path) -> dict[str, tuple[Clean, bool]] | None:

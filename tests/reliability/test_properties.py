@@ -28,6 +28,7 @@ from mdflow.errors import FormatError
 from mdflow.manifest import Manifest, check_paths
 from mdflow.pointer import KEY_ORDER, Pointer
 from mdflow.remote.formats import Inventory, PackIndex, parse
+from mdflow.state import scan_digest
 
 MODEL = settings(max_examples=100, deadline=None)
 END_TO_END = settings(
@@ -760,3 +761,46 @@ def test_a_file_that_is_a_folder_is_found_as_by_walking_every_path_up(paths: lis
     except ValueError as e:
         found = str(e)
     assert found == _file_as_folder_naive(paths)
+
+
+SCANNED = st.lists(
+    st.tuples(
+        st.text(alphabet="ab/é\udcff", min_size=1, max_size=5),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(-(2**63), 2**63 - 1),
+        st.booleans(),
+    ),
+    max_size=6,
+    unique_by=lambda e: e[0],
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(SCANNED, st.randoms(use_true_random=False), st.integers(0, 4), st.data())
+def test_a_scan_digest_changes_with_any_field_of_any_file(
+    entries: list[tuple[str, int, int, int, bool]],
+    rnd: Any,
+    field: int,
+    data: st.DataObject,
+) -> None:
+    """The no-op proof compares one digest of a folder's scan: the order files were listed in
+    does not change it, and any change of a path, inode, size, mtime or exec bit does."""
+    shuffled = entries[:]
+    rnd.shuffle(shuffled)
+    assert scan_digest(shuffled) == scan_digest(entries)
+    if not entries:
+        return
+    i = data.draw(st.integers(0, len(entries) - 1))
+    changed = list(entries[i])
+    value = changed[field]
+    changed[field] = (
+        value + "a"
+        if isinstance(value, str)
+        else (not value if isinstance(value, bool) else value - 1 if value > 0 else value + 1)
+    )
+    if field == 0 and any(e[0] == changed[0] for e in entries):
+        return
+    other = [*entries[:i], tuple(changed), *entries[i + 1 :]]
+    assert scan_digest(other) != scan_digest(entries)
+    assert scan_digest(entries[:i] + entries[i + 1 :]) != scan_digest(entries)
