@@ -25,45 +25,47 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
-# The subcommands, in the order `mdflow --help` lists them: (name, module of mdflow.cli that
-# registers it). A module is imported on first use: the no-op path of status and add needs
-# none, and a command parses its arguments with its own module alone.
-COMMANDS = (
-    ("init", "init"),
-    ("add", "track"),
-    ("status", "workspace"),
-    ("checkout", "workspace"),
-    ("gc", "cache"),
-    ("fsck", "cache"),
-    ("list", "workspace"),
-    ("remove", "track"),
-    ("remote", "remote"),
-    ("push", "sync"),
-    ("pull", "sync"),
-    ("log", "history"),
-    ("diff", "history"),
-    ("visit", "reports"),
-    ("show", "reports"),
-    ("install", "hooks"),
-    ("hook", "hooks"),
-    ("move", "track"),
-    ("get", "sources"),
-    ("import", "sources"),
-    ("update", "sources"),
-)
-
-
 def commands(only: str | None = None) -> list[Callable[[Subparsers], None]]:
-    """The functions registering the subcommands, in help order; with `only`, a command's
-    name, that command's alone (every one when no command has that name)."""
-    import importlib
+    """The functions registering the subcommands, in the order `mdflow --help` lists them;
+    with `only`, a command's name, that command's alone (all when no command has that name).
+    Imported on first use: the no-op path of status and add needs none of them."""
+    from mdflow.cli import (
+        cache,
+        history,
+        hooks,
+        init,
+        remote,
+        reports,
+        sources,
+        sync,
+        track,
+        workspace,
+    )
 
-    chosen = [c for c in COMMANDS if c[0] == only] or list(COMMANDS)
-    found: list[Callable[[Subparsers], None]] = []
-    for name, module in chosen:
-        register = getattr(importlib.import_module(f"mdflow.cli.{module}"), f"register_{name}")
-        found.append(register)
-    return found
+    every = (
+        ("init", init.register_init),
+        ("add", track.register_add),
+        ("status", workspace.register_status),
+        ("checkout", workspace.register_checkout),
+        ("gc", cache.register_gc),
+        ("fsck", cache.register_fsck),
+        ("list", workspace.register_list),
+        ("remove", track.register_remove),
+        ("remote", remote.register_remote),
+        ("push", sync.register_push),
+        ("pull", sync.register_pull),
+        ("log", history.register_log),
+        ("diff", history.register_diff),
+        ("visit", reports.register_visit),
+        ("show", reports.register_show),
+        ("install", hooks.register_install),
+        ("hook", hooks.register_hook),
+        ("move", track.register_move),
+        ("get", sources.register_get),
+        ("import", sources.register_import),
+        ("update", sources.register_update),
+    )
+    return [r for name, r in every if name == only] or [r for _, r in every]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
