@@ -205,8 +205,8 @@ def _complete_files(
         return {}
     try:
         found = datasets.cached_manifest(repo, old.hash, repo.rel(path))
-    except MdflowError:  # corrupt (now quarantined) or invalid: look every object up
-        return {}
+    except (MdflowError, OSError):  # corrupt (now quarantined), invalid, unreadable
+        return {}  # look every object up, as without it
     return {} if found is None else {e.path: e.hash for e in found.files}
 
 

@@ -398,3 +398,18 @@ def test_add_stores_again_an_object_gone_from_a_cache_not_known_whole(repo: Path
     assert mdflow(repo, "add", "d").code == 0
     assert obj(repo, hash_bytes(b"file 5\n")).is_file()
     assert mdflow(repo, "fsck").code == 0
+
+
+def test_add_of_a_changed_folder_whose_previous_manifest_is_corrupt(repo: Path) -> None:
+    """The previous version's manifest only spares lookups: a corrupt one is quarantined and
+    every object is looked up instead."""
+    folder = _folder_of_ten(repo)
+    manifest = obj(repo, pointer_hash(repo, "d"))
+    manifest.chmod(0o644)
+    manifest.write_bytes(manifest.read_bytes().replace(b'"f1.txt"', b'"f9.txt"', 1))
+    obj(repo, hash_bytes(b"file 5\n")).unlink()  # would be spared by the corrupt list
+    (folder / "f3.txt").write_text("changed\n")
+    r = mdflow(repo, "add", "d")
+    assert r.code == 0, r.err
+    assert obj(repo, hash_bytes(b"file 5\n")).is_file()
+    assert mdflow(repo, "fsck").code == 0
