@@ -231,6 +231,67 @@ def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
     assert list(b.cache.tmp.iterdir()) == []  # no partial file, no downloaded pack left
 
 
+def test_a_pack_cut_short_on_the_remote_fails_its_object_and_leaves_nothing(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """Packs are read as they arrive, into the object being assembled: a pack that ends
+    before its index says fails the object, with no partial object or pack left behind."""
+    data = csv(rows(ROWS))
+    oid = put(a, data)
+    push(a.cache, a.index(remote), {oid})
+    recipe = Recipes(a.cache).get(oid)
+    assert recipe is not None
+    (pack,) = chunk_packs(remote.root, oid, recipe)
+    pack.chmod(0o644)
+    pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.transferred == set()
+    assert f"packs/{pack.stem}.pack is shorter than its index says" in pulled.failed[oid]
+    assert not b.cache.has(oid)
+    assert list(b.cache.tmp.iterdir()) == []
+
+
+def test_a_pack_index_giving_a_chunk_another_size_is_refused(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """A hostile index cannot make a chunk longer than its recipe says (nor write past it)."""
+    data = csv(rows(ROWS))
+    oid = put(a, data)
+    push(a.cache, a.index(remote), {oid})
+    recipe = Recipes(a.cache).get(oid)
+    assert recipe is not None
+    (pack,) = chunk_packs(remote.root, oid, recipe)
+    idx = pack.with_suffix(".idx")
+    index = PackIndex.model_validate_json(idx.read_bytes())
+    first = recipe.chunks[0].hash
+    grown = [
+        e.model_copy(update={"size": e.size + 1}) if e.hash == first else e for e in index.objects
+    ]
+    idx.chmod(0o644)
+    idx.write_bytes(index.model_copy(update={"objects": grown}).to_bytes())
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.failed[oid] == f"corrupt on remote origin (chunk {first} in packs/{pack.stem})"
+    assert not b.cache.has(oid) and list(b.cache.tmp.iterdir()) == []
+
+
+def test_a_corrupt_cached_chunk_is_downloaded_instead(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """Chunks copied out of cached objects are verified: a damaged one is read from its pack."""
+    base = rows(ROWS)
+    first, second = csv(base), edits(base)["one cell"]
+    old = put(a, first)
+    push(a.cache, a.index(remote), {old})
+    assert pull(b.cache, b.index(remote), {old}).transferred == {old}
+    corrupt(b.cache.path(old), at=1000)  # inside the first chunk, which both versions share
+    new = put(a, second)
+    push(a.cache, a.index(remote), {new})
+    pulled = pull(b.cache, b.index(remote), {new})
+    assert pulled.transferred == {new}, pulled.failed
+    assert b.cache.path(new).read_bytes() == second
+    assert list(b.cache.tmp.iterdir()) == []
+
+
 def entry(root: Path, name: str) -> tuple[Path, int]:
     """The pack holding `name` on the remote, and its offset there."""
     for idx in sorted(root.glob("packs/*.idx")):
