@@ -1,10 +1,11 @@
 """Pulling chunked objects: recipes, then chunks from the cache or the remote, assembled.
 
-A chunked object (docs/remote-layout.md) is rebuilt in recipe order into a temporary file:
-chunks already inside cached objects are read from there (the recipes this clone keeps, in
-chunking.Recipes), the others from their packs, downloaded a few ahead and deleted once used.
-Every chunk is verified by its hash as it is copied, the whole file by the object's hash
-before it enters the cache. Memory stays flat: one chunk at a time, packs mapped.
+A chunked object (docs/remote-layout.md) is rebuilt into a temporary file of its size:
+chunks already inside cached objects are copied from there (the recipes this clone keeps, in
+chunking.Recipes), the others written to their places as their packs arrive, a few packs at
+a time (packs.Streamed: no copy of a pack on disk). Every chunk is verified by its hash, the
+whole file by the object's hash before it enters the cache. Memory stays flat: a block of a
+pack at a time per reader.
 """
 
 from __future__ import annotations
