@@ -213,15 +213,21 @@ def chunk_packs(root: Path, oid: str, recipe: Recipe) -> list[Path]:
     ]
 
 
-def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
-    remote: FolderStore, a: Clone, b: Clone
-) -> None:
+def pushed_in_one_pack(remote: FolderStore, a: Clone) -> tuple[bytes, str, Recipe, Path]:
+    """A chunked object pushed from `a`: its bytes, id, recipe and the one pack of its chunks."""
     data = csv(rows(ROWS))
     oid = put(a, data)
     push(a.cache, a.index(remote), {oid})
     recipe = Recipes(a.cache).get(oid)
     assert recipe is not None
     (pack,) = chunk_packs(remote.root, oid, recipe)
+    return data, oid, recipe, pack
+
+
+def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    data, oid, _, pack = pushed_in_one_pack(remote, a)
     corrupt(pack, at=len(data) // 2)
     pulled = pull(b.cache, b.index(remote), {oid})
     assert pulled.transferred == set()
@@ -236,12 +242,7 @@ def test_a_pack_cut_short_on_the_remote_fails_its_object_and_leaves_nothing(
 ) -> None:
     """Packs are read as they arrive, into the object being assembled: a pack that ends
     before its index says fails the object, with no partial object or pack left behind."""
-    data = csv(rows(ROWS))
-    oid = put(a, data)
-    push(a.cache, a.index(remote), {oid})
-    recipe = Recipes(a.cache).get(oid)
-    assert recipe is not None
-    (pack,) = chunk_packs(remote.root, oid, recipe)
+    _, oid, _, pack = pushed_in_one_pack(remote, a)
     pack.chmod(0o644)
     pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
     pulled = pull(b.cache, b.index(remote), {oid})
@@ -255,12 +256,7 @@ def test_a_pack_index_giving_a_chunk_another_size_is_refused(
     remote: FolderStore, a: Clone, b: Clone
 ) -> None:
     """A hostile index cannot make a chunk longer than its recipe says (nor write past it)."""
-    data = csv(rows(ROWS))
-    oid = put(a, data)
-    push(a.cache, a.index(remote), {oid})
-    recipe = Recipes(a.cache).get(oid)
-    assert recipe is not None
-    (pack,) = chunk_packs(remote.root, oid, recipe)
+    _, oid, recipe, pack = pushed_in_one_pack(remote, a)
     idx = pack.with_suffix(".idx")
     index = PackIndex.model_validate_json(idx.read_bytes())
     first = recipe.chunks[0].hash
