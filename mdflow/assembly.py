@@ -35,6 +35,7 @@ from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
 PARALLEL = 4  # packs read at once
+GROUP = 64  # objects assembled at once: each holds a descriptor open
 
 
 @dataclass
@@ -56,16 +57,20 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
     recipes = _recipes(cache, index, oids, local.pages, out)
     if not recipes:
         return out
-    with cache.batch() as batch, _Objects(cache, recipes) as objects:
-        remote = objects.fill_local(local.chunks)
-        out.wire += _stream(cache, index, objects, remote)
-        for oid, recipe in recipes.items():
-            why = objects.finish(oid, batch)
-            if why is not None:
-                out.failed[oid] = why
-                continue
-            out.transferred.add(oid)
-            out.bytes += recipe.size
+    items = list(recipes.items())
+    with cache.batch() as batch:
+        for start in range(0, len(items), GROUP):
+            group = dict(items[start : start + GROUP])
+            with _Objects(cache, group) as objects:
+                remote = objects.fill_local(local.chunks)
+                out.wire += _stream(cache, index, objects, remote)
+                for oid, recipe in group.items():
+                    why = objects.finish(oid, batch)
+                    if why is not None:
+                        out.failed[oid] = why
+                        continue
+                    out.transferred.add(oid)
+                    out.bytes += recipe.size
     return out
 
 

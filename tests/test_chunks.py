@@ -518,3 +518,21 @@ def test_add_indexes_the_chunks_of_the_large_files_it_adds(repo: Path) -> None:
         assert Recipes(cache).get(oid) == chunking.cut(cache.path(oid), oid)
     assert not Recipes(cache).path(hash_bytes(b"small\n")).exists()
     assert len(list(Recipes(cache).folder.iterdir())) == 2
+
+
+def test_many_objects_are_assembled_a_group_at_a_time(
+    remote: FolderStore, a: Clone, b: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each object being assembled holds a descriptor: a pull of more objects than a group
+    assembles them a group at a time (two here), every one whole, with chunks shared across
+    groups."""
+    from mdflow import assembly
+
+    monkeypatch.setattr(assembly, "GROUP", 2)
+    shared = random.Random(5).randbytes(CHUNKED_MIN)
+    blobs = [shared + random.Random(i).randbytes(1 << 20) for i in range(5)]
+    oids = {put(a, blob): blob for blob in blobs}
+    push(a.cache, a.index(remote), set(oids))
+    pulled = pull(b.cache, b.index(remote), set(oids))
+    assert pulled.transferred == set(oids), pulled.failed
+    assert_holds(b.cache, oids)
