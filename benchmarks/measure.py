@@ -130,8 +130,9 @@ def _files(top: str) -> list[str]:
 
 
 @contextmanager
-def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder."""
+def mlflow_server(folder: Path, env: dict[str, str], artifacts: str = "") -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder
+    (or at `artifacts`: `s3://BUCKET/PREFIX`, with `env` naming the endpoint and credentials)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [
@@ -139,7 +140,7 @@ def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
         "server",
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
-        *("--artifacts-destination", str(folder / "artifacts")),
+        *("--artifacts-destination", artifacts or str(folder / "artifacts")),
         *("--workers", "1"),
     ]
     env = env | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "TMPDIR": str(folder)}

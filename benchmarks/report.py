@@ -22,6 +22,7 @@ FLOOR_OF = {
     ("status", "no-op after change"): "stat walk",
     ("checkout", "empty workspace, warm cache"): "cp -r",
     ("pull", "fresh clone, empty cache"): "cp -r",
+    ("pull (S3)", "fresh clone, empty cache"): "cp -r",
 }
 
 
