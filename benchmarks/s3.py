@@ -33,7 +33,8 @@ def s3_servers(folder: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
         create_bucket(endpoint, BUCKET)
         server_env = env | S3_ENV | {"MLFLOW_S3_ENDPOINT_URL": endpoint}
         with mlflow_server(folder / "mlflow", server_env, f"s3://{BUCKET}/mlflow") as url:
-            yield S3_ENV | {"BENCH_S3_SERVER": url, "BENCH_S3_ENDPOINT": endpoint}
+            names = {"BENCH_S3_SERVER": url, "BENCH_S3_ENDPOINT": endpoint}
+            yield S3_ENV | names | {"BENCH_S3_LOG": str(folder / "moto.log")}
     finally:
         _stop(moto)
 
