@@ -100,12 +100,10 @@ def _empty(run: Run, lane: Lane) -> str:
     return lane.tool.checkout(run.sc)
 
 
-def _push_first(s3: bool) -> Callable[[Run, Lane], str | None]:
-    """Add the remote (S3's with `s3`; None: the tool has none), commit it, push."""
+def _push_first(s3: bool) -> Callable[[Run, Lane], str]:
+    """Add the remote (the S3 one with `s3`), commit it, push."""
 
-    def command(run: Run, lane: Lane) -> str | None:
-        if s3 and not lane.tool.s3:
-            return None
+    def command(run: Run, lane: Lane) -> str:
         setup = [*lane.tool.set_remote(lane.remote, s3), f"{COMMIT} remote || true"]
         untimed(setup, lane.repo, run.env)
         return lane.tool.push(run.sc, s3)
@@ -113,10 +111,8 @@ def _push_first(s3: bool) -> Callable[[Run, Lane], str | None]:
     return command
 
 
-def _clone(s3: bool) -> Callable[[Run, Lane], str | None]:
-    def command(run: Run, lane: Lane) -> str | None:
-        if s3 and not lane.tool.s3:
-            return None
+def _clone(s3: bool) -> Callable[[Run, Lane], str]:
+    def command(run: Run, lane: Lane) -> str:
         dest = clone_of(lane, s3)
         untimed([lane.tool.clone(lane.remote, lane.repo, dest)], run.folder, run.env)
         return f"cd {quote(str(dest))} && {lane.tool.pull(run.sc, s3)}"
@@ -228,6 +224,8 @@ def _step(
     command: Callable[[Run, Lane], str | None],
     after: Callable[[Run, Lane], None] | None,
 ) -> list[Row]:
+    if op.endswith("(S3)") and not lane.tool.s3:
+        return []  # git-lfs has no S3 remote: no row, the table shows n/a
     if lane.error:
         return [_row(run, i, op, state, lane.tool.name, Sample(0, 0, SKIPPED))]
     try:
