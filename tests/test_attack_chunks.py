@@ -1,0 +1,233 @@
+"""Attacks on chunked pulls that stream packs into the objects (assembly.py, packs.Streamed).
+
+Over a plain folder as the remote (fixtures of test_chunks). Hostile pack indexes are written
+by hand; the limits of the process (open files, file size) are real ones, lowered for the
+duration of one pull. The tests marked xfail are findings: they state what mdflow should do
+and fail on what it does now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import resource
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from test_chunks import pushed_in_one_pack
+from test_objects import Clone, new_clone
+
+from mdflow import chunking, transfer
+from mdflow.cache import Cache
+from mdflow.hashing import hash_bytes, hex_of
+from mdflow.packs import Streamed
+from mdflow.remote.folder import FolderStore
+from mdflow.remote.formats import PackEntry, PackIndex
+from mdflow.transfer import pull, push
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> FolderStore:
+    return FolderStore(tmp_path / "remote", "origin")
+
+
+@pytest.fixture
+def a(tmp_path: Path) -> Clone:
+    return new_clone(tmp_path, "a")
+
+
+@pytest.fixture
+def b(tmp_path: Path) -> Clone:
+    return new_clone(tmp_path, "b")
+
+
+def rewrite_index(idx: Path, objects: list[PackEntry]) -> None:
+    index = PackIndex.model_validate_json(idx.read_bytes())
+    idx.chmod(0o644)
+    idx.write_bytes(index.model_copy(update={"objects": objects}).to_bytes())
+
+
+# --- hostile pack indexes ----------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an index listing a chunk twice (same offset and size: the same good bytes) "
+    "makes the streamed reader hash the chunk twice over: the object fails as corrupt",
+)
+def test_an_entry_listed_twice_with_the_same_bytes_still_pulls(
+    remote: FolderStore,
+    a: Clone,
+    b: Clone,
+) -> None:
+    data, oid, recipe, pack = pushed_in_one_pack(remote, a)
+    idx = pack.with_suffix(".idx")
+    objects = PackIndex.model_validate_json(idx.read_bytes()).objects
+    first = next(e for e in objects if e.hash == recipe.chunks[0].hash)
+    rewrite_index(idx, [*objects, first])
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.transferred == {oid}, pulled.failed
+    assert b.cache.path(oid).read_bytes() == data
+
+
+def test_an_entry_listed_twice_with_other_bytes_fails_only_its_object(
+    remote: FolderStore,
+    a: Clone,
+    b: Clone,
+) -> None:
+    """Fine as it is: a second entry for a chunk pointing at other bytes fails the object and
+    leaves nothing behind. (The message blames the pack: "shorter than its index says", as
+    every entry after an overlap is read from the wrong place; see the overlap test.)"""
+    _, oid, recipe, pack = pushed_in_one_pack(remote, a)
+    idx = pack.with_suffix(".idx")
+    objects = PackIndex.model_validate_json(idx.read_bytes()).objects
+    first = next(e for e in objects if e.hash == recipe.chunks[0].hash)
+    rewrite_index(idx, [*objects, first.model_copy(update={"offset": first.offset + 1})])
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.transferred == set()
+    assert f"packs/{pack.stem}" in pulled.failed[oid]
+    assert not b.cache.has(oid) and list(b.cache.tmp.iterdir()) == []
+
+
+def hand_made_pack(root: Path, data: bytes, spans: list[tuple[int, int]]) -> tuple[str, PackIndex]:
+    """A pack of `data` on the folder remote whose index lists the `spans` (offset, size),
+    each under the hash of the bytes it covers."""
+    pack = hex_of(hash_bytes(data))
+    (root / "packs").mkdir(parents=True, exist_ok=True)
+    (root / "packs" / f"{pack}.pack").write_bytes(data)
+    entries = [PackEntry(hash=hash_bytes(data[o : o + n]), offset=o, size=n) for o, n in spans]
+    index = PackIndex(pack=pack, objects=entries)
+    (root / "packs" / f"{pack}.idx").write_bytes(index.to_bytes())
+    return pack, index
+
+
+def streamed(cache: Cache, store: FolderStore, pack: str, index: PackIndex) -> dict[str, bytes]:
+    got: dict[str, bytearray] = {}
+
+    def sink(h: str, at: int, block: bytes) -> None:
+        got.setdefault(h, bytearray()).extend(block)
+
+    Streamed(cache, store, pack).read(index, frozenset(e.hash for e in index.objects), sink)
+    return {h: bytes(v) for h, v in got.items()}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Streamed.read skips forward only: an entry starting inside the one before it is "
+    "read from where the stream is, not from its offset (the mapped Pack reads it right)",
+)
+def test_overlapping_entries_are_read_from_their_offsets(tmp_path: Path) -> None:
+    data = random.Random(3).randbytes(300_000)
+    store = FolderStore(tmp_path / "remote", "origin")
+    pack, index = hand_made_pack(store.root, data, [(0, 200_000), (100_000, 200_000)])
+    got = streamed(Cache(tmp_path / "cache"), store, pack, index)
+    assert got == {e.hash: data[e.offset : e.offset + e.size] for e in index.objects}
+
+
+def test_a_pack_longer_than_its_index_and_entries_out_of_order_read_right(
+    tmp_path: Path,
+) -> None:
+    """Fine as it is: bytes after the last entry are not read; entries listed in any order
+    are handed over in pack order, each from its offset (gaps skipped)."""
+    data = random.Random(4).randbytes(400_000)
+    store = FolderStore(tmp_path / "remote", "origin")
+    pack, index = hand_made_pack(store.root, data, [(250_000, 50_000), (10, 100_000)])
+    got = streamed(Cache(tmp_path / "cache"), store, pack, index)
+    assert got == {e.hash: data[e.offset : e.offset + e.size] for e in index.objects}
+
+
+# --- limits of the process ---------------------------------------------------------------
+
+
+def close_leaked(before: set[str], under: Path) -> None:
+    """Close the descriptors opened since `before` on files in `under` (what a failed pull
+    left open), so that the findings below do not leak into other tests."""
+    for fd in set(os.listdir("/proc/self/fd")) - before:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(under)):
+                os.close(int(fd))
+
+
+@contextmanager
+def limit(which: int, soft: int) -> Iterator[None]:
+    old = resource.getrlimit(which)
+    resource.setrlimit(which, (soft, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(which, old)
+
+
+def many_chunked(
+    monkeypatch: pytest.MonkeyPatch, remote: FolderStore, a: Clone, n: int
+) -> set[str]:
+    """`n` distinct objects of 256 KiB, chunked (the chunked size lowered for this test)."""
+    for module in (chunking, transfer):
+        monkeypatch.setattr(module, "CHUNKED_MIN", 128 << 10)
+    with a.cache.batch() as batch:
+        oids = {batch.write_bytes(random.Random(i).randbytes(256 << 10)) for i in range(n)}
+    pushed = push(a.cache, a.index(remote), oids)
+    assert pushed.transferred == oids and a.index(remote).sync().recipes.keys() >= oids
+    return oids
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_Objects keeps one descriptor open per object for the whole pull: more chunked "
+    "objects than the open-file limit (1,024 by default on Linux, 256 on macOS) and the pull "
+    "dies with EMFILE, leaving every temp file made so far in .mdflow/cache/tmp",
+)
+def test_pulling_more_chunked_objects_than_open_files_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+    remote: FolderStore,
+    a: Clone,
+    b: Clone,
+) -> None:
+    oids = many_chunked(monkeypatch, remote, a, 60)
+    index = b.index(remote).sync()  # the inventory read before the limit
+    before = set(os.listdir("/proc/self/fd"))
+    failure: OSError | None = None
+    with limit(resource.RLIMIT_NOFILE, len(before) + 30):
+        try:
+            pulled = pull(b.cache, index, oids)
+        except OSError as e:
+            failure = e
+    left = list(b.cache.tmp.iterdir()) if b.cache.tmp.exists() else []
+    leaked = len(os.listdir("/proc/self/fd")) - len(before)
+    close_leaked(before, b.cache.tmp)
+    assert (len(left), leaked) == (0, 0)  # temp files, descriptors
+    assert failure is None, failure
+    assert pulled.transferred == oids, pulled.failed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a failure while the temp files are prepared (here EFBIG from ftruncate under a "
+    "file-size limit) escapes pull_chunked as an exception and leaves the temp files and "
+    "their descriptors behind: _Objects.__init__ is not undone",
+)
+def test_a_pull_refused_by_a_file_size_limit_leaves_nothing_in_tmp(
+    remote: FolderStore,
+    a: Clone,
+    b: Clone,
+) -> None:
+    _, oid, _, _ = pushed_in_one_pack(remote, a)
+    index = b.index(remote).sync()
+    before = set(os.listdir("/proc/self/fd"))
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        with limit(resource.RLIMIT_FSIZE, 1 << 20):
+            pull(b.cache, index, {oid})
+    except OSError:
+        pass  # failing is right (the object cannot be written); leaking is not
+    finally:
+        signal.signal(signal.SIGXFSZ, old)
+    leaked = len(os.listdir("/proc/self/fd")) - len(before)
+    close_leaked(before, b.cache.tmp)
+    assert list(b.cache.tmp.iterdir()) == []
+    assert leaked == 0
+    assert not b.cache.has(oid)
