@@ -9,15 +9,25 @@ and fail on what it does now.
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import random
 import resource
 import signal
+import socket
+import subprocess
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import clone, git, mdflow, use_server
+from servers import Server
+from test_chunked_remote import ROWS, lines, write
 from test_chunks import pushed_in_one_pack
 from test_objects import Clone, new_clone
 
@@ -231,3 +241,110 @@ def test_a_pull_refused_by_a_file_size_limit_leaves_nothing_in_tmp(
     assert list(b.cache.tmp.iterdir()) == []
     assert leaked == 0
     assert not b.cache.has(oid)
+
+
+@pytest.fixture
+def small_b(tmp_path: Path) -> Iterator[Clone]:
+    """Clone b with its cache on a real 4 MiB file system (tmpfs; the tests run as root)."""
+    clone = new_clone(tmp_path, "b")
+    clone.cache.root.mkdir(parents=True)
+    where = str(clone.cache.root)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", where], check=True)
+    try:
+        yield clone
+    finally:
+        subprocess.run(["umount", "-l", where], check=True)
+
+
+def test_a_chunked_pull_onto_a_full_disk_fails_its_object_and_frees_what_it_wrote(
+    remote: FolderStore, a: Clone, small_b: Clone
+) -> None:
+    """Fine as it is: a 6.5 MiB object streamed into a 4 MiB file system fails by name (no
+    space left), and nothing stays in tmp/."""
+    _, oid, _, _ = pushed_in_one_pack(remote, a)
+    pulled = pull(small_b.cache, small_b.index(remote), {oid})
+    assert pulled.transferred == set()
+    assert "No space left on device" in pulled.failed[oid], pulled.failed
+    assert list(small_b.cache.tmp.iterdir()) == []
+
+
+class CuttingProxy:
+    """A FAKE for a fault a real server cannot be made to show on demand: forwards to `target`,
+    except that while `cut` is set, a pack is answered with its full length announced and half
+    its bytes sent before the connection is dropped."""
+
+    def __init__(self, target: str) -> None:
+        self.cut, self.cuts = False, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                req = urllib.request.Request(
+                    target + self.path, data=body, headers=headers, method=self.command
+                )
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        status, data, rh = r.status, r.read(), r.headers
+                except urllib.error.HTTPError as e:
+                    status, data, rh = e.code, e.read(), e.headers
+                dropped = proxy.cut and self.command == "GET" and ".pack" in self.path
+                self.send_response(status)
+                for k, v in rh.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if dropped and len(data) > 1 << 20:
+                    proxy.cuts += 1
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_connection_dropped_mid_pack_fails_the_object_and_a_rerun_pulls_it(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    """Fine as it is: a server that drops the connection half-way through a pack fails the
+    object by name with nothing left in the cache's tmp/ nor the workspace; the next pull
+    completes."""
+    proxy = CuttingProxy(mlflow_server.url)
+    try:
+        use_server(repo, proxy.url, f"mdflow/{repo.parent.name}-cut")
+        data = write(repo / "data/big.csv", lines(ROWS))
+        assert mdflow(repo, "add", "data/big.csv").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "v1")
+        assert mdflow(repo, "push").code == 0
+        git(repo, "commit", "-qam", "link v1")
+        mate = clone(repo, tmp_path / "mate")
+        proxy.cut = True
+        pulled = mdflow(mate, "pull", "--json")
+        assert pulled.code == 1 and proxy.cuts >= 1, pulled.err
+        (why,) = json.loads(pulled.out)["failed"].values()
+        assert "packs/" in why, why
+        assert list((mate / ".mdflow/cache/tmp").iterdir()) == []
+        assert not (mate / "data/big.csv").exists()
+        proxy.cut = False
+        assert mdflow(mate, "pull").code == 0
+        assert (mate / "data/big.csv").read_bytes() == data
+    finally:
+        proxy.close()
