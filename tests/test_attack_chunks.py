@@ -28,15 +28,18 @@ import pytest
 from conftest import clone, git, mdflow, use_server
 from servers import Server
 from test_chunked_remote import ROWS, lines, write
-from test_chunks import pushed_in_one_pack
-from test_objects import Clone, new_clone
+from test_chunks import ROWS as CSV_ROWS
+from test_chunks import csv, edits, entry, pushed_in_one_pack, put
+from test_chunks import rows as csv_rows
+from test_objects import Clone, corrupt, new_clone
 
 from mdflow import chunking, transfer
 from mdflow.cache import Cache
+from mdflow.chunking import Recipes
 from mdflow.hashing import hash_bytes, hex_of
 from mdflow.packs import Streamed
 from mdflow.remote.folder import FolderStore
-from mdflow.remote.formats import PackEntry, PackIndex
+from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex
 from mdflow.transfer import pull, push
 
 
@@ -348,3 +351,39 @@ def test_a_connection_dropped_mid_pack_fails_the_object_and_a_rerun_pulls_it(
         assert (mate / "data/big.csv").read_bytes() == data
     finally:
         proxy.close()
+
+
+def drop_from_inventories(root: Path, chunk: str) -> None:
+    """The remote's inventories without `chunk` (as if its pack had never been listed)."""
+    for p in sorted(root.glob("inventory/*")):
+        model = InventoryV2 if p.suffix == ".v2" else Inventory
+        inv = model.model_validate_json(p.read_bytes())
+        packs = {k: [o for o in v if o != chunk] for k, v in inv.packs.items()}
+        p.chmod(0o644)
+        p.write_bytes(inv.model_copy(update={"packs": packs}).to_bytes())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_Objects.check skips a chunk once any object holding it has failed: a corrupt "
+    "chunk shared with an object failed for another reason is never named, and the other "
+    "object fails with 'assembled from its chunks, it does not match its hash'",
+)
+def test_a_corrupt_chunk_shared_with_a_failed_object_is_named_for_the_other(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    base = csv_rows(CSV_ROWS)
+    x, y = put(a, csv(base)), put(a, edits(base)["one cell"])
+    push(a.cache, a.index(remote), {x})
+    push(a.cache, a.index(remote), {y})
+    rx, ry = Recipes(a.cache).get(x), Recipes(a.cache).get(y)
+    assert rx is not None and ry is not None
+    only_x = ({c.hash for c in rx.chunks} - {c.hash for c in ry.chunks}).pop()
+    shared = rx.chunks[0].hash
+    drop_from_inventories(remote.root, only_x)  # x fails: a chunk not on the remote
+    pack, offset = entry(remote.root, shared)
+    corrupt(pack, at=offset + 10)  # and the chunk both hold is corrupt
+    pulled = pull(b.cache, b.index(remote), {x, y})
+    assert pulled.transferred == set()
+    assert f"chunk {only_x} is not on remote origin" in pulled.failed[x]
+    assert f"corrupt on remote origin (chunk {shared}" in pulled.failed[y], pulled.failed[y]

@@ -316,3 +316,21 @@ def test_a_huge_pointer_artifact_is_not_downloaded_whole(
     assert sent["bytes"] == HUGE  # the server did send it all
     written = sum(p.stat().st_size for p in staging.iterdir())
     assert written <= 2 << 20, f"{written} bytes written for a pointer of at most 1 MiB"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="proxied_root keeps `..` segments of a run's artifact_uri, and the HTTP stack "
+    "resolves them: an upload (with the token) goes to any path of the server, outside "
+    "/api/2.0/mlflow-artifacts/artifacts/",
+)
+def test_an_artifact_uri_with_dot_dot_stays_below_the_artifact_proxy(
+    serve: Callable[[Answer], Fake],
+) -> None:
+    uri = "mlflow-artifacts:/1/r1/artifacts/../../../../../../mlflow/runs"
+    fake = serve(lambda *_: (200, {"run": run("r1", uri, {}, {})}))
+    runs = RestRuns(mhttp.MlflowHttp(fake.url), no_fallback)
+    with contextlib.suppress(Exception):  # refusing is what should happen
+        runs.log_text("r1", "pointer text", "mdflow/t.csv.mdflow")
+    puts = [p for m, p, _ in fake.seen if m == "PUT"]
+    assert all(p.startswith(mhttp.ARTIFACTS + "/") for p in puts), puts
