@@ -387,3 +387,45 @@ def test_a_corrupt_chunk_shared_with_a_failed_object_is_named_for_the_other(
     assert pulled.transferred == set()
     assert f"chunk {only_x} is not on remote origin" in pulled.failed[x]
     assert f"corrupt on remote origin (chunk {shared}" in pulled.failed[y], pulled.failed[y]
+
+
+def test_an_object_of_one_chunk_repeated_travels_whole(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """Fine as it is: 6 MiB of zeros is one chunk named 24 times by its recipe (stored once);
+    the pull writes it to every place."""
+    data = b"\0" * (6 << 20)
+    oid = put(a, data)
+    assert push(a.cache, a.index(remote), {oid}).transferred == {oid}
+    recipe = Recipes(a.cache).get(oid)
+    assert recipe is not None and len({c.hash for c in recipe.chunks}) == 1 < len(recipe.chunks)
+    assert pull(b.cache, b.index(remote), {oid}).transferred == {oid}
+    assert b.cache.path(oid).read_bytes() == data and list(b.cache.tmp.iterdir()) == []
+
+
+class WholeOnly(FolderStore):
+    """A store that reads no ranges and opens no streams (as MLflow's client path): packs are
+    downloaded whole. A real folder store, two capabilities turned off."""
+
+    def open(self, src: str) -> None:  # type: ignore[override]
+        return None
+
+    def read_range(self, src: str, offset: int, size: int) -> None:  # type: ignore[override]
+        return None
+
+
+def test_packs_from_a_store_that_cannot_stream_pull_and_leave_nothing(
+    tmp_path: Path, a: Clone, b: Clone
+) -> None:
+    """Fine as it is: whole packs downloaded, chunks verified, the downloaded pack removed;
+    a pack cut short fails its object the same way."""
+    store = WholeOnly(tmp_path / "remote", "origin")
+    data, oid, _, pack = pushed_in_one_pack(store, a)
+    assert pull(b.cache, b.index(store), {oid}).transferred == {oid}
+    assert b.cache.path(oid).read_bytes() == data and list(b.cache.tmp.iterdir()) == []
+    c = new_clone(tmp_path, "c")
+    pack.chmod(0o644)
+    pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    pulled = pull(c.cache, c.index(store), {oid})
+    assert pulled.transferred == set() and "corrupt on remote origin" in pulled.failed[oid]
+    assert list(c.cache.tmp.iterdir()) == []
