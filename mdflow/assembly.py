@@ -35,7 +35,7 @@ from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
 PARALLEL = 4  # packs read at once
-GROUP = 64  # objects assembled at once: each holds a descriptor open
+GROUP = 16  # objects assembled at once: each holds a descriptor open
 
 
 @dataclass
@@ -272,18 +272,29 @@ class _Objects:
         self.files: dict[str, tuple[Path, int]] = {}
         self.failed: dict[str, str] = {}
         self.done: set[str] = set()
-        for oid, recipe in recipes.items():
-            tmp = cache.temp()
-            fd = os.open(tmp, os.O_RDWR)
-            self.files[oid] = (tmp, fd)
-            os.ftruncate(fd, recipe.size)
-            offset = 0
-            for c in recipe.chunks:
-                self.places.setdefault(c.hash, []).append((fd, offset))
-                self.sizes[c.hash] = c.size
-                self.users.setdefault(c.hash, set()).add(oid)
-                offset += c.size
         self.cache = cache
+        try:
+            for oid, recipe in recipes.items():
+                self._prepare(oid, recipe)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _prepare(self, oid: str, recipe: Recipe) -> None:
+        tmp = self.cache.temp()
+        try:
+            fd = os.open(tmp, os.O_RDWR)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.files[oid] = (tmp, fd)
+        os.ftruncate(fd, recipe.size)
+        offset = 0
+        for c in recipe.chunks:
+            self.places.setdefault(c.hash, []).append((fd, offset))
+            self.sizes[c.hash] = c.size
+            self.users.setdefault(c.hash, set()).add(oid)
+            offset += c.size
 
     def __enter__(self) -> _Objects:
         return self
@@ -318,7 +329,7 @@ class _Objects:
 
     def check(self, h: str, chunk: _Chunk | None, listed: bool, pack: str, remote: str) -> None:
         """Whether chunk `h` arrived whole (`listed`: the pack's index names it)."""
-        if h in self.done or not self.users[h].isdisjoint(self.failed):
+        if h in self.done:
             return
         if not listed:
             self.fail(h, f"chunk {h} is missing from packs/{pack} on remote {remote}")
@@ -328,6 +339,7 @@ class _Objects:
             self.done.add(h)
 
     def fail(self, h: str, why: str) -> None:
+        """Fail the objects holding `h`; the first reason given for an object is kept."""
         for oid in self.users[h]:
             self.failed.setdefault(oid, why)
 

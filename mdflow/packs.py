@@ -9,6 +9,7 @@ the entries wanted to a reader as the pack arrives, writing no file of its own.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 from collections.abc import Callable, Iterator
@@ -206,7 +207,10 @@ class Streamed:
 
     def read(self, entries: PackIndex, wanted: frozenset[str], sink: Sink) -> None:
         """Every entry of `wanted` the index lists, to `sink`, in pack order."""
-        spans = sorted((e.offset, e.size, e.hash) for e in entries.objects if e.hash in wanted)
+        firsts = {e.hash: e for e in reversed(entries.objects) if e.hash in wanted}
+        spans = sorted((e.offset, e.size, e.hash) for e in firsts.values())  # one each
+        if any(o < p + n for (p, n, _), (o, _, _) in itertools.pairwise(spans)):
+            raise OSError(f"packs/{self.pack}.idx lists entries that overlap")
         src = f"packs/{self.pack}.pack"
         ranges = _ranges(entries, wanted)
         if ranges is not None and self._ranges(src, ranges, spans, sink):

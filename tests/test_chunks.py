@@ -260,9 +260,7 @@ def test_a_pack_index_giving_a_chunk_another_size_is_refused(
     idx = pack.with_suffix(".idx")
     index = PackIndex.model_validate_json(idx.read_bytes())
     first = recipe.chunks[0].hash
-    grown = [
-        e._replace(size=e.size + 1) if e.hash == first else e for e in index.objects
-    ]
+    grown = [e._replace(size=e.size + 1) if e.hash == first else e for e in index.objects]
     idx.chmod(0o644)
     idx.write_bytes(index.model_copy(update={"objects": grown}).to_bytes())
     pulled = pull(b.cache, b.index(remote), {oid})

@@ -48,6 +48,8 @@ _ENTRY_SCHEMA = {
     "title": "PackEntry",
     "type": "object",
 }
+
+
 def _an_object(value: object) -> object:
     if not isinstance(value, dict | PackEntry):  # a JSON array would make a tuple too
         raise ValueError("an entry is an object with hash, offset and size")
