@@ -113,11 +113,6 @@ def catalog(url: str, runs: Runs) -> MlflowCatalog:
 PAGES = 40  # the fake gives up after this many pages of the same token
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RestRuns.search follows next_page_token forever: a server repeating a token "
-    "makes a push, `mdflow versions` or a visit hang (memory growing) instead of failing",
-)
 def test_a_page_token_that_never_ends_fails_the_search(serve: Callable[[Answer], Fake]) -> None:
     pages = {"n": 0}
 
@@ -137,11 +132,6 @@ def test_a_page_token_that_never_ends_fails_the_search(serve: Callable[[Answer],
 # --- answers of the wrong shape ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MlflowCatalog.versions reads tags['mdflow.hash'] of every run tagged with the path "
-    "outside its try: a run with mdflow.path but no mdflow.hash crashes with KeyError",
-)
 def test_a_run_tagged_with_the_path_but_no_hash_is_a_remote_error(
     serve: Callable[[Answer], Fake],
 ) -> None:
@@ -155,11 +145,6 @@ def test_a_run_tagged_with_the_path_but_no_hash_is_a_remote_error(
     assert found == []  # or the stray run left out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a version run whose size_bytes/rows metric is NaN or Infinity (any user of the "
-    "experiment can log one) makes `mdflow versions` crash: int(nan) outside the try",
-)
 @pytest.mark.parametrize("value", ["NaN", "Infinity"])
 def test_a_version_run_with_a_metric_that_is_no_number_does_not_crash_versions(
     serve: Callable[[Answer], Fake], value: str
@@ -191,11 +176,6 @@ def test_answers_of_the_wrong_shape_fail_in_mdflows_words(
 # --- credentials -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an error answer's body goes into the message (200 characters, only URL user info "
-    "redacted): a server or proxy echoing the request's headers puts the token in the error",
-)
 def test_a_server_echoing_the_token_in_an_error_does_not_put_it_in_the_message(
     serve: Callable[[Answer], Fake],
 ) -> None:
@@ -256,12 +236,6 @@ def test_reports_are_not_written_outside_the_runs_experiment(
     assert not any("/999/" in p for p in puts), puts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dataset source's `server` (data any user of a run can write) is tried when the "
-    "server in use has no such run: MLFLOW_TRACKING_TOKEN, meant for the server in use, is "
-    "sent to the server the source names",
-)
 def test_a_dataset_source_naming_another_server_gets_no_token(
     serve: Callable[[Answer], Fake], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -288,12 +262,6 @@ def test_a_dataset_source_naming_another_server_gets_no_token(
 HUGE = 64 << 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="version_of_run (`mdflow get runs:/ID`, a dataset's load()) downloads the pointer "
-    "artifact whole before checking it against MAX_POINTER (1 MiB): a server sending an "
-    "endless artifact fills the disk of the staging folder",
-)
 def test_a_huge_pointer_artifact_is_not_downloaded_whole(
     serve: Callable[[Answer], Fake], tmp_path: Path
 ) -> None:
@@ -320,12 +288,6 @@ def test_a_huge_pointer_artifact_is_not_downloaded_whole(
     assert written <= 2 << 20, f"{written} bytes written for a pointer of at most 1 MiB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxied_root keeps `..` segments of a run's artifact_uri, and the HTTP stack "
-    "resolves them: an upload (with the token) goes to any path of the server, outside "
-    "/api/2.0/mlflow-artifacts/artifacts/",
-)
 def test_an_artifact_uri_with_dot_dot_stays_below_the_artifact_proxy(
     serve: Callable[[Answer], Fake],
 ) -> None:
@@ -365,11 +327,6 @@ class OnceProxy(FaultProxy):
             setattr(handler, f"do_{verb}", once)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a commit's run whose `runs/update` (FINISHED) failed is found and reused by the "
-    "next push, never finished: it stays RUNNING in MLflow's UI",
-)
 def test_a_commit_run_left_running_by_a_failed_push_is_finished_by_the_next(
     repo: Path, mlflow_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ when two clones make one at once)."""
 from __future__ import annotations
 
 import builtins
+import math
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,8 @@ class MlflowCatalog:
         at the same time; the other is deleted by its maker), and whether this call made it."""
         found = self._oldest_commit_run(git)
         if found is not None:
+            if found.status == "RUNNING":  # left so by a push that failed while making it
+                self.conn.runs.finish(found.run_id)
             return found.run_id, False
         subject = git.get("subject", "")
         name = f"{git['commit'][:10]} {subject[:80]}".strip()
@@ -125,7 +128,7 @@ class MlflowCatalog:
             except ValueError as e:
                 raise RemoteError(f"run {run_id} has an unusable mdflow.path tag: {e}") from None
             artifact = f"mdflow/{path.rsplit('/', 1)[-1]}.mdflow"
-            local = self.conn.runs.download(run_id, artifact, self.conn.staging)
+            local = self.conn.runs.download(run_id, artifact, self.conn.staging, MAX_POINTER)
             if local.stat().st_size > MAX_POINTER:
                 raise RemoteError(f"run {run_id} has a pointer artifact too large to be one")
             return RunVersion(path, local.read_text(errors="replace"))
@@ -191,13 +194,14 @@ class MlflowCatalog:
             runs = self.conn.runs.search(self.conn.experiment_id, f"tags.`mdflow.path` = '{path}'")
         except Exception as e:
             raise RemoteError(f"listing versions on {self.url} failed: {short(e)}") from e
-        return [self._record(r) for r in runs]
+        return [self._record(r) for r in runs if "mdflow.hash" in r.tags]  # versions only
 
     def _record(self, run: Run) -> VersionRecord:
         tags, metrics = run.tags, run.metrics
 
         def number(key: str) -> int | None:
-            return int(metrics[key]) if key in metrics else None
+            value = metrics.get(key)
+            return int(value) if value is not None and math.isfinite(value) else None
 
         return VersionRecord(
             hash=tags["mdflow.hash"],

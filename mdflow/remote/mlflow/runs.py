@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import http
 
 PAGE = 1000  # MLflow's SEARCH_MAX_RESULTS_DEFAULT
+MAX_PAGES = 10_000  # ten million runs: a search longer than that does not end
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Runs(Protocol):
     def log_text(self, run_id: str, text: str, path: str) -> None: ...
     def log_artifacts(self, run_id: str, folder: Path, where: str) -> None: ...
     def log_table(self, run_id: str, table: Any, path: str) -> None: ...
-    def download(self, run_id: str, path: str, folder: Path) -> Path: ...
+    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path: ...
 
 
 def now_ms() -> int:
@@ -77,13 +79,15 @@ class RestRuns:
             "run_view_type": "ACTIVE_ONLY",
             "max_results": PAGE,
         }
-        found = []
+        found: list[Run] = []
+        seen: set[str] = set()
         while True:
             page = self.api.post_json("runs/search", body)
             found += [self._run(r) for r in _list(page.get("runs"))]
             token = page.get("next_page_token")
             if not token:
                 return found
+            _next_page(str(token), seen)
             body["page_token"] = token
 
     def get(self, run_id: str) -> Run:
@@ -151,13 +155,22 @@ class RestRuns:
     def log_table(self, run_id: str, table: Any, path: str) -> None:
         self.fallback().log_table(run_id, table, path)  # MLflow's table format and its tag
 
-    def download(self, run_id: str, path: str, folder: Path) -> Path:
+    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path:
+        """The artifact in a new file of `folder`; with `limit`, no more than `limit` + 1
+        bytes of it (the caller tells a file too large by its size)."""
         root = self._proxied(run_id)
         if root is None:
-            return self.fallback().download(run_id, path, folder)
+            return self.fallback().download(run_id, path, folder, limit)
         fd, name = tempfile.mkstemp(dir=folder, prefix="artifact-")
-        os.close(fd)
-        self.api.download(f"{root}/{path}", Path(name))
+        with os.fdopen(fd, "wb") as out:
+            stream = self.api.stream(f"{root}/{path}")
+            try:
+                left = limit + 1 if limit else 1 << 62
+                while left > 0 and (block := stream.read(min(left, http.CHUNK))):
+                    out.write(block)
+                    left -= len(block)
+            finally:
+                stream.close()
         return Path(name)
 
 
@@ -168,7 +181,9 @@ class ClientRuns:
         self.client = client
 
     def search(self, experiment_id: str, query: str) -> list[Run]:
-        found, token = [], None
+        found: list[Run] = []
+        seen: set[str] = set()
+        token = None
         while True:
             page = self.client.search_runs(
                 [experiment_id], filter_string=query, max_results=PAGE, page_token=token
@@ -177,6 +192,7 @@ class ClientRuns:
             token = page.token
             if not token:
                 return found
+            _next_page(str(token), seen)
 
     def get(self, run_id: str) -> Run:
         return _entity(self.client.get_run(run_id))
@@ -222,8 +238,15 @@ class ClientRuns:
             warnings.simplefilter("ignore")
             self.client.log_table(run_id, table, path)
 
-    def download(self, run_id: str, path: str, folder: Path) -> Path:
-        return Path(self.client.download_artifacts(run_id, path, str(folder)))
+    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path:
+        return Path(self.client.download_artifacts(run_id, path, str(folder)))  # whole
+
+
+def _next_page(token: str, seen: set[str]) -> None:
+    """Refuse a search that would not end: a page token given twice, or too many pages."""
+    if token in seen or len(seen) >= MAX_PAGES:
+        raise ValueError(f"the server's search answers do not end (page {len(seen) + 1})")
+    seen.add(token)
 
 
 def proxied_root(artifact_uri: str) -> str | None:
@@ -231,7 +254,12 @@ def proxied_root(artifact_uri: str) -> str | None:
     head, sep, path = artifact_uri.partition(":")
     if head != "mlflow-artifacts" or not sep or path.startswith("//"):
         return None  # another scheme, or a proxy on another host: MLflow's client handles it
-    return path.strip("/") or None
+    if not path.strip("/"):
+        return None
+    parts = path.strip("/").split("/")
+    if any(p in ("", ".", "..") or "\\" in p for p in parts):  # a server's answer
+        raise RemoteError(f"the server gave an unusable artifact location {artifact_uri!r}")
+    return "/".join(parts)
 
 
 def _pairs(tags: dict[str, str]) -> list[dict[str, str]]:
