@@ -19,11 +19,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
 
 import report
+import s3 as s3_remote
 from data import Scenario, change_one_percent, remove, scenario, source
 from measure import Sample, in_process, mlflow_server, timed, untimed
 from report import BASE, DONE, FLOORS, Row
@@ -98,26 +100,38 @@ def _empty(run: Run, lane: Lane) -> str:
     return lane.tool.checkout(run.sc)
 
 
-def _push_first(run: Run, lane: Lane) -> str:
-    untimed([*lane.tool.set_remote(lane.remote), f"{COMMIT} remote || true"], lane.repo, run.env)
-    return lane.tool.push(run.sc)
+def _push_first(s3: bool) -> Callable[[Run, Lane], str]:
+    """Add the remote (the S3 one with `s3`), commit it, push."""
+
+    def command(run: Run, lane: Lane) -> str:
+        setup = [*lane.tool.set_remote(lane.remote, s3), f"{COMMIT} remote || true"]
+        untimed(setup, lane.repo, run.env)
+        return lane.tool.push(run.sc, s3)
+
+    return command
 
 
-def _clone(run: Run, lane: Lane) -> str:
-    dest = clone_of(lane)
-    untimed([lane.tool.clone(lane.remote, lane.repo, dest)], run.folder, run.env)
-    return f"cd {quote(str(dest))} && {lane.tool.pull(run.sc)}"
+def _clone(s3: bool) -> Callable[[Run, Lane], str]:
+    def command(run: Run, lane: Lane) -> str:
+        dest = clone_of(lane, s3)
+        untimed([lane.tool.clone(lane.remote, lane.repo, dest)], run.folder, run.env)
+        return f"cd {quote(str(dest))} && {lane.tool.pull(run.sc, s3)}"
+
+    return command
 
 
-def _verify(run: Run, lane: Lane) -> None:
-    mine, theirs = lane.repo / run.sc.target, clone_of(lane) / run.sc.target
-    done = subprocess.run(["diff", "-rq", str(mine), str(theirs)], capture_output=True)
-    if done.returncode != 0:
-        lane.error = f"pulled data differs: {done.stdout.decode()[:200]}"
+def _verify(s3: bool) -> Callable[[Run, Lane], None]:
+    def after(run: Run, lane: Lane) -> None:
+        mine, theirs = lane.repo / run.sc.target, clone_of(lane, s3) / run.sc.target
+        done = subprocess.run(["diff", "-rq", str(mine), str(theirs)], capture_output=True)
+        if done.returncode != 0:
+            lane.error = f"pulled data differs: {done.stdout.decode()[:200]}"
+
+    return after
 
 
-def clone_of(lane: Lane) -> Path:
-    return lane.repo.with_name(lane.repo.name + "-clone")
+def clone_of(lane: Lane, s3: bool = False) -> Path:
+    return lane.repo.with_name(lane.repo.name + ("-s3clone" if s3 else "-clone"))
 
 
 STEPS: list[Step] = [
@@ -131,10 +145,14 @@ STEPS: list[Step] = [
     ("add", "no-op after change", lambda r, ln: ln.tool.add(r.sc), None),
     ("checkout", "git checkout of the commit before", _switch, _back),
     ("checkout", "empty workspace, warm cache", _empty, None),
-    ("push", "first run", _push_first, None),
+    ("push", "first run", _push_first(False), None),
     ("push", "no-op", lambda r, ln: ln.tool.push(r.sc), None),
-    ("pull", "fresh clone, empty cache", _clone, _verify),
+    ("pull", "fresh clone, empty cache", _clone(False), _verify(False)),
     ("pull", "no-op", lambda r, ln: f"cd {quote(str(clone_of(ln)))} && {ln.tool.pull(r.sc)}", None),
+]
+S3_STEPS: list[Step] = [  # --s3: after the others; git-lfs has no S3 remote (no row)
+    ("push (S3)", "first run", _push_first(True), None),
+    ("pull (S3)", "fresh clone, empty cache", _clone(True), _verify(True)),
 ]
 
 
@@ -144,8 +162,8 @@ STEPS: list[Step] = [
 def new_lane(run: Run, tool: Tool) -> Lane:
     slug = f"{tool.name.replace(' ', '-')}-r{run.repeat}"
     repo, folder = run.folder / slug, run.folder / f"{slug}-remote"
-    remote = Remote(run.env["BENCH_MLFLOW_URL"], folder)
-    lane = Lane(tool, repo, remote)
+    s3 = s3_remote.lane_remote(run.env, f"{run.sc.name}-{slug}")
+    lane = Lane(tool, repo, Remote(run.env["BENCH_MLFLOW_URL"], folder, *s3))
     try:
         repo.mkdir(parents=True)
         untimed(["git init -q -b main", *tool.init(run.sc)], repo, run.env)
@@ -172,13 +190,13 @@ def floors(run: Run) -> list[Row]:
     return rows
 
 
-def one_repeat(run: Run, tools: list[Tool]) -> None:
+def one_repeat(run: Run, tools: list[Tool], steps: list[Step]) -> None:
     shift = run.repeat % (len(tools) + 1)
     log(f"{run.sc.name} repeat {run.repeat + 1}: setting up")
     lanes = [new_lane(run, t) for t in tools]
     order: list[Lane | None] = [*lanes, None]  # None: the floors
     order = order[shift:] + order[:shift]
-    for i, (op, state, command, after) in enumerate(STEPS, start=1):
+    for i, (op, state, command, after) in enumerate(steps, start=1):
         rows: list[Row] = []
         for lane in order:
             if lane is None:
@@ -191,7 +209,10 @@ def one_repeat(run: Run, tools: list[Tool]) -> None:
     for lane in lanes:
         remove(lane.repo)
         remove(clone_of(lane))
+        remove(clone_of(lane, s3=True))
         remove(lane.remote.folder)
+        if lane.remote.s3_url:
+            s3_remote.forget(run.env, lane.remote.s3_url)
 
 
 def _step(
@@ -203,13 +224,15 @@ def _step(
     command: Callable[[Run, Lane], str | None],
     after: Callable[[Run, Lane], None] | None,
 ) -> list[Row]:
+    if op.endswith("(S3)") and not lane.tool.s3:
+        return []  # git-lfs has no S3 remote: no row, the table shows n/a
     if lane.error:
         return [_row(run, i, op, state, lane.tool.name, Sample(0, 0, SKIPPED))]
     try:
         line = command(run, lane)
         if line is None:
             return []
-        if op in ("add", "checkout", "pull"):
+        if op.split()[0] in ("add", "checkout", "pull"):
             untimed(["sync"], lane.repo, run.env)  # earlier writes are not flushed in the timing
         sample = timed(line, lane.repo, run.env)
         if sample.error:
@@ -225,7 +248,7 @@ def _step(
 def _row(run: Run, step: int, op: str, state: str, tool: str, s: Sample) -> Row:
     return Row(
         run.sc.name, run.sc.title, run.repeat, step, op, state, tool, round(s.seconds, 4),
-        round(s.max_rss_kib / 1024, 1), s.error, round(s.cpu_seconds, 4),
+        round(s.max_rss_kib / 1024, 1), s.error, round(s.cpu_seconds, 4), s.requests,
     )  # fmt: skip
 
 
@@ -257,7 +280,7 @@ def about(tools: dict[str, Tool | str], env: dict[str, str], work: Path) -> list
         "- Seconds, median of the runs; whole command wall time including start-up; ratios "
         "below 1 mean mdflow is faster."
     )
-    return lines
+    return lines + s3_remote.about(env)
 
 
 def parse_args() -> argparse.Namespace:
@@ -269,6 +292,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results folder (default: WORK/results-SCALE)")
     p.add_argument("--resume", action="store_true", help="keep finished repeats of the CSV")
     p.add_argument("--no-install", action="store_true", help="do not install DVC or git-lfs")
+    p.add_argument("--s3", action="store_true", help="also push and pull through S3 (moto)")
     p.add_argument(
         "--baseline",
         type=Path,
@@ -294,7 +318,7 @@ def main() -> int:
     subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, capture_output=True)
     found = {
         "mdflow": find_mdflow(),
-        "DVC": find_dvc(work, not args.no_install),
+        "DVC": find_dvc(work, not args.no_install, args.s3),
         "git-lfs": find_git_lfs(not args.no_install),
     }
     if args.baseline:
@@ -307,8 +331,11 @@ def main() -> int:
     runs = work / "runs"
     if not args.resume:  # a server kept from an earlier run holds its objects: no first push
         remove(work / "mlflow-server")
-    with mlflow_server(work / "mlflow-server", env) as url:
-        env["BENCH_MLFLOW_URL"] = url
+    remove(work / "s3")  # moto holds its objects in memory: a new one knows none of them
+    with ExitStack() as servers:
+        env["BENCH_MLFLOW_URL"] = servers.enter_context(mlflow_server(work / "mlflow-server", env))
+        if args.s3:
+            env |= servers.enter_context(s3_remote.s3_servers(work / "s3", env))
         for sc in scenarios:
             log(f"data: {sc.title}")
             src = source(sc, work / "data")
@@ -318,7 +345,7 @@ def main() -> int:
                 folder = runs / sc.name
                 remove(folder)
                 run = Run(sc, r, src, folder, env, csv_path, rows)
-                one_repeat(run, tools)
+                one_repeat(run, tools, STEPS + (S3_STEPS if args.s3 else []))
                 report.append(csv_path, [Row(sc.name, sc.title, r, 0, DONE, "", "", 0, 0, "")])
                 md_path.write_text(report.table(rows, about(found, env, work)))
             remove(runs / sc.name)

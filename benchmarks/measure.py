@@ -28,10 +28,14 @@ class Sample:
     max_rss_kib: int  # the largest resident set of the command's processes
     error: str = ""  # empty when the command exited 0
     cpu_seconds: float = 0.0  # user + system time of the command and its children
+    requests: int = 0  # `--s3`: the requests moto served during the command
 
 
 def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
-    """Run `bash -c line`; its wall time and the peak RSS of it and its children."""
+    """Run `bash -c line`; its wall time and the peak RSS of it and its children (and with
+    `--s3`, the requests moto served meanwhile: mdflow's reach it through its server)."""
+    moto_log = env.get("BENCH_S3_LOG", "")
+    logged = os.path.getsize(moto_log) if moto_log else 0
     start = time.perf_counter()
     proc = subprocess.Popen(
         ["bash", "-c", line], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -43,10 +47,19 @@ def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stderr.close()
     cpu = usage.ru_utime + usage.ru_stime
+    requests = requests_after(moto_log, logged) if moto_log else 0
     if proc.returncode != 0:
         error = f"`{line}` exited {_status(proc.returncode)}: {_kept(line, err, env)}"
-        return Sample(seconds, usage.ru_maxrss, error, cpu)
-    return Sample(seconds, usage.ru_maxrss, cpu_seconds=cpu)
+        return Sample(seconds, usage.ru_maxrss, error, cpu, requests)
+    return Sample(seconds, usage.ru_maxrss, "", cpu, requests)
+
+
+def requests_after(log: str, offset: int) -> int:
+    """The requests moto_server logged past `offset` of its log (one line each, written
+    before the answer is sent: a command's last request is there when the command exits)."""
+    with open(log, "rb") as f:
+        f.seek(offset)
+        return sum(1 for ln in f if b'] "' in ln and b" HTTP/1." in ln)
 
 
 def _status(code: int) -> str:
@@ -130,8 +143,9 @@ def _files(top: str) -> list[str]:
 
 
 @contextmanager
-def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder."""
+def mlflow_server(folder: Path, env: dict[str, str], artifacts: str = "") -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with a sqlite catalogue and artifacts in a local folder
+    (or at `artifacts`: `s3://BUCKET/PREFIX`, with `env` naming the endpoint and credentials)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [
@@ -139,7 +153,7 @@ def mlflow_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
         "server",
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
-        *("--artifacts-destination", str(folder / "artifacts")),
+        *("--artifacts-destination", artifacts or str(folder / "artifacts")),
         *("--workers", "1"),
     ]
     env = env | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "TMPDIR": str(folder)}

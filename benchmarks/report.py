@@ -22,6 +22,7 @@ FLOOR_OF = {
     ("status", "no-op after change"): "stat walk",
     ("checkout", "empty workspace, warm cache"): "cp -r",
     ("pull", "fresh clone, empty cache"): "cp -r",
+    ("pull (S3)", "fresh clone, empty cache"): "cp -r",
 }
 
 
@@ -38,6 +39,7 @@ class Row:
     max_rss_mib: float
     error: str
     cpu_seconds: float = 0.0
+    s3_requests: int = 0  # `--s3`: requests moto served during the command
 
 
 def load(path: Path) -> list[Row]:
@@ -53,6 +55,7 @@ def load(path: Path) -> list[Row]:
                     "seconds": float(r["seconds"]),
                     "max_rss_mib": float(r["max_rss_mib"]),
                     "cpu_seconds": float(r.get("cpu_seconds") or 0),
+                    "s3_requests": int(r.get("s3_requests") or 0),
                 }
             )
             for r in csv.DictReader(f)
@@ -120,6 +123,7 @@ def table(rows: list[Row], about: list[str]) -> str:
     for sc in dict.fromkeys(k[0] for k in floors):
         cells = [_cell(floors.get((sc, f, "-"), {}).get("floor", [])) for f in FLOORS]
         lines.append(f"| {titles[sc]} | " + " | ".join(cells) + " |")
+    lines += _requests(rows, titles)
     failed = [
         f"- {k[0]}, {k[1]} ({k[2]}), {t}: {e}"
         for k, v in errors.items()
@@ -135,6 +139,24 @@ _HEADER = (
     "| operation | state | mdflow (min-max) | DVC | git-lfs | floor | mdflow/DVC "
     "| mdflow/git-lfs | mdflow/floor | mdflow peak MiB | mdflow CPU s | runs |"
 )
+
+
+def _requests(rows: list[Row], titles: dict[str, str]) -> list[str]:
+    """`--s3`: how many requests each tool's S3 commands sent to moto (median of the runs);
+    moto's cost per request is in the seconds above, and weighs by this count."""
+    counts: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.operation.endswith("(S3)") and not r.error:
+            counts[(r.scenario, r.operation)][r.tool].append(r.s3_requests)
+    if not counts:
+        return []
+    lines = ["", "Requests to S3 (moto) per command, median (mdflow's through its server):", ""]
+    lines += ["| data | operation | mdflow | DVC |", "|---|---|---:|---:|"]
+    for (sc, op), by_tool in counts.items():
+        cells = [str(round(statistics.median(by_tool[t]))) if t in by_tool else "n/a"
+                 for t in ("mdflow", "DVC")]  # fmt: skip
+        lines.append(f"| {titles[sc]} | {op} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _first(rows: list[Row], scenario: str) -> int:

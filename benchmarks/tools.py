@@ -17,20 +17,26 @@ from shlex import quote
 from data import Scenario
 
 DVC_VERSION = "3.67.1"  # pinned: numbers from different DVC releases are not comparable
+DVC_S3_VERSION = "3.3.0"  # DVC's S3 plugin (`--s3`), released for DVC 3 (needs dvc, s3fs)
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the project's .venv: mdflow and mlflow
 
 
 @dataclass(frozen=True)
 class Remote:
-    """Where a tool's repository pushes: an MLflow server for mdflow, a folder for the others."""
+    """Where a tool's repository pushes: an MLflow server for mdflow, a folder for the others;
+    with `--s3`, also a second remote in S3 (moto) for mdflow and DVC."""
 
     url: str  # mdflow: http://127.0.0.1:PORT of the harness's `mlflow server`
     folder: Path  # DVC: a local folder remote; git-lfs: a bare repository
+    s3_server: str = ""  # mdflow: the `mlflow server` whose artifacts live in S3
+    s3_url: str = ""  # DVC: s3://BUCKET/PREFIX, this lane's own prefix
+    s3_endpoint: str = ""  # DVC: moto_server's URL
 
 
 class Tool:
     name = ""
+    s3 = True  # has an S3 remote (`--s3`); the methods' `s3` argument picks it
 
     def version(self) -> str:
         raise NotImplementedError
@@ -53,16 +59,16 @@ class Tool:
         """`git checkout REV` and whatever makes the data follow."""
         return f"git checkout -q {rev} && {self.checkout(sc)}"
 
-    def set_remote(self, remote: Remote) -> list[str]:
+    def set_remote(self, remote: Remote, s3: bool = False) -> list[str]:
         raise NotImplementedError
 
-    def push(self, sc: Scenario) -> str:
+    def push(self, sc: Scenario, s3: bool = False) -> str:
         raise NotImplementedError
 
     def clone(self, remote: Remote, repo: Path, dest: Path) -> str:
         return f"git clone -q {quote(str(repo))} {quote(str(dest))}"
 
-    def pull(self, sc: Scenario) -> str:
+    def pull(self, sc: Scenario, s3: bool = False) -> str:
         raise NotImplementedError
 
     def hooks(self) -> str | None:
@@ -92,14 +98,16 @@ class Mdflow(Tool):
     def checkout(self, sc: Scenario) -> str:
         return f"{self.exe} checkout"
 
-    def set_remote(self, remote: Remote) -> list[str]:
+    def set_remote(self, remote: Remote, s3: bool = False) -> list[str]:
+        if s3:  # a second remote, not the default: named on push and pull
+            return [f"{self.exe} remote add s3 {remote.s3_server}"]
         return [f"{self.exe} remote add -d origin {remote.url}"]
 
-    def push(self, sc: Scenario) -> str:
-        return f"{self.exe} push"
+    def push(self, sc: Scenario, s3: bool = False) -> str:
+        return f"{self.exe} push" + (" -r s3" if s3 else "")
 
-    def pull(self, sc: Scenario) -> str:
-        return f"{self.exe} pull"
+    def pull(self, sc: Scenario, s3: bool = False) -> str:
+        return f"{self.exe} pull" + (" -r s3" if s3 else "")
 
     def hooks(self) -> str:
         return f"{self.exe} hook check && {self.exe} hook visit"
@@ -126,20 +134,26 @@ class Dvc(Tool):
     def checkout(self, sc: Scenario) -> str:
         return f"{self.exe} checkout -q"
 
-    def set_remote(self, remote: Remote) -> list[str]:
+    def set_remote(self, remote: Remote, s3: bool = False) -> list[str]:
+        if s3:  # credentials come from the environment (AWS_*), never the config
+            return [
+                f"{self.exe} remote add s3 {remote.s3_url}",
+                f"{self.exe} remote modify s3 endpointurl {remote.s3_endpoint}",
+            ]
         return [f"{self.exe} remote add -d local {quote(str(remote.folder))}"]
 
-    def push(self, sc: Scenario) -> str:
-        return f"{self.exe} push -q"
+    def push(self, sc: Scenario, s3: bool = False) -> str:
+        return f"{self.exe} push -q" + (" -r s3" if s3 else "")
 
-    def pull(self, sc: Scenario) -> str:
-        return f"{self.exe} pull -q"
+    def pull(self, sc: Scenario, s3: bool = False) -> str:
+        return f"{self.exe} pull -q" + (" -r s3" if s3 else "")
 
 
 class GitLfs(Tool):
     """`git lfs track` once at set-up; then plain Git commands run the LFS filters."""
 
     name = "git-lfs"
+    s3 = False  # a Git LFS server speaks the batch API; none stores in S3 here
 
     def version(self) -> str:
         return "git lfs version"
@@ -165,11 +179,11 @@ class GitLfs(Tool):
     def switch(self, sc: Scenario, rev: str) -> str:
         return f"git checkout -q {rev}"
 
-    def set_remote(self, remote: Remote) -> list[str]:
+    def set_remote(self, remote: Remote, s3: bool = False) -> list[str]:
         bare = quote(str(remote.folder))
         return [f"git init -q --bare {bare}", f"git remote add origin file://{bare}"]
 
-    def push(self, sc: Scenario) -> str:
+    def push(self, sc: Scenario, s3: bool = False) -> str:
         return "git lfs push origin HEAD"  # the objects only, as the other tools push
 
     def clone(self, remote: Remote, repo: Path, dest: Path) -> str:
@@ -179,7 +193,7 @@ class GitLfs(Tool):
             f"GIT_LFS_SKIP_SMUDGE=1 git clone -q -b main file://{bare} {quote(str(dest))}"
         )
 
-    def pull(self, sc: Scenario) -> str:
+    def pull(self, sc: Scenario, s3: bool = False) -> str:
         return "git lfs pull"
 
 
@@ -208,18 +222,24 @@ def find_mdflow(venv_bin: Path = BIN, name: str = "mdflow") -> Tool | str:
     return Mdflow(exe, name) if exe.exists() else f"no {exe}: create that virtualenv first"
 
 
-def find_dvc(work: Path, install: bool) -> Tool | str:
-    """DVC in its own virtualenv under the work folder, installed from PyPI on first use."""
+_VERSION_IS = "import importlib.metadata as m, sys; sys.exit(m.version({!r}) != {!r})"
+
+
+def find_dvc(work: Path, install: bool, s3: bool = False) -> Tool | str:
+    """DVC in its own virtualenv under the work folder, installed from PyPI on first use;
+    with `s3`, its S3 plugin too (added to a virtualenv that lacks it)."""
     venv = work / f"dvc-{DVC_VERSION}-venv"
-    exe = venv / "bin" / "dvc"
-    if not exe.exists() and install:
-        print(f"[bench] installing dvc=={DVC_VERSION} into {venv}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, f"dvc=={DVC_VERSION}"], check=False)
-    if exe.exists():
+    exe, python = venv / "bin" / "dvc", venv / "bin" / "python"
+    wanted = [f"dvc=={DVC_VERSION}"] + ([f"dvc-s3=={DVC_S3_VERSION}"] if s3 else [])
+    plugin = f"{quote(str(python))} -c {quote(_VERSION_IS.format('dvc-s3', DVC_S3_VERSION))}"
+    if (not exe.exists() or (s3 and not _works(plugin))) and install:
+        print(f"[bench] installing {' '.join(wanted)} into {venv}", file=sys.stderr)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *wanted], check=False)
+    if exe.exists() and (not s3 or _works(plugin)):
         return Dvc(exe)
-    return f"DVC {DVC_VERSION} is not installed in {venv} (rerun without --no-install)"
+    return f"{' and '.join(wanted)} not installed in {venv} (rerun without --no-install)"
 
 
 def find_git_lfs(install: bool) -> Tool | str:

@@ -1,19 +1,20 @@
 """Pulling chunked objects: recipes, then chunks from the cache or the remote, assembled.
 
-A chunked object (docs/remote-layout.md) is rebuilt in recipe order into a temporary file:
-chunks already inside cached objects are read from there (the recipes this clone keeps, in
-chunking.Recipes), the others from their packs, downloaded a few ahead and deleted once used.
-Every chunk is verified by its hash as it is copied, the whole file by the object's hash
-before it enters the cache. Memory stays flat: one chunk at a time, packs mapped.
+A chunked object (docs/remote-layout.md) is rebuilt into a temporary file of its size:
+chunks already inside cached objects are copied from there (the recipes this clone keeps, in
+chunking.Recipes), the others written to their places as their packs arrive, a few packs at
+a time (packs.Streamed: no copy of a pack on disk). Every chunk is verified by its hash, the
+whole file by the object's hash before it enters the cache. Memory stays flat: a block of a
+pack at a time per reader.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import xxhash
 
@@ -21,7 +22,7 @@ from mdflow.cache import Batch, Cache
 from mdflow.chunking import Located, Recipes
 from mdflow.errors import FormatError
 from mdflow.hashing import PREFIX, hash_bytes, hex_of
-from mdflow.packs import Pack
+from mdflow.packs import Pack, Sink, Streamed
 from mdflow.remote.formats import (
     PagedRecipe,
     Recipe,
@@ -33,7 +34,8 @@ from mdflow.remote.formats import (
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
-AHEAD = 3  # packs downloaded ahead of the one being read
+PARALLEL = 4  # packs read at once
+GROUP = 16  # objects assembled at once: each holds a descriptor open
 
 
 @dataclass
@@ -55,23 +57,20 @@ def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled
     recipes = _recipes(cache, index, oids, local.pages, out)
     if not recipes:
         return out
-    store = index.store
-    uses = [
-        (index.packed[c.hash], c.hash)
-        for r in recipes.values()
-        for c in r.chunks
-        if c.hash not in local.chunks and c.hash in index.packed
-    ]
-    with _Fetcher(cache, store, uses, AHEAD) as packs, cache.batch() as batch:
-        for oid, recipe in recipes.items():
-            try:
-                _assemble(cache, batch, recipe, local.chunks, index, packs)
-            except (_Failed, RemoteError, FormatError) as e:
-                out.failed[oid] = str(e)
-                continue
-            out.transferred.add(oid)
-            out.bytes += recipe.size
-    out.wire += packs.received  # counted as packs close, the last ones on leaving
+    items = list(recipes.items())
+    with cache.batch() as batch:
+        for start in range(0, len(items), GROUP):
+            group = dict(items[start : start + GROUP])
+            with _Objects(cache, group) as objects:
+                remote = objects.fill_local(local.chunks)
+                out.wire += _stream(cache, index, objects, remote)
+                for oid, recipe in group.items():
+                    why = objects.finish(oid, batch)
+                    if why is not None:
+                        out.failed[oid] = why
+                        continue
+                    out.transferred.add(oid)
+                    out.bytes += recipe.size
     return out
 
 
@@ -191,59 +190,6 @@ def _download(cache: Cache, store: ObjectStore, src: str) -> tuple[bytes, int]:
     return data, len(data)
 
 
-def _assemble(
-    cache: Cache,
-    batch: Batch,
-    recipe: Recipe,
-    local: dict[str, Located],
-    index: RemoteIndex,
-    packs: _Fetcher,
-) -> None:
-    """Write the object of `recipe` from its chunks, verified, and stage it in `batch`."""
-    tmp = cache.temp()
-    hasher = xxhash.xxh3_128()
-    try:
-        with tmp.open("wb") as out, _Files(cache) as files:
-            for c in recipe.chunks:
-                place = local.get(c.hash)
-                data = files.read(place) if place is not None else None
-                if data is None or hash_bytes(data) != c.hash:
-                    data = _remote_chunk(index, packs, c.hash)
-                hasher.update(data)
-                out.write(data)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if PREFIX + hasher.hexdigest() != recipe.hash:
-        tmp.unlink(missing_ok=True)
-        raise _Failed(f"assembled from its chunks, it does not match its hash ({index.store.name})")
-    batch.adopt(tmp, recipe.hash, known=recipe.hash)
-
-
-def _remote_chunk(index: RemoteIndex, packs: _Fetcher, chunk: str) -> bytes:
-    where = index.store.name
-    pack = index.packed.get(chunk)
-    if pack is None:
-        raise _Failed(f"chunk {chunk} is not on remote {where}")
-    p = packs.get(pack)
-    if p.holds(chunk):
-        view = p.read(chunk)
-        data = None if view is None else bytes(view)  # a copy: the pack may be deleted now
-        del view
-    else:  # a chunk not planned from this pack (a cached one was corrupt): read it alone
-        with Pack.download(packs.cache, packs.store, pack, frozenset({chunk})) as alone:
-            view = alone.read(chunk)
-            data = None if view is None else bytes(view)
-            del view
-            packs.received += alone.received
-    packs.release(pack)
-    if data is None:
-        raise _Failed(f"chunk {chunk} is missing from packs/{pack} on remote {where}")
-    if hash_bytes(data) != chunk:
-        raise _Failed(f"corrupt on remote {where} (chunk {chunk} in packs/{pack})")
-    return data
-
-
 class _Files:
     """Reads chunks out of cached objects, keeping the last one open."""
 
@@ -269,57 +215,150 @@ class _Files:
         self.oid, self.fd = "", -1
 
 
-class _Fetcher:
-    """The packs a pull reads chunks from, downloaded in order of first use, `ahead` at a
-    time, and deleted once their last use is done."""
+def _stream(cache: Cache, index: RemoteIndex, objects: _Objects, remote: set[str]) -> int:
+    """Download the chunks `remote` into place, a few packs at a time, each pack read as it
+    arrives (no copy of it on disk); the bytes received."""
+    where = index.store.name
+    by_pack: dict[str, set[str]] = {}
+    for h in remote:
+        pack = index.packed.get(h)
+        if pack is None:
+            objects.fail(h, f"chunk {h} is not on remote {where}")
+        else:
+            by_pack.setdefault(pack, set()).add(h)
 
-    def __init__(
-        self, cache: Cache, store: ObjectStore, uses: list[tuple[str, str]], ahead: int
-    ) -> None:
-        self.cache, self.store, self.ahead = cache, store, max(1, ahead)
-        self.order = list(dict.fromkeys(p for p, _ in uses))
-        self.position = {p: i for i, p in enumerate(self.order)}
-        self.left = Counter(p for p, _ in uses)
-        self.wanted: dict[str, set[str]] = {}
-        for pack, chunk in uses:
-            self.wanted.setdefault(pack, set()).add(chunk)
-        self.futures: dict[str, Future[Pack]] = {}
-        self.pool = ThreadPoolExecutor(self.ahead)
-        self.submitted = 0
-        self.received = 0
+    def one(pack: str) -> int:
+        reader, wanted = Streamed(cache, index.store, pack), by_pack[pack]
+        got: dict[str, _Chunk] = {}
+        sizes: dict[str, int] = {}
+        try:
+            entries = reader.index()
+            sizes = {e.hash: e.size for e in entries.objects}
+            fits = frozenset(h for h in wanted if sizes.get(h) == objects.sizes[h])
+            reader.read(entries, fits, objects.sink(got))
+        except Exception as e:  # also urllib3's own errors, raised by a stream being read
+            why = str(e) if isinstance(e, (RemoteError, FormatError)) else None
+            why = why or f"downloading packs/{pack} from {where} failed: {e}"
+            for h in wanted:
+                if h not in got or got[h].size < objects.sizes[h]:
+                    objects.fail(h, why)
+        for h in wanted:
+            objects.check(h, got.get(h), h in sizes, pack, where)
+        return reader.received
 
-    def __enter__(self) -> _Fetcher:
+    if not by_pack:
+        return 0
+    with ThreadPoolExecutor(min(PARALLEL, len(by_pack))) as pool:
+        return sum(pool.map(one, sorted(by_pack)))
+
+
+class _Chunk:
+    """A chunk arriving: its hash so far and its bytes."""
+
+    def __init__(self) -> None:
+        self.hasher, self.size = xxhash.xxh3_128(), 0
+
+
+class _Objects:
+    """The objects being assembled, each into a temporary file of its size, and where each
+    chunk goes in them. Chunks arrive in any order and from several threads; a chunk is
+    verified by its hash once whole (a bad one fails every object holding it), an object by
+    its own hash before it is staged."""
+
+    def __init__(self, cache: Cache, recipes: dict[str, Recipe]) -> None:
+        self.places: dict[str, list[tuple[int, int]]] = {}  # chunk -> (descriptor, offset)
+        self.sizes: dict[str, int] = {}
+        self.users: dict[str, set[str]] = {}  # chunk -> the objects holding it
+        self.files: dict[str, tuple[Path, int]] = {}
+        self.failed: dict[str, str] = {}
+        self.done: set[str] = set()
+        self.cache = cache
+        try:
+            for oid, recipe in recipes.items():
+                self._prepare(oid, recipe)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _prepare(self, oid: str, recipe: Recipe) -> None:
+        tmp = self.cache.temp()
+        try:
+            fd = os.open(tmp, os.O_RDWR)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.files[oid] = (tmp, fd)
+        os.ftruncate(fd, recipe.size)
+        offset = 0
+        for c in recipe.chunks:
+            self.places.setdefault(c.hash, []).append((fd, offset))
+            self.sizes[c.hash] = c.size
+            self.users.setdefault(c.hash, set()).add(oid)
+            offset += c.size
+
+    def __enter__(self) -> _Objects:
         return self
 
-    def get(self, pack: str) -> Pack:
-        """The pack, downloaded (raises RemoteError when that failed)."""
-        last = self.position.get(pack, self.submitted) + self.ahead
-        while self.submitted < min(last, len(self.order)):
-            self._submit(self.order[self.submitted])
-            self.submitted += 1
-        if pack not in self.futures:  # a use not planned, or planned and done: fetch it again
-            self._submit(pack)
-        return self.futures[pack].result()
+    def fill_local(self, local: dict[str, Located]) -> set[str]:
+        """Copy the chunks the cache holds (verified); the others, to download."""
+        remote = set()
+        with _Files(self.cache) as files:
+            for h in sorted(self.places, key=lambda h: _order(local.get(h))):
+                place = local.get(h)
+                data = files.read(place) if place is not None else None
+                if data is None or hash_bytes(data) != h:
+                    remote.add(h)
+                    continue
+                for fd, offset in self.places[h]:
+                    os.pwrite(fd, data, offset)
+                self.done.add(h)
+        return remote
 
-    def _submit(self, pack: str) -> None:
-        wanted = frozenset(self.wanted.get(pack, ()))
-        self.futures[pack] = self.pool.submit(Pack.fetch, self.cache, self.store, pack, wanted)
+    def sink(self, got: dict[str, _Chunk]) -> Sink:
+        """Where one pack's reader writes its blocks (`got`: that pack's chunks so far)."""
 
-    def release(self, pack: str) -> None:
-        """One use of `pack` is done; the last one deletes it."""
-        self.left[pack] -= 1
-        if self.left[pack] <= 0 and pack in self.futures:
-            self._close(self.futures.pop(pack))
+        def write(h: str, at: int, data: bytes) -> None:
+            chunk = got.setdefault(h, _Chunk()) if at == 0 else got[h]
+            chunk.hasher.update(data)
+            chunk.size += len(data)
+            if chunk.size <= self.sizes[h]:
+                for fd, offset in self.places[h]:
+                    os.pwrite(fd, data, offset + at)
 
-    def _close(self, future: Future[Pack]) -> None:
-        with contextlib.suppress(Exception):
-            p = future.result()
-            self.received += p.received
-            p.close()
+        return write
+
+    def check(self, h: str, chunk: _Chunk | None, listed: bool, pack: str, remote: str) -> None:
+        """Whether chunk `h` arrived whole (`listed`: the pack's index names it)."""
+        if h in self.done:
+            return
+        if not listed:
+            self.fail(h, f"chunk {h} is missing from packs/{pack} on remote {remote}")
+        elif chunk is None or chunk.size != self.sizes[h] or PREFIX + chunk.hasher.hexdigest() != h:
+            self.fail(h, f"corrupt on remote {remote} (chunk {h} in packs/{pack})")
+        else:
+            self.done.add(h)
+
+    def fail(self, h: str, why: str) -> None:
+        """Fail the objects holding `h`; the first reason given for an object is kept."""
+        for oid in self.users[h]:
+            self.failed.setdefault(oid, why)
+
+    def finish(self, oid: str, batch: Batch) -> str | None:
+        """Stage the object when whole and verified; else why not."""
+        tmp, fd = self.files.pop(oid)
+        os.close(fd)
+        why = self.failed.get(oid)
+        if why is None and batch.adopt(tmp, oid):
+            return None
+        tmp.unlink(missing_ok=True)
+        return why or "assembled from its chunks, it does not match its hash"
 
     def __exit__(self, *_: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        for future in self.futures.values():
-            if not future.cancelled():
-                self._close(future)
-        self.futures.clear()
+        for tmp, fd in self.files.values():
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+        self.files.clear()
+
+
+def _order(place: Located | None) -> tuple[str, int]:
+    return ("", 0) if place is None else (place.oid, place.offset)

@@ -33,11 +33,21 @@ def _load(source: dict[str, Any], dst_path: str | None) -> str:
 
     if source.get("run"):
         from mdflow import runs
-        from mdflow.remote.mlflow import lineage
 
-        servers = [lineage.server_in_use(), source.get("server")]  # where the run was read first
-        return str(runs.load(str(source["run"]), servers, dst_path))
+        return str(runs.load(str(source["run"]), _servers(source), dst_path))
     return str(load_uri(str(source["uri"]), source.get("hash"), dst_path))
+
+
+def _servers(source: dict[str, Any]) -> list[str | None]:
+    """The server in use, then the one the source names (where the run was recorded) unless
+    MLflow credentials are set: they are meant for the server in use, and a source is data
+    anyone who can write a run may have written."""
+    from mdflow.remote.mlflow import http, lineage
+
+    in_use, named = lineage.server_in_use(), source.get("server")
+    if named and named != in_use and not http.has_credentials():
+        return [in_use, str(named)]
+    return [in_use]
 
 
 def log_input(ref: DatasetRef, context: str | None) -> None:

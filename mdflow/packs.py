@@ -2,17 +2,20 @@
 
 `upload` writes a pack from members (whole small objects, or chunks: ranges of cached
 objects) and uploads it with its index; `Pack.fetch` downloads one, whole or only the byte
-ranges holding the entries wanted, and reads entries out of it, mapped.
+ranges holding the entries wanted, and reads entries out of it, mapped; `Streamed` hands
+the entries wanted to a reader as the pack arrives, writing no file of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mdflow.cache import Cache
 from mdflow.hashing import hash_file, hex_of
@@ -177,3 +180,84 @@ def _get_ranges(store: ObjectStore, src: str, local: Path, ranges: list[tuple[in
                 return False
             os.pwrite(f.fileno(), data, offset)
     return True
+
+
+Sink = Callable[[str, int, bytes], None]  # (entry, offset in the entry, bytes)
+BLOCK = 1 << 20
+
+
+class Streamed:
+    """The entries wanted of one pack, handed block by block to a sink as they arrive: the
+    byte ranges holding them when they are a small part of the pack and the store reads
+    ranges, else the whole pack as one stream (or, from a store that streams nothing, a
+    downloaded copy). Unverified: the sink hashes what it is given. `received` counts the
+    index and the bytes read."""
+
+    def __init__(self, cache: Cache, store: ObjectStore, pack: str) -> None:
+        self.cache, self.store, self.pack, self.received = cache, store, pack, 0
+
+    def index(self) -> PackIndex:
+        tmp = self.cache.temp()
+        try:
+            self.store.get(f"packs/{self.pack}.idx", tmp)
+            self.received += tmp.stat().st_size
+            return parse(PackIndex, tmp.read_bytes(), f"packs/{self.pack}.idx")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read(self, entries: PackIndex, wanted: frozenset[str], sink: Sink) -> None:
+        """Every entry of `wanted` the index lists, to `sink`, in pack order."""
+        firsts = {e.hash: e for e in reversed(entries.objects) if e.hash in wanted}
+        spans = sorted((e.offset, e.size, e.hash) for e in firsts.values())  # one each
+        if any(o < p + n for (p, n, _), (o, _, _) in itertools.pairwise(spans)):
+            raise OSError(f"packs/{self.pack}.idx lists entries that overlap")
+        src = f"packs/{self.pack}.pack"
+        ranges = _ranges(entries, wanted)
+        if ranges is not None and self._ranges(src, ranges, spans, sink):
+            return
+        stream = self.store.open(src)
+        if stream is None:
+            with Pack.download(self.cache, self.store, self.pack) as whole:
+                self.received += whole.received
+                for _, _, h in spans:
+                    view = whole.read(h)
+                    sink(h, 0, b"" if view is None else bytes(view))
+            return
+        with stream:
+            at = 0
+            for offset, size, h in spans:
+                self._skip(stream, offset - at)
+                self._copy(stream, h, size, sink)
+                at = offset + size
+
+    def _ranges(
+        self, src: str, ranges: list[tuple[int, int]], spans: list[tuple[int, int, str]], sink: Sink
+    ) -> bool:
+        """The spans out of range requests; False when the store reads no ranges."""
+        for start, length in ranges:
+            data = self.store.read_range(src, start, length)
+            if data is None:
+                return False
+            self.received += len(data)
+            for offset, size, h in spans:
+                if start <= offset and offset + size <= start + length:
+                    sink(h, 0, data[offset - start : offset - start + size])
+        return True
+
+    def _skip(self, stream: BinaryIO, n: int) -> None:
+        while n > 0:
+            got = stream.read(min(n, BLOCK))
+            if not got:
+                raise OSError(f"packs/{self.pack}.pack is shorter than its index says")
+            self.received += len(got)
+            n -= len(got)
+
+    def _copy(self, stream: BinaryIO, h: str, size: int, sink: Sink) -> None:
+        done = 0
+        while done < size:
+            got = stream.read(min(size - done, BLOCK))
+            if not got:
+                raise OSError(f"packs/{self.pack}.pack is shorter than its index says")
+            self.received += len(got)
+            sink(h, done, got)
+            done += len(got)

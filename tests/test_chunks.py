@@ -213,15 +213,21 @@ def chunk_packs(root: Path, oid: str, recipe: Recipe) -> list[Path]:
     ]
 
 
-def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
-    remote: FolderStore, a: Clone, b: Clone
-) -> None:
+def pushed_in_one_pack(remote: FolderStore, a: Clone) -> tuple[bytes, str, Recipe, Path]:
+    """A chunked object pushed from `a`: its bytes, id, recipe and the one pack of its chunks."""
     data = csv(rows(ROWS))
     oid = put(a, data)
     push(a.cache, a.index(remote), {oid})
     recipe = Recipes(a.cache).get(oid)
     assert recipe is not None
     (pack,) = chunk_packs(remote.root, oid, recipe)
+    return data, oid, recipe, pack
+
+
+def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    data, oid, _, pack = pushed_in_one_pack(remote, a)
     corrupt(pack, at=len(data) // 2)
     pulled = pull(b.cache, b.index(remote), {oid})
     assert pulled.transferred == set()
@@ -229,6 +235,55 @@ def test_a_corrupt_chunk_on_the_remote_is_refused_and_named(
     assert f"in packs/{pack.stem})" in pulled.failed[oid]
     assert not b.cache.has(oid)
     assert list(b.cache.tmp.iterdir()) == []  # no partial file, no downloaded pack left
+
+
+def test_a_pack_cut_short_on_the_remote_fails_its_object_and_leaves_nothing(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """Packs are read as they arrive, into the object being assembled: a pack that ends
+    before its index says fails the object, with no partial object or pack left behind."""
+    _, oid, _, pack = pushed_in_one_pack(remote, a)
+    pack.chmod(0o644)
+    pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.transferred == set()
+    assert f"packs/{pack.stem}.pack is shorter than its index says" in pulled.failed[oid]
+    assert not b.cache.has(oid)
+    assert list(b.cache.tmp.iterdir()) == []
+
+
+def test_a_pack_index_giving_a_chunk_another_size_is_refused(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """A hostile index cannot make a chunk longer than its recipe says (nor write past it)."""
+    _, oid, recipe, pack = pushed_in_one_pack(remote, a)
+    idx = pack.with_suffix(".idx")
+    index = PackIndex.model_validate_json(idx.read_bytes())
+    first = recipe.chunks[0].hash
+    grown = [e._replace(size=e.size + 1) if e.hash == first else e for e in index.objects]
+    idx.chmod(0o644)
+    idx.write_bytes(index.model_copy(update={"objects": grown}).to_bytes())
+    pulled = pull(b.cache, b.index(remote), {oid})
+    assert pulled.failed[oid] == f"corrupt on remote origin (chunk {first} in packs/{pack.stem})"
+    assert not b.cache.has(oid) and list(b.cache.tmp.iterdir()) == []
+
+
+def test_a_corrupt_cached_chunk_is_downloaded_instead(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """Chunks copied out of cached objects are verified: a damaged one is read from its pack."""
+    base = rows(ROWS)
+    first, second = csv(base), edits(base)["one cell"]
+    old = put(a, first)
+    push(a.cache, a.index(remote), {old})
+    assert pull(b.cache, b.index(remote), {old}).transferred == {old}
+    corrupt(b.cache.path(old), at=1000)  # inside the first chunk, which both versions share
+    new = put(a, second)
+    push(a.cache, a.index(remote), {new})
+    pulled = pull(b.cache, b.index(remote), {new})
+    assert pulled.transferred == {new}, pulled.failed
+    assert b.cache.path(new).read_bytes() == second
+    assert list(b.cache.tmp.iterdir()) == []
 
 
 def entry(root: Path, name: str) -> tuple[Path, int]:
@@ -461,3 +516,21 @@ def test_add_indexes_the_chunks_of_the_large_files_it_adds(repo: Path) -> None:
         assert Recipes(cache).get(oid) == chunking.cut(cache.path(oid), oid)
     assert not Recipes(cache).path(hash_bytes(b"small\n")).exists()
     assert len(list(Recipes(cache).folder.iterdir())) == 2
+
+
+def test_many_objects_are_assembled_a_group_at_a_time(
+    remote: FolderStore, a: Clone, b: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each object being assembled holds a descriptor: a pull of more objects than a group
+    assembles them a group at a time (two here), every one whole, with chunks shared across
+    groups."""
+    from mdflow import assembly
+
+    monkeypatch.setattr(assembly, "GROUP", 2)
+    shared = random.Random(5).randbytes(CHUNKED_MIN)
+    blobs = [shared + random.Random(i).randbytes(1 << 20) for i in range(5)]
+    oids = {put(a, blob): blob for blob in blobs}
+    push(a.cache, a.index(remote), set(oids))
+    pulled = pull(b.cache, b.index(remote), set(oids))
+    assert pulled.transferred == set(oids), pulled.failed
+    assert_holds(b.cache, oids)

@@ -298,3 +298,25 @@ def test_an_embedded_store_version_loads_and_gets_by_run(
     assert Path(mlflow.data.get_source(item).load()).read_bytes() == data
     r = mdflow_proc(here, "get", f"runs:/{run.info.run_id}", "--remote", db, "-o", "x.csv")
     assert r.code == 0 and (here / "x.csv").read_bytes() == data, r.err
+
+
+DTYPES = ["int64", "Int64", "int32", "uint8", "float64", "float32", "Float64", "bool", "boolean"]
+DTYPES += ["object", "string", "str", "category", "datetime64[ns]", "datetime64[us, UTC]"]
+
+
+def test_the_schema_is_the_one_mlflows_types_write() -> None:
+    """The version run's schema is built without importing mlflow: it must be what
+    `mlflow.types.Schema.to_dict()` writes for the same columns."""
+    from mlflow.types import ColSpec, DataType, Schema
+
+    from mdflow.remote.catalog import Column
+    from mdflow.remote.mlflow.lineage import _mlflow_type, colspec
+
+    columns = [Column(f"col {d}", d, nulls=i % 2) for i, d in enumerate(DTYPES)]
+    theirs = Schema(
+        [ColSpec(DataType[_mlflow_type(c.dtype)], c.name, required=c.nulls == 0) for c in columns]
+    ).to_dict()
+    assert colspec(columns) == theirs
+    assert {s["type"] for s in theirs} == {
+        "long", "integer", "double", "float", "boolean", "string", "datetime"
+    }  # fmt: skip

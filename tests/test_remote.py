@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -17,6 +18,7 @@ from conftest import (
     make_tree,
     mdflow,
     mdflow_proc,
+    new_repo,
     obj,
     pointer_hash,
     read_tree,
@@ -707,3 +709,88 @@ def test_status_hint_pulls_from_the_embedded_store(repo: Path) -> None:
     assert mdflow(repo, *hinted(hint)[0]).code == 0
     assert mdflow(repo, "status", "--exit-code").code == 0
     assert (repo / "f.txt").read_text() == "v1\n"
+
+
+DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
+def recorded(url: str, repo: Path) -> dict[str, object]:
+    """What a person sees of the runs a push recorded for `repo`: every version run and the
+    commit's run, by name, with the ids that differ between two recordings replaced."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    exp = client.get_experiment_by_name(experiment(repo)).experiment_id
+    runs = [r for r in client.search_runs([exp]) if r.data.tags.get("mdflow.role") != "store"]
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    ids = {commit: "<commit>", commit[:10]: "<commit>", str(repo): "<repo>"}
+    ids |= {f"/experiments/{exp}/": "/<exp>/"}
+    ids |= {r.info.run_id: f"<run {r.info.run_name.replace(commit[:10], '')}>" for r in runs}
+
+    def plain(text: str) -> str:
+        for value, name in ids.items():
+            text = text.replace(value, name)
+        return text
+
+    seen: dict[str, object] = {}
+    for r in runs:
+        inputs = [
+            (
+                [plain(str(getattr(i.dataset, k))) for k in DATASET_FIELDS],
+                sorted((t.key, t.value) for t in i.tags),
+            )
+            for i in (r.inputs.dataset_inputs if r.inputs else [])
+        ]
+        texts = {}
+        for f in artifact_files(client, r.info.run_id):
+            data = Path(client.download_artifacts(r.info.run_id, f)).read_bytes()
+            texts[f] = plain(data.decode()) if f.endswith((".mdflow", ".json", ".md")) else data
+        seen[plain(r.info.run_name)] = {
+            "status": r.info.status,
+            "tags": {k: plain(v) for k, v in r.data.tags.items()},
+            "metrics": r.data.metrics,
+            "inputs": inputs,
+            "artifacts": texts,
+        }
+    return seen
+
+
+def artifact_files(client: Any, run_id: str, folder: str | None = None) -> list[str]:
+    found = []
+    for item in client.list_artifacts(run_id, folder):
+        found += artifact_files(client, run_id, item.path) if item.is_dir else [item.path]
+    return sorted(found)
+
+
+def test_a_push_records_runs_over_rest_as_mlflows_client_does(
+    tmp_path: Path, mlflow_server: Server
+) -> None:
+    """A push through a server records its versions with plain HTTP requests, never importing
+    mlflow; the runs are those MLflow's own client makes (forced here by a setting that
+    makes mdflow hand every call to it)."""
+    from test_cli import PROBE
+
+    recordings = []
+    for name, forced in (("rest", False), ("client", True)):
+        repo = new_repo(tmp_path / name / "repo")
+        make_project(repo, mlflow_server.url)
+        env = {**os.environ, "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": str(forced).lower()}
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE.format(heavy=("mlflow",)), "push"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "3 dataset versions have MLflow runs" in proc.stdout, proc.stderr
+        assert ("HEAVY=mlflow\n" if forced else "HEAVY=\n") in proc.stderr, proc.stderr
+        assert mdflow_proc(repo, "visit", env=env).code == 0
+        recordings.append(recorded(mlflow_server.url, repo))
+    rest, client = recordings
+    assert len(rest) == 4  # three versions and their commit
+    assert rest.keys() == client.keys()
+    for name, run in rest.items():
+        assert isinstance(run, dict)
+        for field, value in run.items():
+            assert value == client[name][field], (name, field)  # type: ignore[index]

@@ -10,8 +10,7 @@ when two clones make one at once)."""
 from __future__ import annotations
 
 import builtins
-import time
-import warnings
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from mdflow.remote.catalog import RunVersion, VersionInfo, VersionRecord, Versio
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import lineage
 from mdflow.remote.mlflow.connection import STORE_TAG, Connection, short
+from mdflow.remote.mlflow.runs import Run
 
 PENDING = "mdflow.pending"  # tag of a run whose version no commit holds yet
 ORDINAL = "mdflow.version"  # v1, v2, ... in the Git history of the dataset's path
@@ -41,23 +41,21 @@ class MlflowCatalog:
             found, settled = self._find_version(version), False
             if found is None:
                 found = self._create_version(version)
-            elif found.info.status == "RUNNING":  # left so by a push killed while recording
-                self._complete(found.info.run_id, version, found)
+            elif found.status == "RUNNING":  # left so by a push killed while recording
+                self._complete(found.run_id, version, found)
                 settled = True
-            run_id, pending = str(found.info.run_id), PENDING in found.data.tags
+            run_id, pending = found.run_id, PENDING in found.tags
             if pending and not version.pending:
                 if not settled:
                     self._settle(run_id, version, found)
-                self.conn.client.delete_tag(run_id, PENDING)
+                self.conn.runs.delete_tag(run_id, PENDING)
             return self._version_run(run_id, pending and version.pending)
         except Exception as e:
             raise RemoteError(f"recording {version.path} on {self.url} failed: {short(e)}") from e
 
-    def _settle(self, run_id: str, v: VersionInfo, found: Any | None) -> None:
+    def _settle(self, run_id: str, v: VersionInfo, found: Run | None) -> None:
         """A commit holds the version: tag the run with it, its ordinal and its description,
         nest it under the commit's run, and log the dataset (unless `found` has one)."""
-        from mlflow.entities import RunTag
-
         git = v.git or {}
         tags = {f"mdflow.git.{k}": val for k, val in git.items()}
         tags[NOTE] = (v.description + self._report_link(run_id))[:MAX_TAG]
@@ -65,8 +63,8 @@ class MlflowCatalog:
             tags[ORDINAL] = f"v{v.ordinal}"
         parent, made = self._commit_run(git)
         tags[PARENT] = parent
-        self.conn.client.log_batch(run_id, tags=[RunTag(k, val) for k, val in tags.items()])
-        if found is None or not (found.inputs and found.inputs.dataset_inputs):
+        self.conn.runs.log_batch(run_id, {}, tags)
+        if found is None or not found.has_datasets:
             self._log_dataset(run_id, v)
         self._converge(run_id, git, parent, made)
 
@@ -76,14 +74,13 @@ class MlflowCatalog:
         Nest the version under the oldest, and delete the run this clone made if nothing
         is nested under it any more."""
         oldest = self._oldest_commit_run(git)
-        if oldest is None or oldest.info.run_id == parent:
+        if oldest is None or oldest.run_id == parent:
             return
-        self.conn.client.set_tag(run_id, PARENT, oldest.info.run_id)
+        self.conn.runs.set_tag(run_id, PARENT, oldest.run_id)
         if made:
-            query = f"tags.`{PARENT}` = '{parent}'"
-            nested = self.conn.client.search_runs([self.conn.experiment_id], query)
+            nested = self.conn.runs.search(self.conn.experiment_id, f"tags.`{PARENT}` = '{parent}'")
             if not nested:
-                self.conn.client.delete_run(parent)
+                self.conn.runs.delete(parent)
 
     def _report_link(self, run_id: str) -> str:
         """A markdown line linking the version's report page in the MLflow UI."""
@@ -92,45 +89,46 @@ class MlflowCatalog:
             where = f"{self.conn.tracking_uri}/{where}"
         return f"- report: [{REPORT}]({where})\n"
 
-    def _oldest_commit_run(self, git: dict[str, str]) -> Any | None:
+    def _oldest_commit_run(self, git: dict[str, str]) -> Run | None:
         query = f"tags.`{STORE_TAG}` = '{COMMIT_ROLE}' and tags.`mdflow.git.commit` = "
         query += f"'{git['commit']}'"
-        runs = self.conn.client.search_runs([self.conn.experiment_id], filter_string=query)
-        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        runs = self.conn.runs.search(self.conn.experiment_id, query)
+        return min(runs, key=lambda r: (r.start_time, r.run_id), default=None)
 
     def _commit_run(self, git: dict[str, str]) -> tuple[str, bool]:
         """The run of the commit in `git`, found or made (the oldest when two clones made one
         at the same time; the other is deleted by its maker), and whether this call made it."""
         found = self._oldest_commit_run(git)
         if found is not None:
-            return str(found.info.run_id), False
+            if found.status == "RUNNING":  # left so by a push that failed while making it
+                self.conn.runs.finish(found.run_id)
+            return found.run_id, False
         subject = git.get("subject", "")
         name = f"{git['commit'][:10]} {subject[:80]}".strip()
         tags = {STORE_TAG: COMMIT_ROLE} | {f"mdflow.git.{k}": val for k, val in git.items()}
         tags[NOTE] = (
             f"Commit `{git['commit']}`: {subject[: MAX_TAG - 100]}\n\nThe versions it records."
         )
-        mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
-        self.conn.client.set_terminated(mine.info.run_id)
+        mine = self.conn.runs.create(self.conn.experiment_id, name, tags)
+        self.conn.runs.finish(mine.run_id)
         winner = self._oldest_commit_run(git)
-        if winner is not None and winner.info.run_id != mine.info.run_id:
-            self.conn.client.delete_run(mine.info.run_id)
-            return str(winner.info.run_id), False
-        return str(mine.info.run_id), True
+        if winner is not None and winner.run_id != mine.run_id:
+            self.conn.runs.delete(mine.run_id)
+            return winner.run_id, False
+        return mine.run_id, True
 
     def version_of_run(self, run_id: str) -> RunVersion:
-        client = self.conn.client
         try:
-            run = client.get_run(run_id)
-            path = str(run.data.tags.get("mdflow.path", ""))
-            if not path or "mdflow.hash" not in run.data.tags:
+            run = self.conn.runs.get(run_id)
+            path = run.tags.get("mdflow.path", "")
+            if not path or "mdflow.hash" not in run.tags:
                 raise RemoteError(f"run {run_id} records no dataset version (no mdflow.path tag)")
             try:
                 check_relpath(path)  # names the artifact to download: nothing outside staging
             except ValueError as e:
                 raise RemoteError(f"run {run_id} has an unusable mdflow.path tag: {e}") from None
             artifact = f"mdflow/{path.rsplit('/', 1)[-1]}.mdflow"
-            local = Path(client.download_artifacts(run_id, artifact, str(self.conn.staging)))
+            local = self.conn.runs.download(run_id, artifact, self.conn.staging, MAX_POINTER)
             if local.stat().st_size > MAX_POINTER:
                 raise RemoteError(f"run {run_id} has a pointer artifact too large to be one")
             return RunVersion(path, local.read_text(errors="replace"))
@@ -141,7 +139,7 @@ class MlflowCatalog:
 
     def run_tags(self, run_id: str) -> dict[str, str]:
         try:
-            return dict(self.conn.client.get_run(run_id).data.tags)
+            return self.conn.runs.get(run_id).tags
         except Exception as e:
             raise RemoteError(f"reading run {run_id} on {self.url} failed: {short(e)}") from e
 
@@ -157,22 +155,17 @@ class MlflowCatalog:
         tags: dict[str, str] | None = None,
         tables: dict[str, Any] | None = None,
     ) -> None:
-        from mlflow.entities import Metric, RunTag
-
-        now = int(time.time() * 1000)
-        client, where = self.conn.client, artifacts or f"reports/{visitor}"
+        runs, where = self.conn.runs, artifacts or f"reports/{visitor}"
         try:
             if any(folder.iterdir()):
-                client.log_artifacts(run_id, str(folder), where)
+                runs.log_artifacts(run_id, folder, where)
             for name, table in (tables or {}).items():
-                with warnings.catch_warnings():  # MLflow's select_dtypes warns on pandas 3
-                    warnings.simplefilter("ignore")
-                    client.log_table(run_id, table, f"{where}/{name}")
-            mine = [RunTag(f"{visitor}.{k}", v) for k, v in (tags or {}).items()]
-            client.log_batch(
+                runs.log_table(run_id, table, f"{where}/{name}")
+            mine = {f"{visitor}.{k}": v for k, v in (tags or {}).items()}
+            runs.log_batch(
                 run_id,
-                metrics=[Metric(f"{visitor}.{k}", float(v), now, 0) for k, v in metrics.items()],
-                tags=[*mine, RunTag(f"mdflow.visit.{visitor}", key)],
+                {f"{visitor}.{k}": float(v) for k, v in metrics.items()},
+                {**mine, f"mdflow.visit.{visitor}": key},
             )
         except Exception as e:
             raise RemoteError(f"logging {visitor} reports on {self.url} failed: {short(e)}") from e
@@ -198,18 +191,17 @@ class MlflowCatalog:
         if "'" in path:
             raise RemoteError(f"cannot search MLflow for a path with a quote: {path!r}")
         try:
-            runs = self.conn.client.search_runs(
-                [self.conn.experiment_id], filter_string=f"tags.`mdflow.path` = '{path}'"
-            )
+            runs = self.conn.runs.search(self.conn.experiment_id, f"tags.`mdflow.path` = '{path}'")
         except Exception as e:
             raise RemoteError(f"listing versions on {self.url} failed: {short(e)}") from e
-        return [self._record(r) for r in runs]
+        return [self._record(r) for r in runs if "mdflow.hash" in r.tags]  # versions only
 
-    def _record(self, run: Any) -> VersionRecord:
-        tags, metrics = run.data.tags, run.data.metrics
+    def _record(self, run: Run) -> VersionRecord:
+        tags, metrics = run.tags, run.metrics
 
         def number(key: str) -> int | None:
-            return int(metrics[key]) if key in metrics else None
+            value = metrics.get(key)
+            return int(value) if value is not None and math.isfinite(value) else None
 
         return VersionRecord(
             hash=tags["mdflow.hash"],
@@ -217,10 +209,10 @@ class MlflowCatalog:
             size=number("size_bytes") or 0,
             rows=number("rows"),
             files=number("files"),
-            time=int(run.info.start_time // 1000),
+            time=run.start_time // 1000,
             commit=tags.get("mdflow.git.commit"),
             author=tags.get("mdflow.git.author"),
-            run=self._version_run(run.info.run_id, PENDING in tags),
+            run=self._version_run(run.run_id, PENDING in tags),
         )
 
     def _version_run(self, run_id: str, pending: bool) -> VersionRun:
@@ -229,16 +221,14 @@ class MlflowCatalog:
             url = f"{uri}/#/experiments/{self.conn.experiment_id}/runs/{run_id}{UI}"
         return VersionRun(run_id, f"runs:/{run_id}", url, pending)
 
-    def _find_version(self, v: VersionInfo) -> Any | None:
+    def _find_version(self, v: VersionInfo) -> Run | None:
         """The version's run, the oldest if there are several (another clone recorded it at
         the same time), else None."""
-        runs = self.conn.client.search_runs(
-            [self.conn.experiment_id], filter_string=f"tags.`mdflow.hash` = '{v.hash}'"
-        )
-        mine = [r for r in runs if r.data.tags.get("mdflow.path") == v.path]
-        return min(mine, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        runs = self.conn.runs.search(self.conn.experiment_id, f"tags.`mdflow.hash` = '{v.hash}'")
+        mine = [r for r in runs if r.tags.get("mdflow.path") == v.path]
+        return min(mine, key=lambda r: (r.start_time, r.run_id), default=None)
 
-    def _create_version(self, v: VersionInfo) -> Any:
+    def _create_version(self, v: VersionInfo) -> Run:
         """A new run for the version, completed; or, when another clone created one at the same
         time (the search after creating finds an older one), theirs, and mine is deleted."""
         tags = {"mdflow.path": v.path, "mdflow.hash": v.hash, "mdflow.kind": v.kind}
@@ -248,52 +238,43 @@ class MlflowCatalog:
         if v.pending:
             tags[PENDING] = "true"
         name = f"{v.path}@{v.hash.split(':')[1][:10]}"
-        mine = self.conn.client.create_run(self.conn.experiment_id, run_name=name, tags=tags)
-        theirs = self._older(v, mine.info.run_id)
+        mine = self.conn.runs.create(self.conn.experiment_id, name, tags)
+        theirs = self._older(v, mine.run_id)
         if theirs is not None:
             return theirs
-        self._complete(mine.info.run_id, v, None)
+        self._complete(mine.run_id, v, None)
         # again: a run created in the same millisecond may sort first (by id)
-        return self._older(v, mine.info.run_id) or mine
+        return self._older(v, mine.run_id) or mine
 
-    def _older(self, v: VersionInfo, mine: str) -> Any | None:
+    def _older(self, v: VersionInfo, mine: str) -> Run | None:
         """Another clone's run of the version that sorts before mine (mine is then deleted)."""
         oldest = self._find_version(v)
-        if oldest is None or oldest.info.run_id == mine:
+        if oldest is None or oldest.run_id == mine:
             return None
-        self.conn.client.delete_run(mine)
+        self.conn.runs.delete(mine)
         return oldest
 
-    def _complete(self, run_id: str, v: VersionInfo, found: Any | None) -> None:
+    def _complete(self, run_id: str, v: VersionInfo, found: Run | None) -> None:
         """Log what a version run holds (what `found`, a run left unfinished, lacks), then
         finish it."""
-        from mlflow.entities import Metric
-
-        client, name = self.conn.client, v.path.rsplit("/", 1)[-1]
-        client.log_text(run_id, v.pointer_text, f"mdflow/{name}.mdflow")
+        runs, name = self.conn.runs, v.path.rsplit("/", 1)[-1]
+        runs.log_text(run_id, v.pointer_text, f"mdflow/{name}.mdflow")
         if v.manifest is not None:
-            client.log_text(run_id, v.manifest.decode(), "mdflow/manifest.json")
-        if found is None or "size_bytes" not in found.data.metrics:
+            runs.log_text(run_id, v.manifest.decode(), "mdflow/manifest.json")
+        if found is None or "size_bytes" not in found.metrics:
             numbers = {"size_bytes": v.size, "files": v.files, "rows": v.rows, "columns": v.columns}
-            now = int(time.time() * 1000)
-            metrics = [Metric(k, float(n), now, 0) for k, n in numbers.items() if n is not None]
-            client.log_batch(run_id, metrics=metrics)
+            runs.log_batch(run_id, {k: float(n) for k, n in numbers.items() if n is not None}, {})
         if not v.pending:
             self._settle(run_id, v, found)
-        client.set_terminated(run_id)
+        runs.finish(run_id)
 
     def _log_dataset(self, run_id: str, v: VersionInfo) -> None:
         """The version as the run's dataset input (Datasets panel: schema, profile, split)."""
-        from mlflow.entities import DatasetInput, InputTag
-
         conn = self.conn  # where the run is read from: a server, or an embedded store's folder
         server = conn.tracking_uri if conn.folder is None else str(conn.folder.resolve())
         dataset = lineage.version_dataset(v, run_id, server)
-        tags = [InputTag(key=lineage.CONTEXT, value=v.split or "dataset")]
-        tags += [InputTag(key="mdflow.hash", value=v.hash)]
-        tags += [InputTag(key="mdflow.path", value=v.path)]
-        inputs = [DatasetInput(dataset=dataset, tags=tags)]
+        tags = {lineage.CONTEXT: v.split or "dataset", "mdflow.hash": v.hash, "mdflow.path": v.path}
         try:
-            self.conn.client.log_inputs(run_id, inputs)
+            conn.runs.log_dataset(run_id, dataset, tags)
         except Exception:  # another clone logged that dataset at the same moment: link theirs
-            self.conn.client.log_inputs(run_id, inputs)
+            conn.runs.log_dataset(run_id, dataset, tags)

@@ -18,6 +18,7 @@ from typing import Any
 
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import embedded, env, http
+from mdflow.remote.mlflow.runs import ClientRuns, RestRuns, Runs
 from mdflow.remote.registry import RemoteSpec
 from mdflow.urls import redact_text
 
@@ -45,6 +46,7 @@ class Connection:
         self._credentials = _credentials(spec)
         self.tracking_uri, artifact_location, self.folder = _locations(spec.url, root)
         self._client: Any = None
+        self._runs: Runs | None = None
         with self.scope():  # MLflow's timeout and retries, as MLflow's client gets them
             usable = http.usable(self.tracking_uri)
             self.http = http.MlflowHttp(self.tracking_uri, spec.auth) if usable else None
@@ -71,7 +73,8 @@ class Connection:
     def _open(self, experiment: str, artifact_location: str | None) -> tuple[str, str, str]:
         if self.http is not None:
             return self._find_store(experiment)
-        assert self.folder is not None
+        if self.folder is None:  # a server that only MLflow's client can speak to
+            return self._locate(experiment, artifact_location)
         embedded.ensure(self.folder)
         try:
             return self._locate(experiment, artifact_location)
@@ -143,6 +146,17 @@ class Connection:
             with self.scope():
                 self._client = env.Scoped(mlflow.MlflowClient(self.tracking_uri), self.scope)
         return self._client
+
+    @property
+    def runs(self) -> Runs:
+        """The run calls of the catalogue: over the REST API when this client can stand in for
+        MLflow's (no `import mlflow`), else through MLflow's client."""
+        if self._runs is None:
+            if self.http is not None:
+                self._runs = RestRuns(self.http, lambda: ClientRuns(self.client))
+            else:
+                self._runs = ClientRuns(self.client)
+        return self._runs
 
     def _find_store(self, experiment: str) -> tuple[str, str, str]:
         """(experiment id, store run id, its artifact URI) through the REST API; the same

@@ -11,6 +11,7 @@ signed-URL transfers) make `usable()` false: MLflow's own client is used then.
 
 from __future__ import annotations
 
+import base64
 import configparser
 import importlib.metadata
 import os
@@ -91,6 +92,11 @@ def _credentials(auth: AuthConfig | None) -> tuple[str | None, str | None, str |
     return token, user, password
 
 
+def has_credentials() -> bool:
+    """Whether MLflow credentials are set (environment or ~/.mlflow/credentials)."""
+    return any(_credentials(None))
+
+
 class MlflowHttp:
     """One server: a pooled session shared by the transfer threads."""
 
@@ -115,10 +121,14 @@ class MlflowHttp:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         token, user, password = _credentials(auth)
+        self._secrets: list[str] = []  # never repeated in a message, whatever a server echoes
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+            self._secrets.append(token)
         elif user and password:
             self.session.auth = (user, password)
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self._secrets += [basic, password]
         if _truthy(os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "false")):
             self.session.verify = False
         elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
@@ -140,12 +150,18 @@ class MlflowHttp:
             resp.close()
             raise NotFound(f"{endpoint}: not found on {self.url}")
         if resp.status_code >= 400:  # the message names the code, as MLflow's client does
-            text = " ".join(resp.text[:200].split())
+            text = self.hide(" ".join(resp.text[:4000].split()))[:200]
             resp.close()
             raise OSError(
                 f"API request to {endpoint} failed with error code {resp.status_code}: {text}"
             )
         return resp
+
+    def hide(self, text: str) -> str:
+        """`text` with this session's credentials masked."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def get_json(self, endpoint: str, **params: str) -> dict[str, Any]:
         data = self._request("GET", f"{API}/{endpoint}", params=params).json()

@@ -87,36 +87,32 @@ def log_input(source: Any, name: str, oid: str, context: str | None, tags: dict[
     mlflow.log_input(dataset, context=context, tags=tags)
 
 
-def version_dataset(v: VersionInfo, run_id: str, server: str) -> Any:
-    """The dataset entity of a version run: the same loadable `mdflow` source as `log_input`
-    writes (plus the run and its server, so that MLflow access alone loads it), the table's
-    schema and profile, and the digest = the hex digits of mdflow's hash of the whole content
-    (MLflow's own digest hashes only the first 10,000 rows)."""
-    from mlflow.entities import Dataset
-
+def version_dataset(v: VersionInfo, run_id: str, server: str) -> dict[str, str]:
+    """The fields of a version run's dataset (MLflow's `Dataset` entity): the same loadable
+    `mdflow` source as `log_input` writes (plus the run and its server, so that MLflow access
+    alone loads it), the table's schema and profile, and the digest = the hex digits of
+    mdflow's hash of the whole content (MLflow's own digest hashes only the first 10,000
+    rows). No schema or profile: the key is left out."""
     source = {"uri": v.source_uri or "", "hash": v.hash, "run": run_id, "server": server}
-    schema = None
+    found = {
+        "name": v.path,
+        "digest": v.hash.split(":", 1)[1],
+        "source_type": SOURCE_TYPE,
+        "source": json.dumps(source),
+    }
     if v.columns_info:
-        schema = json.dumps({"mlflow_colspec": _colspec(v.columns_info)})
-    return Dataset(
-        name=v.path,
-        digest=v.hash.split(":", 1)[1],
-        source_type=SOURCE_TYPE,
-        source=json.dumps(source),
-        schema=schema,
-        profile=json.dumps(v.profile) if v.profile else None,
-    )
-
-
-def _colspec(columns: list[Column]) -> list[dict[str, Any]]:
-    """MLflow's column specs (`mlflow.types.Schema.to_dict()`) of a table's columns."""
-    from mlflow.types import ColSpec, DataType, Schema
-
-    specs = [
-        ColSpec(DataType[_mlflow_type(c.dtype)], c.name, required=c.nulls == 0) for c in columns
-    ]
-    found: list[dict[str, Any]] = Schema(specs).to_dict()  # type: ignore[arg-type]
+        found["schema"] = json.dumps({"mlflow_colspec": colspec(v.columns_info)})
+    if v.profile:
+        found["profile"] = json.dumps(v.profile)
     return found
+
+
+def colspec(columns: list[Column]) -> list[dict[str, Any]]:
+    """MLflow's column specs of a table's columns, as `mlflow.types.Schema.to_dict()` writes
+    them (a test holds the two equal)."""
+    return [
+        {"type": _mlflow_type(c.dtype), "name": c.name, "required": c.nulls == 0} for c in columns
+    ]
 
 
 _TYPES = {"bool": "boolean", "boolean": "boolean", "float32": "float", "float16": "float"}

@@ -13,13 +13,14 @@ from typing import Any, BinaryIO
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow.connection import Connection, short
 from mdflow.remote.mlflow.env import Scoped
+from mdflow.remote.mlflow.runs import proxied_root
 
 
 class MlflowStore:
     def __init__(self, conn: Connection) -> None:
         self.conn, self.name, self.url = conn, conn.name, conn.shown  # url: for messages
         self.http = conn.http
-        self._root = _proxied_root(conn.artifact_uri) if self.http else None
+        self._root = proxied_root(conn.artifact_uri) if self.http else None
         self.artifacts: Any = None
         if self._root is None:
             try:
@@ -100,11 +101,3 @@ class MlflowStore:
             return self.http.read_range(f"{self._root}/{src}", offset, size)
         except Exception as e:
             raise RemoteError(f"downloading {src} from {self.url} failed: {short(e)}") from e
-
-
-def _proxied_root(artifact_uri: str) -> str | None:
-    """The artifact path below the server's proxy (`mlflow-artifacts:/<path>`), else None."""
-    head, sep, path = artifact_uri.partition(":")
-    if head != "mlflow-artifacts" or not sep or path.startswith("//"):
-        return None  # another scheme, or a proxy on another host: MLflow's client handles it
-    return path.strip("/") or None
