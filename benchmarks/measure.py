@@ -167,9 +167,14 @@ def mlflow_server(folder: Path, env: dict[str, str], artifacts: str = "") -> Ite
             raise RuntimeError(f"{e} (see {folder / 'server.log'})") from None
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server, killed if it has not stopped after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

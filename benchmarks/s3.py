@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import measure
 from measure import mlflow_server
 from servers import S3_ENV, create_bucket, start_moto
 from tools import DVC_S3_VERSION
@@ -102,12 +103,7 @@ def _forget(endpoint: str, url: str) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    measure.stop(proc)
 
 
 if __name__ == "__main__":  # the child of `_in_child`: bucket ENDPOINT NAME | forget ENDPOINT URL
