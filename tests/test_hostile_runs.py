@@ -2,8 +2,7 @@
 
 Each hostile answer comes from a FAKE server in the test process (http.server): a real MLflow
 server cannot be made to answer with an endless page token, a run of the wrong shape or an
-artifact URI of our choosing. The tests marked xfail are findings: they state what mdflow
-should do and fail on what it does now.
+artifact URI of our choosing.
 """
 
 from __future__ import annotations
@@ -190,11 +189,6 @@ def test_a_server_echoing_the_token_in_an_error_does_not_put_it_in_the_message(
     assert CANARY not in short(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run whose artifact_uri is mlflow-artifacts://<another host>/ is handed to "
-    "MLflow's client, which sends MLFLOW_TRACKING_TOKEN to that host with the upload",
-)
 def test_a_run_whose_artifacts_are_on_another_host_gets_no_token(
     serve: Callable[[Answer], Fake],
 ) -> None:
@@ -210,27 +204,22 @@ def test_a_run_whose_artifacts_are_on_another_host_gets_no_token(
 
         return ClientRuns(MlflowClient(tracking_uri=server.url))
 
-    runs = RestRuns(mhttp.MlflowHttp(server.url), fallback)
-    with contextlib.suppress(Exception):  # refusing is what should happen
+    runs = RestRuns(mhttp.MlflowHttp(server.url), fallback, experiment="1")  # as Connection
+    with pytest.raises(RemoteError, match="outside its experiment"):
         runs.log_text("r1", "pointer text", "mdflow/t.csv.mdflow")
     sent = [h.get("Authorization", "") for _, _, h in elsewhere.seen]
     assert not any(CANARY in h for h in sent), "the token went to another host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RestRuns uploads to whatever mlflow-artifacts path a run's artifact_uri names: a "
-    "run of experiment 1 pointing into experiment 999's runs gets its reports written there",
-)
 def test_reports_are_not_written_outside_the_runs_experiment(
     serve: Callable[[Answer], Fake], tmp_path: Path
 ) -> None:
     uri = "mlflow-artifacts:/999/someone-elses-run/artifacts"
     fake = serve(lambda *_: (200, {"run": run("r1", uri, {}, {})}))
-    runs = RestRuns(mhttp.MlflowHttp(fake.url), no_fallback)
+    runs = RestRuns(mhttp.MlflowHttp(fake.url), no_fallback, experiment="1")  # as Connection
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/index.html").write_text("<p>report</p>")
-    with contextlib.suppress(Exception):  # refusing is what should happen
+    with pytest.raises(RemoteError, match="outside its experiment"):
         runs.log_artifacts("r1", tmp_path / "reports", "reports/stats")
     puts = [p for m, p, _ in fake.seen if m == "PUT"]
     assert not any("/999/" in p for p in puts), puts

@@ -18,7 +18,7 @@ from typing import Any
 
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import embedded, env, http
-from mdflow.remote.mlflow.runs import ClientRuns, RestRuns, Runs
+from mdflow.remote.mlflow.runs import ClientRuns, RestRuns, Runs, proxied_root
 from mdflow.remote.registry import RemoteSpec
 from mdflow.urls import redact_text
 
@@ -153,7 +153,10 @@ class Connection:
         MLflow's (no `import mlflow`), else through MLflow's client."""
         if self._runs is None:
             if self.http is not None:
-                self._runs = RestRuns(self.http, lambda: ClientRuns(self.client))
+                store = proxied_root(self.artifact_uri)
+                tail = f"/{self.run_id}/artifacts"
+                experiment = store.removesuffix(tail) if store and store.endswith(tail) else None
+                self._runs = RestRuns(self.http, lambda: ClientRuns(self.client), experiment)
             else:
                 self._runs = ClientRuns(self.client)
         return self._runs

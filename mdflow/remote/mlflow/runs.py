@@ -63,8 +63,12 @@ class RestRuns:
     """Runs through the REST API; artifacts through the server's proxy. A run whose artifacts
     are elsewhere (another scheme or host) has its artifact calls made by `fallback`."""
 
-    def __init__(self, api: http.MlflowHttp, fallback: Callable[[], Runs]) -> None:
-        self.api, self.fallback = api, fallback
+    def __init__(
+        self, api: http.MlflowHttp, fallback: Callable[[], Runs], experiment: str | None = None
+    ) -> None:
+        """`experiment`: the experiment's folder below the proxy, when its store run is
+        proxied; a run's artifacts must then be in `<experiment>/<run id>/artifacts`."""
+        self.api, self.fallback, self.experiment = api, fallback, experiment
         self._uris: dict[str, str] = {}  # run id -> artifact URI, from what the server sent
 
     def _run(self, raw: Any) -> Run:
@@ -132,7 +136,12 @@ class RestRuns:
         uri = self._uris.get(run_id)
         if uri is None:
             uri = self.get(run_id).artifact_uri
-        return proxied_root(uri)
+        root = proxied_root(uri)
+        if self.experiment is not None and root != f"{self.experiment}/{run_id}/artifacts":
+            raise RemoteError(  # another host, another experiment: the server's answer
+                f"run {run_id} keeps its artifacts outside its experiment ({uri!r})"
+            )
+        return root
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         root = self._proxied(run_id)
