@@ -84,14 +84,23 @@ class _Reader:
             self.fd, self.path = -1, None
 
 
+def read_index(cache: Cache, store: ObjectStore, pack: str) -> tuple[PackIndex, int]:
+    """The index of `pack`, downloaded and parsed, and its size in bytes."""
+    tmp = cache.temp()
+    try:
+        store.get(f"packs/{pack}.idx", tmp)
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return parse(PackIndex, data, f"packs/{pack}.idx"), len(data)
+
+
 class Pack:
     """A downloaded pack, whole or the ranges holding the chunks wanted: its index and its
     bytes, mapped; deleted when closed."""
 
-    def __init__(
-        self, path: Path, entries: PackIndex, received: int, held: frozenset[str] | None
-    ) -> None:
-        self.path, self.received, self.held = path, received, held
+    def __init__(self, path: Path, entries: PackIndex, received: int) -> None:
+        self.path, self.received = path, received
         self.where = {e.hash: (e.offset, e.size) for e in entries.objects}
         self.file = path.open("rb")
         size = os.fstat(self.file.fileno()).st_size
@@ -114,24 +123,17 @@ class Pack:
     ) -> Pack:
         """Download the pack's index, then the ranges holding `wanted` when they are a small
         part of it and the store reads ranges, else the whole pack."""
-        idx_tmp, pack_tmp = cache.temp(), cache.temp()
+        entries, received = read_index(cache, store, pack)
+        pack_tmp = cache.temp()
         try:
-            store.get(f"packs/{pack}.idx", idx_tmp)
-            entries = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
-            received = idx_tmp.stat().st_size
             ranges = _ranges(entries, wanted)
             if ranges is not None and _get_ranges(store, f"packs/{pack}.pack", pack_tmp, ranges):
-                return cls(pack_tmp, entries, received + sum(n for _, n in ranges), wanted)
+                return cls(pack_tmp, entries, received + sum(n for _, n in ranges))
             store.get(f"packs/{pack}.pack", pack_tmp)
-            return cls(pack_tmp, entries, received + pack_tmp.stat().st_size, None)
+            return cls(pack_tmp, entries, received + pack_tmp.stat().st_size)
         except BaseException:
             pack_tmp.unlink(missing_ok=True)
             raise
-        finally:
-            idx_tmp.unlink(missing_ok=True)
-
-    def holds(self, h: str) -> bool:
-        return self.held is None or h in self.held
 
     def read(self, h: str) -> memoryview | None:
         """The bytes the index gives `h` (unverified), None when it lists no such entry or
@@ -197,13 +199,9 @@ class Streamed:
         self.cache, self.store, self.pack, self.received = cache, store, pack, 0
 
     def index(self) -> PackIndex:
-        tmp = self.cache.temp()
-        try:
-            self.store.get(f"packs/{self.pack}.idx", tmp)
-            self.received += tmp.stat().st_size
-            return parse(PackIndex, tmp.read_bytes(), f"packs/{self.pack}.idx")
-        finally:
-            tmp.unlink(missing_ok=True)
+        entries, size = read_index(self.cache, self.store, self.pack)
+        self.received += size
+        return entries
 
     def read(self, entries: PackIndex, wanted: frozenset[str], sink: Sink) -> None:
         """Every entry of `wanted` the index lists, to `sink`, in pack order."""

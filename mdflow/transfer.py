@@ -22,10 +22,10 @@ from mdflow.assembly import pull_chunked
 from mdflow.cache import Batch, Cache
 from mdflow.chunking import CHUNKED_MIN, Recipes
 from mdflow.hashing import hash_bytes, hex_of
-from mdflow.packs import Member, upload
+from mdflow.packs import Member, read_index, upload
 from mdflow.pool import parallel
 from mdflow.progress import Progress
-from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex, parse
+from mdflow.remote.formats import Inventory, InventoryV2, PackEntry
 from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import ObjectStore, RemoteError
 
@@ -304,12 +304,11 @@ def _pull_pack(
 ) -> TransferResult:
     """Download a pack, then verify and stage the wanted objects in parallel, each hashed once."""
     result = TransferResult()
-    idx_tmp, pack_tmp = cache.temp(), cache.temp()
+    index, index_size = read_index(cache, store, pack)
+    pack_tmp = cache.temp()
     try:
-        store.get(f"packs/{pack}.idx", idx_tmp)
-        index = parse(PackIndex, idx_tmp.read_bytes(), f"packs/{pack}.idx")
         store.get(f"packs/{pack}.pack", pack_tmp)
-        result.wire = idx_tmp.stat().st_size + pack_tmp.stat().st_size
+        result.wire = index_size + pack_tmp.stat().st_size
         entries = [e for e in index.objects if e.hash in wanted]
         with pack_tmp.open("rb") as f, _mapped(f) as data:
 
@@ -325,7 +324,6 @@ def _pull_pack(
         for oid in wanted - {e.hash for e in index.objects}:
             result.failed[oid] = f"missing from packs/{pack} on remote {store.name}"
     finally:
-        idx_tmp.unlink(missing_ok=True)
         pack_tmp.unlink(missing_ok=True)
     return result
 
