@@ -190,10 +190,18 @@ class MlflowHttp:
                 names.append(name)
         return sorted(names)
 
-    def download(self, path: str, local: Path) -> None:
+    def download(self, path: str, local: Path, limit: int = 0) -> None:
+        """The artifact into `local`; with `limit`, no more than `limit` + 1 bytes of it (the
+        caller tells a file too large by its size)."""
+        left = limit + 1 if limit else None
         with self._request("GET", self._artifact(path), stream=True) as resp, local.open("wb") as f:
             for block in resp.iter_content(chunk_size=CHUNK):
+                if left is not None:
+                    block = block[:left]
+                    left -= len(block)
                 f.write(block)
+                if left == 0:
+                    break
 
     def stream(self, path: str) -> BinaryIO:
         """The artifact as a file object reading from the response as it arrives."""

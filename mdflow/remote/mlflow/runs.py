@@ -171,15 +171,8 @@ class RestRuns:
         if root is None:
             return self.fallback().download(run_id, path, folder, limit)
         fd, name = tempfile.mkstemp(dir=folder, prefix="artifact-")
-        with os.fdopen(fd, "wb") as out:
-            stream = self.api.stream(f"{root}/{path}")
-            try:
-                left = limit + 1 if limit else 1 << 62
-                while left > 0 and (block := stream.read(min(left, http.CHUNK))):
-                    out.write(block)
-                    left -= len(block)
-            finally:
-                stream.close()
+        os.close(fd)
+        self.api.download(f"{root}/{path}", Path(name), limit)
         return Path(name)
 
 
