@@ -186,15 +186,6 @@ def _config_digest(root: Path) -> str:
         return ""
 
 
-def find_root() -> Path | None:
-    """The working tree around the current directory, when it has mdflow.yaml."""
-    here = Path(os.path.abspath("."))
-    for folder in (here, *here.parents):
-        if os.path.exists(folder / ".git"):
-            return folder if os.path.isfile(folder / CONFIG) else None
-    return None
-
-
 def status_line(root: Path, scans: dict[str, Scan] | None = None) -> str | None:
     """What `mdflow status` prints when every dataset is proven clean; None otherwise (then
     `scans` holds the folders scanned, for the ordinary path)."""
@@ -248,22 +239,11 @@ def _add_is_noop(root: Path, r: Clean) -> bool:
     return not gitrepo.is_ignored(root, r.pointer)
 
 
-def staged(root: Path) -> list[str]:
-    """Files added or modified in the index (as hooks._staged lists them)."""
-    out = gitrepo.run(root, "diff", "--cached", "--name-only", "-z", "--diff-filter=AM")
-    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
-def commit_hook_passes(root: Path, hook: str) -> bool:
-    """`mdflow hook check` or `visit` on a commit that stages no pointer, proven to have
-    nothing to say: for check, every dataset clean (nothing modified but not added), no
-    staged file inside a dataset and none as large as hooks.max_file_size."""
-    files = staged(root)
-    if any(p.endswith(".mdflow") for p in files):
-        return False
-    if hook == "visit" or not files:
-        return True
-    proven = prove(root)
+def check_passes(root: str, files: list[str]) -> bool:
+    """`mdflow hook check` has nothing to say about a commit staging `files`, no pointer among
+    them (staging.commit_hook_passes): every dataset is clean, no staged file is inside a
+    dataset and none is as large as hooks.max_file_size."""
+    proven = prove(Path(root))
     if not proven:
         return False
     tracked = [r.data for r in proven]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import git, mdflow, obj, pointer_hash
 
-from mdflow import clean, datasets
+from mdflow import clean, datasets, staging
 from mdflow.lock import locked
 from mdflow.repo import Repo
 from mdflow.state import Scan, StatCache, read_clean
@@ -183,25 +183,39 @@ def test_objects_leaving_the_cache_forget_the_records(tracked: Path) -> None:
 def test_commit_hooks_on_a_commit_without_pointers(tracked: Path) -> None:
     (tracked / "notes.txt").write_text("notes\n")
     git(tracked, "add", "notes.txt")
-    assert clean.commit_hook_passes(tracked, "check")
-    assert clean.commit_hook_passes(tracked, "visit")
+    assert staging.commit_hook_passes(str(tracked), "check")
+    assert staging.commit_hook_passes(str(tracked), "visit")
     assert mdflow(tracked, "hook", "check") == mdflow(tracked, "hook", "visit")
     assert mdflow(tracked, "hook", "check").code == 0
 
     (tracked / "data" / "one.csv").write_text("a,b\n5,6\n")  # changed, not added: a warning
-    assert not clean.commit_hook_passes(tracked, "check")
+    assert not staging.commit_hook_passes(str(tracked), "check")
     assert "data/one.csv changed in the workspace" in mdflow(tracked, "hook", "check").err
 
     assert mdflow(tracked, "add", "data/one.csv").code == 0
     (tracked / "big.bin").write_bytes(os.urandom(1 << 20))  # as large as hooks.max_file_size
     git(tracked, "add", "big.bin")
-    assert not clean.commit_hook_passes(tracked, "check")
+    assert not staging.commit_hook_passes(str(tracked), "check")
     assert "big.bin (1.0 MB) is staged into Git" in mdflow(tracked, "hook", "check").err
     git(tracked, "rm", "-q", "--cached", "big.bin")
 
     git(tracked, "add", "data/one.csv.mdflow")  # a pointer staged: the ordinary hooks run
-    assert not clean.commit_hook_passes(tracked, "check")
-    assert not clean.commit_hook_passes(tracked, "visit")
+    assert not staging.commit_hook_passes(str(tracked), "check")
+    assert not staging.commit_hook_passes(str(tracked), "visit")
+
+
+def test_the_visit_hook_without_pointers_imports_no_stat_cache_or_hashing(tracked: Path) -> None:
+    (tracked / "notes.txt").write_text("notes\n")
+    git(tracked, "add", "notes.txt")
+    code = (
+        "import sys; from mdflow.cli import main; code = main(['hook', 'visit']);"
+        "print(code, sorted(m for m in ('mdflow.clean', 'mdflow.state', 'mdflow.hashing',"
+        " 'mdflow.gitrepo', 'sqlite3', 'hashlib', 'argparse') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tracked, capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "0 []\n"
 
 
 def test_a_clean_table_of_another_shape_is_replaced(tracked: Path) -> None:

@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
             "mdflow.status mdflow.checkout mdflow.sync mdflow.reading mdflow.history mdflow.reports"
             " mdflow.lineage mdflow.hooks mdflow.installation mdflow.drivers mdflow.tracking"
             " mdflow.gc mdflow.fsck mdflow.diff mdflow.imports mdflow.recording mdflow.runs"
-            " mdflow.clean",
+            " mdflow.clean mdflow.staging",
             # 5 front ends: mdflow.api imports only the library, never the commands
             "mdflow.api mdflow.commands",
             # 6 top: only the CLI reads mdflow.__version__; nothing below imports mdflow/__init__

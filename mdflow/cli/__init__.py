@@ -213,17 +213,20 @@ def _no_op(words: list[str], scans: dict[str, Scan]) -> int | None:
 def _proven(words: list[str], scans: dict[str, Scan]) -> list[str] | None:
     verb, rest = (words[0], words[1:]) if words else ("", [])
     if verb == "hook" and rest in (["check"], ["visit"]):
-        from mdflow import clean
+        from mdflow import staging
 
-        root = clean.find_root()
-        return [] if root is not None and clean.commit_hook_passes(root, rest[0]) else None
+        top = staging.find_root()
+        return [] if top is not None and staging.commit_hook_passes(top, rest[0]) else None
     if verb not in ("status", "add") or any(w.startswith("-") and w != "--exit-code" for w in rest):
         return None
-    from mdflow import clean
+    from pathlib import Path
 
-    root = clean.find_root()
-    if root is None:
+    from mdflow import clean, staging
+
+    found = staging.find_root()
+    if found is None:
         return None
+    root = Path(found)
     if verb == "status":
         if any(w != "--exit-code" for w in rest):  # paths: the ordinary path selects
             return None
