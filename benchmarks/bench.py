@@ -249,6 +249,7 @@ def _row(run: Run, step: int, op: str, state: str, tool: str, s: Sample) -> Row:
     return Row(
         run.sc.name, run.sc.title, run.repeat, step, op, state, tool, round(s.seconds, 4),
         round(s.max_rss_kib / 1024, 1), s.error, round(s.cpu_seconds, 4), s.requests,
+        round(s.user_seconds, 4), round(s.system_seconds, 4),
     )  # fmt: skip
 
 

@@ -27,8 +27,13 @@ class Sample:
     seconds: float
     max_rss_kib: int  # the largest resident set of the command's processes
     error: str = ""  # empty when the command exited 0
-    cpu_seconds: float = 0.0  # user + system time of the command and its children
+    user_seconds: float = 0.0  # user time of the command and its children
+    system_seconds: float = 0.0  # system time of the same
     requests: int = 0  # `--s3`: the requests moto served during the command
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.user_seconds + self.system_seconds
 
 
 def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
@@ -46,12 +51,12 @@ def timed(line: str, cwd: Path, env: dict[str, str]) -> Sample:
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stderr.close()
-    cpu = usage.ru_utime + usage.ru_stime
+    cpu = usage.ru_utime, usage.ru_stime
     requests = requests_after(moto_log, logged) if moto_log else 0
     if proc.returncode != 0:
         error = f"`{line}` exited {_status(proc.returncode)}: {_kept(line, err, env)}"
-        return Sample(seconds, usage.ru_maxrss, error, cpu, requests)
-    return Sample(seconds, usage.ru_maxrss, "", cpu, requests)
+        return Sample(seconds, usage.ru_maxrss, error, *cpu, requests)
+    return Sample(seconds, usage.ru_maxrss, "", *cpu, requests)
 
 
 def requests_after(log: str, offset: int) -> int:

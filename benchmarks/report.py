@@ -38,8 +38,10 @@ class Row:
     seconds: float
     max_rss_mib: float
     error: str
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system
     s3_requests: int = 0  # `--s3`: requests moto served during the command
+    user_seconds: float = 0.0  # the CPU time split (empty in CSVs written before the split)
+    system_seconds: float = 0.0
 
 
 def load(path: Path) -> list[Row]:
@@ -56,6 +58,8 @@ def load(path: Path) -> list[Row]:
                     "max_rss_mib": float(r["max_rss_mib"]),
                     "cpu_seconds": float(r.get("cpu_seconds") or 0),
                     "s3_requests": int(r.get("s3_requests") or 0),
+                    "user_seconds": float(r.get("user_seconds") or 0),
+                    "system_seconds": float(r.get("system_seconds") or 0),
                 }
             )
             for r in csv.DictReader(f)
@@ -88,7 +92,7 @@ def table(rows: list[Row], about: list[str]) -> str:
         lambda: defaultdict(list)
     )
     rss: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    cpu: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    cpu: dict[tuple[str, str, str], dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     errors: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
     order: dict[tuple[str, str, str], tuple[int, str]] = {}
     titles: dict[str, str] = {}
@@ -102,11 +106,11 @@ def table(rows: list[Row], about: list[str]) -> str:
             errors[key][r.tool] = r.error
         else:
             times[key][r.tool].append(r.seconds)
+            cpu[key][r.tool].append(r)
             if r.tool == "mdflow":
                 rss[key].append(r.max_rss_mib)
-                cpu[key].append(r.cpu_seconds)
     base = any(r.tool == BASE for r in rows)
-    header = _HEADER + (" base | mdflow/base |" if base else "")
+    header = _HEADER + (" base | mdflow/base | base CPU s |" if base else "")
     width = header.count("|") - 1
     lines = [*about, "", header, "|" + "---|" * width]
     floors = {k: v for k, v in times.items() if k[1] in FLOORS}
@@ -159,6 +163,19 @@ def _requests(rows: list[Row], titles: dict[str, str]) -> list[str]:
     return lines
 
 
+def _cpu(rows: list[Row]) -> str:
+    """Median CPU seconds, with the medians of user and system time when the CSV has them
+    (a run bound by the disk shows it in system time)."""
+    if not any(r.cpu_seconds for r in rows):
+        return ""
+    cell = f"{statistics.median(r.cpu_seconds for r in rows):.3f}"
+    if any(r.user_seconds or r.system_seconds for r in rows):
+        user = statistics.median(r.user_seconds for r in rows)
+        system = statistics.median(r.system_seconds for r in rows)
+        cell += f" ({user:.2f}u {system:.2f}s)"
+    return cell
+
+
 def _first(rows: list[Row], scenario: str) -> int:
     return next(i for i, r in enumerate(rows) if r.scenario == scenario)
 
@@ -168,7 +185,7 @@ def _line(
     times: dict[str, list[float]],
     errors: dict[str, str],
     rss: list[float],
-    cpu: list[float],
+    cpu: dict[str, list[Row]],
     floors: dict[tuple[str, str, str], dict[str, list[float]]],
     base: bool,
 ) -> str:
@@ -182,7 +199,6 @@ def _line(
     ratios = [_ratio(mine, cells[1]), _ratio(mine, cells[2]), _ratio(mine, floor)]
     floor_cell = f"{floor_name} {floor:.3f}" if floor is not None else ""
     peak = f"{max(rss):.0f}" if rss else ""
-    cpu_cell = f"{statistics.median(cpu):.3f}" if cpu and any(cpu) else ""
     runs = max((len(v) for v in times.values()), default=0)
     mdflow = times.get("mdflow", [])
     if len(mdflow) > 1:
@@ -192,10 +208,13 @@ def _line(
         extra = [
             _cell(times.get(BASE, [])) if BASE not in errors else _failed(errors[BASE]),
             _ratio(mine, med.get(BASE)),
+            _cpu(cpu.get(BASE, [])),
         ]
     return (
         f"| {key[1]} | {key[2]} | "
-        + " | ".join([*shown, floor_cell, *ratios, peak, cpu_cell, str(runs), *extra])
+        + " | ".join(
+            [*shown, floor_cell, *ratios, peak, _cpu(cpu.get("mdflow", [])), str(runs), *extra]
+        )
         + " |"
     )
 
