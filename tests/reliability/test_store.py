@@ -226,6 +226,46 @@ def test_two_clones_pushing_one_version_at_once_make_one_run(
     assert links == {f"runs:/{runs[0].info.run_id}"}
 
 
+def test_two_clones_making_the_store_run_at_once_keep_one_and_lose_nothing(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    """Two clones push into a new experiment at once. The FaultProxy (a fake) holds both
+    searches for the store run until both have asked, so both make one; afterwards one store
+    run is left, and what each clone pushed pulls into a third."""
+    from mlflow import MlflowClient
+
+    proxy = FaultProxy(mlflow_server.url)
+    try:
+        use_server(repo, proxy.url, "mdflow/store-race")
+        tracked_csv(repo)
+        other = shutil.copytree(repo, tmp_path / "other", symlinks=True)
+        for clone, name in ((repo, "one/a.csv"), (other, "two/u.csv")):
+            write_csv(clone / name, 7 if clone == repo else 9)
+            assert mdflow(clone, "add", name).code == 0
+            git(clone, "add", "-A")
+            git(clone, "commit", "-qm", name)
+        proxy.gather = ("mdflow.role", 2)
+        push_at_once(repo, other)
+        proxy.gather = None
+        client = MlflowClient(mlflow_server.url)
+        experiment = client.get_experiment_by_name("mdflow/store-race")
+        assert experiment is not None
+        query = "tags.`mdflow.role` = 'store'"
+        assert len(client.search_runs([experiment.experiment_id], filter_string=query)) == 1
+        deleted = client.search_runs([experiment.experiment_id], query, run_view_type=2)
+        assert len(deleted) == 1  # the race happened: the younger store run was deleted
+
+        third = shutil.copytree(repo, tmp_path / "third", symlinks=True)
+        shutil.rmtree(third / ".mdflow" / "cache")
+        git(third, "pull", "-q", "--no-rebase", "--no-edit", str(other), "HEAD")
+        r = mdflow(third, "pull")
+        assert r.code == 0, r.err
+        for name, source in (("data/t.csv", repo), ("one/a.csv", repo), ("two/u.csv", other)):
+            assert (third / name).read_bytes() == (source / name).read_bytes()
+    finally:
+        proxy.close()
+
+
 def push_at_once(*clones: Path) -> None:
     """`mdflow push` in every clone at the same moment (real processes); all succeed."""
     procs = [

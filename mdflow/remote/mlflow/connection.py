@@ -12,13 +12,12 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.mlflow import embedded, env, http
-from mdflow.remote.mlflow.runs import ClientRuns, RestRuns, Runs, proxied_root
+from mdflow.remote.mlflow.runs import ClientRuns, RestRuns, Run, Runs, proxied_root
 from mdflow.remote.registry import RemoteSpec
 from mdflow.urls import redact_text
 
@@ -93,9 +92,7 @@ class Connection:
             except http.NotFound:
                 raise RemoteError(f"no run {run_id} on {self.shown}") from None
             exp_id = str(run["info"]["experiment_id"])
-            runs = _store_runs_http(self.http, exp_id)
-            found = runs[0]["info"] if runs else None
-            store = None if found is None else (str(found["run_id"]), str(found["artifact_uri"]))
+            store = oldest_store(self._lookup(), exp_id)
         else:
             if self.folder is not None and not (self.folder / embedded.DB).exists():
                 raise RemoteError(f"no MLflow store in {self.folder}")
@@ -105,13 +102,11 @@ class Connection:
                 if "RESOURCE_DOES_NOT_EXIST" in str(e) or "not found" in str(e).lower():
                     raise RemoteError(f"no run {run_id} on {self.shown}") from None
                 raise
-            exp_id, stores = self.experiment_id, self._store_runs()
-            store = (
-                None if not stores else (str(stores[0].info.run_id), stores[0].info.artifact_uri)
-            )
+            exp_id = self.experiment_id
+            store = oldest_store(self._lookup(), exp_id)
         if store is None:
             raise RemoteError(f"run {run_id} is not in an experiment where mdflow stores data")
-        return exp_id, store[0], str(store[1])
+        return exp_id, store.run_id, store.artifact_uri
 
     def _forget_store(self) -> None:
         """Drop MLflow's engine of the sqlite store set aside (it caches one per URI)."""
@@ -161,30 +156,25 @@ class Connection:
                 self._runs = ClientRuns(self.client)
         return self._runs
 
+    def _lookup(self) -> Runs:
+        """The run calls for finding the store run, before `runs` can know where it is."""
+        if self.http is not None:
+            return RestRuns(self.http, lambda: ClientRuns(self.client))
+        return ClientRuns(self.client)
+
     def _find_store(self, experiment: str) -> tuple[str, str, str]:
         """(experiment id, store run id, its artifact URI) through the REST API; the same
         steps as `_locate`."""
-        api = self.http
-        assert api is not None
-        exp_id = _experiment_http(api, experiment)
-        runs = _store_runs_http(api, exp_id)
-        if not runs:
-            now = int(time.time() * 1000)
-            tag = {"key": STORE_TAG, "value": "store"}
-            new = {"experiment_id": exp_id, "run_name": STORE_RUN_NAME, "start_time": now}
-            mine = api.post_json("runs/create", new | {"tags": [tag]})["run"]["info"]["run_id"]
-            api.post_json("runs/update", {"run_id": mine, "status": "FINISHED", "end_time": now})
-            runs = _store_runs_http(api, exp_id)
-            if runs[0]["info"]["run_id"] != mine:  # another clone created one at the same time
-                api.post_json("runs/delete", {"run_id": mine})
-        info = runs[0]["info"]
-        return exp_id, str(info["run_id"]), str(info["artifact_uri"])
+        assert self.http is not None
+        exp_id = _experiment_http(self.http, experiment)
+        store = store_run(self._lookup(), exp_id)
+        return exp_id, store.run_id, store.artifact_uri
 
     def _locate(self, experiment: str, artifact_location: str | None) -> tuple[str, str, str]:
         """Find or create the experiment and its store run with MLflow's client."""
         self.experiment_id = self._experiment(experiment, artifact_location)
-        run_id = self._store_run()
-        return self.experiment_id, run_id, str(self.client.get_run(run_id).info.artifact_uri)
+        store = store_run(self._lookup(), self.experiment_id)
+        return self.experiment_id, store.run_id, store.artifact_uri
 
     def _experiment(self, name: str, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -202,28 +192,6 @@ class Connection:
         if KIND_TAG not in found.tags:  # made by an older mdflow; a kind set by hand stays
             self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return str(found.experiment_id)
-
-    def _store_runs(self) -> list[Any]:
-        return list(
-            self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{STORE_TAG}` = 'store'",
-                order_by=["attributes.start_time ASC"],
-            )
-        )
-
-    def _store_run(self) -> str:
-        runs = self._store_runs()
-        if runs:
-            return str(runs[0].info.run_id)
-        mine = self.client.create_run(
-            self.experiment_id, tags={STORE_TAG: "store"}, run_name=STORE_RUN_NAME
-        )
-        self.client.set_terminated(mine.info.run_id)
-        oldest = self._store_runs()[0].info.run_id
-        if oldest != mine.info.run_id:  # another clone created one at the same time
-            self.client.delete_run(mine.info.run_id)
-        return str(oldest)
 
     def close(self) -> None:
         if self.http is not None:
@@ -258,15 +226,27 @@ def _experiment_http(api: http.MlflowHttp, name: str) -> str:
     return exp_id
 
 
-def _store_runs_http(api: http.MlflowHttp, exp_id: str) -> list[dict[str, Any]]:
-    query = {
-        "experiment_ids": [exp_id],
-        "filter": f"tags.`{STORE_TAG}` = 'store'",
-        "run_view_type": "ACTIVE_ONLY",
-        "order_by": ["attributes.start_time ASC"],
-    }
-    runs = api.post_json("runs/search", query).get("runs", [])
-    return runs if isinstance(runs, list) else []
+def oldest_store(runs: Runs, experiment_id: str) -> Run | None:
+    """The experiment's store run: of its active runs tagged as one, the first made (by start
+    time, then id: every clone picks the same one)."""
+    found = runs.search(experiment_id, f"tags.`{STORE_TAG}` = 'store'")
+    return min(found, key=lambda r: (r.start_time, r.run_id), default=None)
+
+
+def store_run(runs: Runs, experiment_id: str) -> Run:
+    """The experiment's store run, made when it has none. Two clones making one at the same
+    time both find the two runs afterwards; the one whose run is not the oldest deletes it."""
+    found = oldest_store(runs, experiment_id)
+    if found is not None:
+        return found
+    mine = runs.create(experiment_id, STORE_RUN_NAME, {STORE_TAG: "store"})
+    runs.finish(mine.run_id)
+    oldest = oldest_store(runs, experiment_id)
+    if oldest is None:
+        raise RemoteError(f"the store run {mine.run_id} made in experiment {experiment_id} is gone")
+    if oldest.run_id != mine.run_id:
+        runs.delete(mine.run_id)
+    return oldest
 
 
 def _credentials(spec: RemoteSpec) -> dict[str, str | None]:
