@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +51,14 @@ class _Failed(Exception):
     """One object cannot be assembled: why."""
 
 
-def pull_chunked(cache: Cache, index: RemoteIndex, oids: list[str]) -> Assembled:
-    """Assemble the chunked objects `oids` (all named by a recipe in `index`) into the cache."""
+def pull_chunked(
+    cache: Cache, index: RemoteIndex, oids: list[str], sizes: Mapping[str, int]
+) -> Assembled:
+    """Assemble the chunked objects `oids` (all named by a recipe in `index`) into the cache;
+    `sizes`: what the pointers and manifests say the objects' sizes are, where known."""
     out = Assembled()
     local = Recipes(cache).index()
-    recipes = _recipes(cache, index, oids, local.pages, out)
+    recipes = _recipes(cache, index, oids, local.pages, out, sizes)
     if not recipes:
         return out
     items = list(recipes.items())
@@ -80,9 +84,12 @@ def _recipes(
     oids: list[str],
     pages: dict[str, RecipePage],
     out: Assembled,
+    sizes: Mapping[str, int],
 ) -> dict[str, Recipe]:
     """Download and check the recipes of `oids`, and the pages of theirs not in `pages`; the
-    whole recipes are kept in .mdflow/recipes/. Failures go to `out`."""
+    whole recipes are kept in .mdflow/recipes/. Failures go to `out`. A recipe of another
+    size than `sizes` gives is refused: its chunks could fill the disk before the object's
+    hash refuses it (one chunk named a million times is downloaded once)."""
     found: dict[str, Recipe | PagedRecipe] = {}
     wanted = {index.recipes[o]: o for o in oids}
     blobs = _fetch_into(cache, index, set(wanted), oids, out)
@@ -93,6 +100,13 @@ def _recipes(
                 raise FormatError(f"{where} is corrupt or missing on remote {index.store.name}")
             found[oid] = parse_recipe(blobs[rid], where)
             found[oid].check(oid, where)
+            expected = sizes.get(oid)
+            if expected is not None and found[oid].size != expected:
+                raise FormatError(
+                    f"{where} on remote {index.store.name} gives {found[oid].size} bytes where "
+                    f"the pointer or manifest gives {expected}",
+                    "the remote is damaged: push the object again from a clone that has it",
+                )
         except FormatError as e:
             found.pop(oid, None)
             out.failed[oid] = str(e)

@@ -8,6 +8,7 @@ no server.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -217,10 +218,11 @@ def fetch(
     object they need."""
     index = RemoteIndex(source.store, source.state)  # listed once for both steps
     first = {o for d in chosen for o in d.pointer.tops()}
-    tops = pull_from(repo, source, index, first, jobs)
+    sizes = _Sizes((d.pointer.hash, d.pointer.size) for d in chosen if d.kind == "file")
+    tops = pull_from(repo, source, index, first, jobs, sizes.known())
     pulled = [d for d in chosen if not d.pointer.tops() & tops.failed.keys()]
-    oids = _objects(repo, pulled, report)
-    report.transfer = tops.merged(pull_from(repo, source, index, oids, jobs))
+    oids = _objects(repo, pulled, report, sizes)
+    report.transfer = tops.merged(pull_from(repo, source, index, oids, jobs, sizes.known()))
     _vet(repo, source.name, pulled, report)
     wanted = oids | first
     report.wanted = len(wanted)
@@ -228,14 +230,20 @@ def fetch(
 
 
 def pull_from(
-    repo: Repo, source: Remote, index: RemoteIndex, oids: set[str], jobs: int | None = None
+    repo: Repo,
+    source: Remote,
+    index: RemoteIndex,
+    oids: set[str],
+    jobs: int | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> TransferResult:
-    """Download what the cache lacks; from an embedded store never made, nothing (asking it
-    would create it, seconds of MLflow's migrations, to hold nothing)."""
+    """Download what the cache lacks (`sizes`: theirs, where the pointers and manifests give
+    them); from an embedded store never made, nothing (asking it would create it, seconds of
+    MLflow's migrations, to hold nothing)."""
     if source.never_made:
         why = f"not on remote {source.name} (nothing was ever pushed to it)"
         return TransferResult(failed={o: why for o in oids if not repo.cache.has(o)})
-    return pull_objects(repo.cache, index, oids, jobs)
+    return pull_objects(repo.cache, index, oids, jobs, sizes)
 
 
 def _vet(repo: Repo, remote: str, pulled: list[Dataset], report: SyncReport) -> None:
@@ -260,9 +268,28 @@ def _vet(repo: Repo, remote: str, pulled: list[Dataset], report: SyncReport) -> 
                 )
 
 
-def _objects(repo: Repo, chosen: list[Dataset], report: SyncReport) -> set[str]:
+class _Sizes(dict[str, int]):
+    """The sizes objects should have, as pointers and manifests give them. An object given
+    two sizes (by two hostile or damaged files) gets none here: its hash decides."""
+
+    def __init__(self, pairs: Iterable[tuple[str, int]] = ()) -> None:
+        super().__init__()
+        for oid, size in pairs:
+            self.expect(oid, size)
+
+    def expect(self, oid: str, size: int) -> None:
+        if self.setdefault(oid, size) != size:
+            self[oid] = -1
+
+    def known(self) -> dict[str, int]:
+        return {oid: size for oid, size in self.items() if size >= 0}
+
+
+def _objects(
+    repo: Repo, chosen: list[Dataset], report: SyncReport, sizes: _Sizes | None = None
+) -> set[str]:
     """Every object the datasets need: files, manifests (and digest lists), the files
-    manifests list."""
+    manifests list (their sizes go to `sizes`)."""
     oids = {o for d in chosen for o in d.pointer.tops()}
     for d in chosen:
         if d.kind != "dir":
@@ -275,6 +302,9 @@ def _objects(repo: Repo, chosen: list[Dataset], report: SyncReport) -> set[str]:
         if not files and d.only:
             report.missing[repo.rel(d.data)] = f"no file {', '.join(d.only)} in its manifest"
         oids.update(f.hash for f in files)
+        if sizes is not None:
+            for f in files:
+                sizes.expect(f.hash, f.size)
     return oids
 
 

@@ -12,7 +12,7 @@ import contextlib
 import mmap
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -241,9 +241,15 @@ def _group(members: list[Member]) -> list[list[Member]]:
 
 
 def pull(
-    cache: Cache, index: RemoteIndex, oids: set[str], jobs: int | None = None
+    cache: Cache,
+    index: RemoteIndex,
+    oids: set[str],
+    jobs: int | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> TransferResult:
     """Download what the cache lacks, verifying every object before it enters the cache.
+    `sizes`: the objects' sizes as the pointers and manifests give them, where known; a
+    chunked object whose recipe says otherwise is refused before any of it is fetched.
 
     Pass the same `index` to several pulls of one command: the remote is listed once.
     """
@@ -280,7 +286,7 @@ def pull(
         for _, part in parallel(run, tasks, jobs):  # merged here, in one thread
             result = result.merged(part)
     if chunked:
-        done = pull_chunked(cache, index, chunked)
+        done = pull_chunked(cache, index, chunked, sizes or {})
         result = result.merged(TransferResult(done.transferred, done.failed, done.bytes, done.wire))
     return result
 

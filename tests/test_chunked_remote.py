@@ -282,3 +282,27 @@ def test_the_server_reads_a_range_of_a_pack(repo: Path, mlflow_server: Server) -
     finally:
         remote.close()
     assert got == pack.read_bytes()[123_456 : 123_456 + 70_000]
+
+
+def test_a_pointer_and_a_recipe_giving_two_sizes_fail_the_pull_before_the_chunks(
+    repo: Path, tmp_path: Path, mlflow_server: Server
+) -> None:
+    use_server(repo, mlflow_server.url, f"mdflow/{repo.parent.name}")
+    data = write(repo / "data/big.csv", lines(ROWS))
+    assert mdflow(repo, "add", "data/big.csv").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    assert mdflow(repo, "push").code == 0
+    mate = clone(repo, tmp_path / "mate")
+    pointer = mate / "data/big.csv.mdflow"
+    text = pointer.read_text()
+    assert f"size: {len(data)}\n" in text
+    pointer.write_text(text.replace(f"size: {len(data)}\n", f"size: {len(data) * 1000}\n"))
+    r = mdflow(mate, "pull", "--json")
+    assert r.code != 0
+    assert f"gives {len(data)} bytes where the pointer or manifest gives {len(data) * 1000}" in (
+        r.out + r.err
+    )
+    assert json.loads(r.out)["received"] < 64 * 1024  # inventories and the recipe: no chunk
+    assert not (mate / "data/big.csv").exists()
+    assert not list((mate / ".mdflow/cache/tmp").glob("*"))

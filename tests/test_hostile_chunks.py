@@ -402,3 +402,24 @@ def test_packs_from_a_store_that_cannot_stream_pull_and_leave_nothing(
     pulled = pull(c.cache, c.index(store), {oid})
     assert pulled.transferred == set() and "corrupt on remote origin" in pulled.failed[oid]
     assert list(c.cache.tmp.iterdir()) == []
+
+
+# --- a recipe's size against the pointer's -------------------------------------------------
+
+
+def test_a_recipe_of_another_size_than_expected_is_refused_before_its_chunks_travel(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """A recipe may name one chunk a million times: what the pointer or manifest says the
+    object's size is bounds what a pull writes, before its hash would refuse the object."""
+    data, oid, _, _ = pushed_in_one_pack(remote, a)
+    pulled = pull(b.cache, b.index(remote), {oid}, sizes={oid: len(data) + 1})
+    assert pulled.transferred == set()
+    assert (
+        f"gives {len(data)} bytes where the pointer or manifest gives {len(data) + 1}"
+        in (pulled.failed[oid])
+    )
+    assert pulled.wire < len(data) // 10  # inventories and the recipe, no chunk
+    assert not b.cache.has(oid) and list(b.cache.tmp.iterdir()) == []
+    pulled = pull(b.cache, b.index(remote), {oid}, sizes={oid: len(data)})
+    assert pulled.transferred == {oid} and b.cache.has(oid)
