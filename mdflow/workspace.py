@@ -290,8 +290,9 @@ class Materializer:
     ) -> Stamp | None:
         """A reflink (None when the filesystem cannot) or a verified copy, made writable."""
         src = self._open_source(source, oid)
-        try:
-            dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:  # made with its final mode (the umask applies): no chmod after
+            mode = 0o666 | (EXEC_BITS if executable else 0)
+            dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
             try:
                 if link is LinkType.reflink:
                     if not _reflink_fd(src, dst):
@@ -302,7 +303,6 @@ class Materializer:
                         return None
                 elif _copy_fd(src, dst, sha256) != (oid, sha256):
                     self._refuse_corrupt(oid)
-                os.fchmod(dst, 0o666 & ~UMASK | (EXEC_BITS & ~UMASK if executable else 0))
                 return Stamp.of(os.fstat(dst))
             finally:
                 if dst >= 0:

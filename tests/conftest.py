@@ -81,9 +81,14 @@ def hinted(hint: str) -> list[list[str]]:
 
 
 def mdflow_proc(
-    repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    repo: Path,
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    umask: int | None = None,
 ) -> Result:
-    """Run the CLI as a real subprocess (`python -m mdflow`), in `env` when given."""
+    """Run the CLI as a real subprocess (`python -m mdflow`), in `env` and with `umask` when
+    given."""
     proc = subprocess.run(
         [sys.executable, "-m", "mdflow", *args],
         cwd=repo,
@@ -92,6 +97,7 @@ def mdflow_proc(
         text=True,
         input=stdin,
         check=False,
+        umask=-1 if umask is None else umask,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

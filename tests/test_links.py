@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import mdflow
+from conftest import mdflow, mdflow_proc
 
 from mdflow.hashing import hash_bytes
 
@@ -29,6 +29,27 @@ def test_default_checkout_copies(repo: Path) -> None:
     assert not f.is_symlink()
     assert f.stat().st_ino != object_path(repo, b"payload").stat().st_ino
     assert os.access(f, os.W_OK) and f.stat().st_mode & 0o200
+
+
+@pytest.mark.parametrize(
+    ("umask", "plain", "executable"),
+    [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750), (0o002, 0o664, 0o775)],
+)
+def test_checked_out_files_have_the_modes_the_umask_gives(
+    repo: Path, umask: int, plain: int, executable: int
+) -> None:
+    folder = repo / "data"
+    folder.mkdir()
+    (folder / "plain.txt").write_text("plain\n")
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o755)
+    assert mdflow(repo, "add", "data").code == 0
+    for f in folder.iterdir():
+        f.unlink()
+    r = mdflow_proc(repo, "checkout", umask=umask)  # a process of its own: its umask, read once
+    assert r.code == 0, r.err
+    modes = {f.name: f.stat().st_mode & 0o777 for f in folder.iterdir()}
+    assert modes == {"plain.txt": plain, "run.sh": executable}
 
 
 def test_hardlink_mode_links_on_add_and_checkout(repo: Path) -> None:
