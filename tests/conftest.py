@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clones import Clone, new_clone
 from servers import Server, create_bucket, start_moto
 
 from mdflow.cli import main
+from mdflow.remote.folder import FolderStore
 
 
 @dataclass
@@ -128,6 +130,22 @@ def tree_entries(
 def repo(tmp_path: Path) -> Iterator[Path]:
     """A fresh Git repository with mdflow initialized and one commit."""
     yield new_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> FolderStore:
+    """A plain-folder remote (tests of transfer logic; the MLflow paths use real servers)."""
+    return FolderStore(tmp_path / "remote", "origin")
+
+
+@pytest.fixture
+def a(tmp_path: Path) -> Clone:
+    return new_clone(tmp_path, "a")
+
+
+@pytest.fixture
+def b(tmp_path: Path) -> Clone:
+    return new_clone(tmp_path, "b")
 
 
 def pointer_hash(repo: Path, rel: str) -> str:

@@ -13,17 +13,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from clones import Clone, new_clone
 from conftest import mdflow
-from test_objects import (
-    Clone,
-    DiesAfter,
-    FailingPuts,
-    Killed,
-    Observer,
-    assert_holds,
-    corrupt,
-    new_clone,
-)
+from test_objects import DiesAfter, FailingPuts, Killed, Observer, assert_holds, corrupt
 
 from mdflow import chunking, transfer
 from mdflow.chunking import CHUNKED_MIN, CHUNKER, Recipes
@@ -88,21 +80,6 @@ def bound(new_bytes: int, recipe: int) -> int:
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of about 4 chunks instead of 256, so that a file of a few MiB has many."""
     monkeypatch.setattr(chunking, "PAGE_EVERY", 4)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> FolderStore:
-    return FolderStore(tmp_path / "remote", "origin")
-
-
-@pytest.fixture
-def a(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "a")
-
-
-@pytest.fixture
-def b(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "b")
 
 
 def v2_inventories(root: Path) -> list[InventoryV2]:

@@ -25,13 +25,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from clones import Clone, new_clone
 from conftest import clone, git, mdflow, use_server
 from servers import Server
 from test_chunked_remote import ROWS, lines, write
 from test_chunks import ROWS as CSV_ROWS
 from test_chunks import csv, edits, entry, pushed_in_one_pack, put
 from test_chunks import rows as csv_rows
-from test_objects import Clone, corrupt, new_clone
+from test_objects import corrupt
 
 from mdflow import chunking, transfer
 from mdflow.cache import Cache
@@ -41,21 +42,6 @@ from mdflow.packs import Streamed
 from mdflow.remote.folder import FolderStore
 from mdflow.remote.formats import Inventory, InventoryV2, PackEntry, PackIndex
 from mdflow.transfer import pull, push
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> FolderStore:
-    return FolderStore(tmp_path / "remote", "origin")
-
-
-@pytest.fixture
-def a(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "a")
-
-
-@pytest.fixture
-def b(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "b")
 
 
 def rewrite_index(idx: Path, objects: list[PackEntry]) -> None:

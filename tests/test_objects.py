@@ -13,11 +13,11 @@ import random
 import shutil
 import stat
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from clones import Clone, new_clone
 
 from mdflow import transfer
 from mdflow.cache import Cache
@@ -26,25 +26,9 @@ from mdflow.hashing import hash_bytes, hex_of
 from mdflow.remote.errors import RemoteError
 from mdflow.remote.folder import FolderStore
 from mdflow.remote.formats import Inventory, PackIndex
-from mdflow.remote.inventory import RemoteIndex
 from mdflow.remote.store import Deferred, ObjectStore
 from mdflow.streaming import open_object
 from mdflow.transfer import SMALL, object_path, pull, push
-
-
-@dataclass
-class Clone:
-    """One clone's side of a remote: its cache and its state folder for the remote."""
-
-    cache: Cache
-    state: Path
-
-    def index(self, store: ObjectStore) -> RemoteIndex:
-        return RemoteIndex(store, self.state)
-
-
-def new_clone(tmp_path: Path, name: str) -> Clone:
-    return Clone(Cache(tmp_path / name / "cache"), tmp_path / name / "remotes" / "origin")
 
 
 def blob(seed: int, size: int) -> bytes:
@@ -182,21 +166,6 @@ class FailingPuts(Relay):
         if fail:
             raise RemoteError(f"uploading {dest} failed: server stopped")
         super().put(local, dest)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> FolderStore:
-    return FolderStore(tmp_path / "remote", "origin")
-
-
-@pytest.fixture
-def a(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "a")
-
-
-@pytest.fixture
-def b(tmp_path: Path) -> Clone:
-    return new_clone(tmp_path, "b")
 
 
 # --- round trips --------------------------------------------------------------------------
