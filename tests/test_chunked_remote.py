@@ -287,11 +287,7 @@ def test_the_server_reads_a_range_of_a_pack(repo: Path, mlflow_server: Server) -
 def test_a_pointer_and_a_recipe_giving_two_sizes_fail_the_pull_before_the_chunks(
     repo: Path, tmp_path: Path, mlflow_server: Server
 ) -> None:
-    use_server(repo, mlflow_server.url, f"mdflow/{repo.parent.name}")
-    data = write(repo / "data/big.csv", lines(ROWS))
-    assert mdflow(repo, "add", "data/big.csv").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "v1")
+    data = one_version(repo, mlflow_server)
     assert mdflow(repo, "push").code == 0
     mate = clone(repo, tmp_path / "mate")
     pointer = mate / "data/big.csv.mdflow"
