@@ -276,7 +276,7 @@ def pull(
             kind, name, wanted = task
             try:
                 if kind == "loose":
-                    return _pull_loose(cache, store, batch, name)
+                    return _pull_loose(cache, store, batch, name, (sizes or {}).get(name))
                 return _pull_pack(cache, store, batch, name, set(wanted))
             except RemoteError as e:
                 return TransferResult(failed=dict.fromkeys(wanted, str(e)))
@@ -291,10 +291,14 @@ def pull(
     return result
 
 
-def _pull_loose(cache: Cache, store: ObjectStore, batch: Batch, oid: str) -> TransferResult:
+def _pull_loose(
+    cache: Cache, store: ObjectStore, batch: Batch, oid: str, size: int | None
+) -> TransferResult:
+    """One loose object; of a known `size`, no more than one byte past it is downloaded (the
+    hash then refuses it)."""
     tmp = cache.temp()
     try:
-        store.get(object_path(oid), tmp)
+        store.get(object_path(oid), tmp, size)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

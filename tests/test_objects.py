@@ -114,8 +114,8 @@ class Relay:
     def put(self, local: Path, dest: str) -> None:
         self.inner.put(local, dest)
 
-    def get(self, src: str, local: Path) -> None:
-        self.inner.get(src, local)
+    def get(self, src: str, local: Path, limit: int | None = None) -> None:
+        self.inner.get(src, local, limit)
 
     def open(self, src: str) -> BinaryIO | None:
         return self.inner.open(src)
@@ -342,6 +342,27 @@ def test_corrupt_loose_object_is_refused(remote: FolderStore, a: Clone, b: Clone
     assert pulled.transferred == set(objects) - {bad}
     assert not b.cache.has(bad) and not b.cache.path(bad).exists()
     assert_holds(b.cache, {o: d for o, d in objects.items() if o != bad})
+
+
+def test_a_loose_object_longer_than_its_pointer_says_is_not_downloaded_whole(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """A hostile remote serving an endless object: with the size the pointer gives, a pull
+    stops one byte past it (the hash refuses it); without a size, the whole is read."""
+    data = blob(9, SMALL)
+    (oid,) = add(a.cache, [data])
+    push(a.cache, a.index(remote), {oid})
+    stored = remote.root / object_path(oid)
+    stored.chmod(0o644)
+    with stored.open("ab") as f:
+        f.write(bytes(8 << 20))
+    bounded = pull(b.cache, b.index(remote), {oid}, sizes={oid: len(data)})
+    assert "corrupt on remote origin" in bounded.failed[oid] and not b.cache.has(oid)
+    whole = pull(b.cache, b.index(remote), {oid})
+    assert oid in whole.failed
+    assert bounded.wire < len(data) + 64 * 1024  # the object's size + 1, the inventories
+    assert whole.wire >= len(data) + (8 << 20)
+    assert list(b.cache.tmp.iterdir()) == []
 
 
 def test_corrupt_object_in_a_pack_is_refused_the_rest_pulled(

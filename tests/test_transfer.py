@@ -3,6 +3,7 @@ server: bytes arrive as they download, are verified at the end, and only then ca
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,20 @@ def test_a_corrupt_stream_raises_at_the_end_and_caches_nothing(
     monkeypatch.chdir(teammate)
     with package.open("data/big.bin") as f, pytest.raises(OSError, match="corrupt on remote"):
         f.read()
+    assert not obj(teammate, pointer_hash(teammate, "data/big.bin")).exists()
+    assert not list((teammate / ".mdflow/cache/tmp").iterdir())
+
+
+def test_a_pull_reads_an_endless_object_no_further_than_its_pointer_says(
+    repo: Path, teammate: Path, mlflow_server: Server
+) -> None:
+    stored = next(p for p in store_folder(mlflow_server, repo).rglob("objects/*/*"))
+    size = stored.stat().st_size
+    with stored.open("ab") as f:
+        f.write(bytes(16 << 20))  # the server now serves 16 MiB more than the pointer's size
+    r = mdflow(teammate, "pull", "--json", "data/big.bin")
+    assert r.code != 0 and "corrupt on remote" in r.out + r.err
+    assert json.loads(r.out)["received"] < size + 64 * 1024
     assert not obj(teammate, pointer_hash(teammate, "data/big.bin")).exists()
     assert not list((teammate / ".mdflow/cache/tmp").iterdir())
 

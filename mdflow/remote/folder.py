@@ -59,9 +59,13 @@ class FolderStore:
         except OSError as e:
             raise RemoteError(f"uploading {dest} to {self.root} failed: {e.strerror}") from e
 
-    def get(self, src: str, local: Path) -> None:
+    def get(self, src: str, local: Path, limit: int | None = None) -> None:
         try:
-            shutil.copyfile(self._path(src), local)
+            if limit is None:
+                shutil.copyfile(self._path(src), local)
+            else:
+                with self._path(src).open("rb") as f, local.open("wb") as out:
+                    shutil.copyfileobj(_Bounded(f, limit + 1), out)
         except OSError as e:
             local.unlink(missing_ok=True)
             raise RemoteError(f"downloading {src} from {self.root} failed: {e.strerror}") from e
@@ -81,4 +85,17 @@ class FolderStore:
             raise RemoteError(f"downloading {src} from {self.root} failed: {e.strerror}") from e
         if len(data) != size:
             raise RemoteError(f"downloading {src} from {self.root} failed: it is too short")
+        return data
+
+
+class _Bounded:
+    """The first `left` bytes of a file, read as a file."""
+
+    def __init__(self, f: BinaryIO, left: int) -> None:
+        self.f, self.left = f, left
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        self.left -= len(data)
         return data

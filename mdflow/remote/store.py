@@ -33,8 +33,9 @@ class ObjectStore(Protocol):
         """Upload the file `local` to `dest` (a path ending with the stored file's name)."""
         ...
 
-    def get(self, src: str, local: Path) -> None:
-        """Download `src` to the path `local` (whose folder exists)."""
+    def get(self, src: str, local: Path, limit: int | None = None) -> None:
+        """Download `src` to the path `local` (whose folder exists); with `limit`, no more
+        than `limit` + 1 bytes of it (the caller tells a file too large by its size)."""
         ...
 
     def open(self, src: str) -> BinaryIO | None:
@@ -65,8 +66,8 @@ class Deferred:
     def put(self, local: Path, dest: str) -> None:
         self._connect().put(local, dest)
 
-    def get(self, src: str, local: Path) -> None:
-        self._connect().get(src, local)
+    def get(self, src: str, local: Path, limit: int | None = None) -> None:
+        self._connect().get(src, local, limit)
 
     def open(self, src: str) -> BinaryIO | None:
         return self._connect().open(src)

@@ -190,10 +190,10 @@ class MlflowHttp:
                 names.append(name)
         return sorted(names)
 
-    def download(self, path: str, local: Path, limit: int = 0) -> None:
+    def download(self, path: str, local: Path, limit: int | None = None) -> None:
         """The artifact into `local`; with `limit`, no more than `limit` + 1 bytes of it (the
         caller tells a file too large by its size)."""
-        left = limit + 1 if limit else None
+        left = None if limit is None else limit + 1
         with self._request("GET", self._artifact(path), stream=True) as resp, local.open("wb") as f:
             for block in resp.iter_content(chunk_size=CHUNK):
                 if left is not None:

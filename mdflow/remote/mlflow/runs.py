@@ -52,7 +52,7 @@ class Runs(Protocol):
     def log_text(self, run_id: str, text: str, path: str) -> None: ...
     def log_artifacts(self, run_id: str, folder: Path, where: str) -> None: ...
     def log_table(self, run_id: str, table: Any, path: str) -> None: ...
-    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path: ...
+    def download(self, run_id: str, path: str, folder: Path, limit: int | None = None) -> Path: ...
 
 
 def now_ms() -> int:
@@ -164,7 +164,7 @@ class RestRuns:
     def log_table(self, run_id: str, table: Any, path: str) -> None:
         self.fallback().log_table(run_id, table, path)  # MLflow's table format and its tag
 
-    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path:
+    def download(self, run_id: str, path: str, folder: Path, limit: int | None = None) -> Path:
         """The artifact in a new file of `folder`; with `limit`, no more than `limit` + 1
         bytes of it (the caller tells a file too large by its size)."""
         root = self._proxied(run_id)
@@ -240,7 +240,7 @@ class ClientRuns:
             warnings.simplefilter("ignore")
             self.client.log_table(run_id, table, path)
 
-    def download(self, run_id: str, path: str, folder: Path, limit: int = 0) -> Path:
+    def download(self, run_id: str, path: str, folder: Path, limit: int | None = None) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(folder)))  # whole
 
 

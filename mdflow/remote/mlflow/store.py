@@ -69,10 +69,12 @@ class MlflowStore:
             if source != local:
                 shutil.rmtree(source.parent, ignore_errors=True)
 
-    def get(self, src: str, local: Path) -> None:
+    def get(self, src: str, local: Path, limit: int | None = None) -> None:
+        """Through the server's proxy, no more than `limit` + 1 bytes; through MLflow's client
+        (an embedded store, or a server only it can speak to), the whole file."""
         if self._root is not None and self.http is not None:
             try:
-                self.http.download(f"{self._root}/{src}", local)
+                self.http.download(f"{self._root}/{src}", local, limit)
             except Exception as e:
                 local.unlink(missing_ok=True)
                 raise RemoteError(f"downloading {src} from {self.url} failed: {short(e)}") from e
