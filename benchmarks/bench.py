@@ -295,6 +295,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-install", action="store_true", help="do not install DVC or git-lfs")
     p.add_argument("--s3", action="store_true", help="also push and pull through S3 (moto)")
     p.add_argument(
+        "--tools",
+        nargs="+",
+        choices=report.TOOLS,
+        default=list(report.TOOLS),
+        help="the tools to time (default: all three); the floors are always timed",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         metavar="VENV",
@@ -317,11 +324,12 @@ def main() -> int:
     (work / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     env = environment(work)
     subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, capture_output=True)
-    found = {
-        "mdflow": find_mdflow(),
-        "DVC": find_dvc(work, not args.no_install, args.s3),
-        "git-lfs": find_git_lfs(not args.no_install),
+    finders = {
+        "mdflow": find_mdflow,
+        "DVC": lambda: find_dvc(work, not args.no_install, args.s3),
+        "git-lfs": lambda: find_git_lfs(not args.no_install),
     }
+    found = {name: finders[name]() for name in args.tools}
     if args.baseline:
         found[BASE] = find_mdflow(args.baseline.resolve() / "bin", BASE)
     for name, why in found.items():

@@ -128,6 +128,7 @@ def table(rows: list[Row], about: list[str]) -> str:
         cells = [_cell(floors.get((sc, f, "-"), {}).get("floor", [])) for f in FLOORS]
         lines.append(f"| {titles[sc]} | " + " | ".join(cells) + " |")
     lines += _requests(rows, titles)
+    lines += _scaling(times, rss, order)
     failed = [
         f"- {k[0]}, {k[1]} ({k[2]}), {t}: {e}"
         for k, v in errors.items()
@@ -174,6 +175,36 @@ def _cpu(rows: list[Row]) -> str:
         system = statistics.median(r.system_seconds for r in rows)
         cell += f" ({user:.2f}u {system:.2f}s)"
     return cell
+
+
+def _scaling(
+    times: dict[tuple[str, str, str], dict[str, list[float]]],
+    rss: dict[tuple[str, str, str], list[float]],
+    order: dict[tuple[str, str, str], tuple[int, str]],
+) -> list[str]:
+    """With two sizes of `files:N` or more: mdflow's milliseconds per 1,000 files at each size
+    (equal across a line: time linear in the number of files) and what its peak memory grows
+    by per file from the smallest size to the largest (the process's own size cancels)."""
+    sizes = sorted({int(k[0].split("-")[1]) for k in times if k[0].startswith("files-")})
+    if len(sizes) < 2:
+        return []
+    ops = sorted({(k[1], k[2]) for k in times if k[1] not in FLOORS}, key=lambda o: min(
+        order[k][0] for k in order if (k[1], k[2]) == o))  # fmt: skip
+    head = " | ".join(f"{n:,}" for n in sizes)
+    lines = ["", "Scaling with the number of files (mdflow; ms per 1,000 files, median):", ""]
+    lines += [f"| operation | state | {head} | peak memory, bytes per file more |"]
+    lines += ["|---|---|" + "---:|" * (len(sizes) + 1)]
+    for op, state in ops:
+        cells = []
+        for n in sizes:
+            mine = times.get((f"files-{n}", op, state), {}).get("mdflow", [])
+            cells.append(f"{statistics.median(mine) * 1e6 / n:.0f}" if mine else "")
+        low = rss.get((f"files-{sizes[0]}", op, state), [])
+        high = rss.get((f"files-{sizes[-1]}", op, state), [])
+        slope = (max(high) - max(low)) * 2**20 / (sizes[-1] - sizes[0]) if low and high else None
+        per_file = f"{slope:,.0f}" if slope is not None else ""
+        lines.append(f"| {op} | {state} | " + " | ".join(cells) + f" | {per_file} |")
+    return lines
 
 
 def _first(rows: list[Row], scenario: str) -> int:
