@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from mdflow.hashing import PREFIX, hash_bytes, hash_stream, hex_of, is_hash
+from mdflow.hashing import PREFIX, copy_fd, hash_bytes, hash_stream, hex_of, is_hash
+from mdflow.paths import UMASK
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+# a new object file is made read-only at once when the umask leaves it 0444: no chmod later
+_BORN_READ_ONLY = not UMASK & READ_ONLY
 BATCH_SYNC_MIN = 8
 _FAN, _REST = len(PREFIX), len(PREFIX) + 2  # an object's folder: the first two hex digits
 CHUNKED_MIN = 4 << 20  # objects this large have recipes, travel as chunks (docs/remote-layout.md)
@@ -105,6 +108,7 @@ class Batch:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
         self.staged: dict[str, str] = {}  # oid -> its temporary file
+        self._writable: set[str] = set()  # temporary files made elsewhere: chmod at commit
         self._mutex = threading.Lock()
         self._names = itertools.count()
         self._prefix = ""  # of temporary names: tmp/obj-<random>- once the folder exists
@@ -122,6 +126,23 @@ class Batch:
             _unlink_failed(tmp, e)
             raise
         return self._stage(tmp, oid), size
+
+    def ingest_file(self, path: str) -> str:
+        """Copy a file into a staged object through raw descriptors and this thread's one
+        buffer (hashing.copy_fd), hashing exactly the bytes written."""
+        src = os.open(path, os.O_RDONLY)
+        try:
+            tmp, fd = self._create()
+            try:
+                oid, _ = copy_fd(src, fd)
+            except BaseException as e:
+                os.close(fd)
+                _unlink_failed(tmp, e)
+                raise
+            os.close(fd)
+        finally:
+            os.close(src)
+        return self._stage(tmp, oid)
 
     def put_verified(self, data: bytes, expected: str) -> bool:
         """Stage `data` as `expected` if it hashes to it (hashed once, before any write).
@@ -162,6 +183,8 @@ class Batch:
         if actual != expected:
             tmp.unlink()
             return False
+        with self._mutex:
+            self._writable.add(str(tmp))
         self._stage(str(tmp), actual)
         return True
 
@@ -174,7 +197,8 @@ class Batch:
             self.cache.tmp.mkdir(parents=True, exist_ok=True)
             self._prefix = f"{self.cache.tmp}/obj-{os.getpid()}-{secrets.token_hex(6)}-"
         name = f"{self._prefix}{next(self._names)}"
-        return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        mode = READ_ONLY if _BORN_READ_ONLY else 0o600  # the descriptor still writes
+        return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
 
     def _stage(self, tmp: str, oid: str, look_in_cache: bool = True) -> str:
         # the stat of cache.has runs before the mutex: a thread holding it across a system
@@ -200,16 +224,19 @@ class Batch:
             if folder not in folders:
                 os.makedirs(folder, exist_ok=True)
                 folders.add(folder)
-            os.chmod(tmp, READ_ONLY)
+            if not _BORN_READ_ONLY or tmp in self._writable:
+                os.chmod(tmp, READ_ONLY)
             os.replace(tmp, f"{folder}/{h[2:]}")
         sync_paths(sorted(folders))
         self.staged.clear()
+        self._writable.clear()
 
     def discard(self) -> None:
         for tmp in self.staged.values():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         self.staged.clear()
+        self._writable.clear()
 
 
 def _unlink_failed(tmp: str, e: BaseException) -> None:

@@ -230,8 +230,7 @@ def _manifest(repo: Repo, path: Path, files: list[WorkspaceFile], hashes: dict[s
 
 
 def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:
-    with open(f.path, "rb") as src:
-        return batch.ingest(src)[0]
+    return batch.ingest_file(f.path)
 
 
 def _dir_fields(oid: str, size: int, files: int) -> dict[str, Any]:

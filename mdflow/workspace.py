@@ -7,22 +7,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import itertools
 import os
 import secrets
 import stat
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-import xxhash
-
 from mdflow.cache import Cache, alive, writer_pid
 from mdflow.config import LinkType
 from mdflow.errors import CorruptObjectError, MdflowError
-from mdflow.hashing import PREFIX, hash_bytes, hash_file, hex_of, sha256_file
+from mdflow.hashing import copy_fd, hash_bytes, hash_file, hex_of, sha256_file
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK, check_name, is_plain_name, is_plain_path
 from mdflow.pool import parallel
@@ -301,7 +297,7 @@ class Materializer:
                         dst = -1
                         os.unlink(tmp)
                         return None
-                elif _copy_fd(src, dst, sha256) != (oid, sha256):
+                elif copy_fd(src, dst, sha256) != (oid, sha256):
                     self._refuse_corrupt(oid)
                 return Stamp.of(os.fstat(dst))
             finally:
@@ -341,35 +337,6 @@ def _reflink_fd(src: int, dst: int) -> bool:
         if e.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY):
             return False
         raise
-
-
-def _copy_fd(src: int, dst: int, sha256: str | None = None) -> tuple[str, str | None]:
-    """Copy a whole file between descriptors; the hash of the bytes copied, and their SHA-256
-    when one is expected (read once, into this thread's one buffer: a fresh block per file or
-    per read costs a page fault per page, and zeroing 1 MiB per small file costs more than
-    copying it)."""
-    hasher = xxhash.xxh3_128()
-    second = hashlib.sha256() if sha256 is not None else None
-    buffer, whole = _buffer()
-    while n := os.readv(src, [buffer]):
-        view = whole[:n]
-        hasher.update(view)
-        if second is not None:
-            second.update(view)
-        while view:
-            view = view[os.write(dst, view) :]
-    return PREFIX + hasher.hexdigest(), second.hexdigest() if second is not None else None
-
-
-_local = threading.local()
-
-
-def _buffer() -> tuple[bytearray, memoryview]:
-    found: tuple[bytearray, memoryview] | None = getattr(_local, "buffer", None)
-    if found is None:
-        buffer = bytearray(COPY_CHUNK)
-        found = _local.buffer = (buffer, memoryview(buffer))
-    return found
 
 
 def debris_beside(folder: Path) -> list[Path]:

@@ -5,6 +5,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import mdflow_proc
 
 from mdflow.cache import Cache
 from mdflow.hashing import hash_bytes
@@ -57,3 +58,19 @@ def test_put_verified_stages_only_matching_data(tmp_path: Path) -> None:
     assert list(cache.oids()) == [good]
     assert cache.path(good).read_bytes() == b"good"
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o277])
+def test_added_objects_are_read_only_for_all_whatever_the_umask(repo: Path, umask: int) -> None:
+    """Objects are made 0444 at creation when the umask allows it, else chmod-ed at commit:
+    the same modes either way (downloaded objects: test_objects.assert_holds)."""
+    (repo / "data").mkdir()
+    for i in range(5):
+        (repo / "data" / f"f{i}.txt").write_text(f"file {i}\n")
+    (repo / "one.bin").write_bytes(b"one file\n")
+    for target in ("data", "one.bin"):
+        r = mdflow_proc(repo, "add", target, umask=umask)
+        assert r.code == 0, r.err
+    objects = [p for p in (repo / ".mdflow/cache").glob("??/*") if p.is_file()]
+    assert len(objects) == 7  # five files, one manifest, one file
+    assert {stat.S_IMODE(p.stat().st_mode) for p in objects} == {0o444}
