@@ -266,8 +266,7 @@ def about(tools: dict[str, Tool | str], env: dict[str, str], work: Path) -> list
          if ln.startswith("model name")), platform.machine(),
     )  # fmt: skip
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    fs = subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout
-    fstype = fs.splitlines()[-1].split()[1] if fs.strip() else "?"
+    fstype = _filesystem(work)
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores"
         f" ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, {fstype};"
@@ -282,6 +281,28 @@ def about(tools: dict[str, Tool | str], env: dict[str, str], work: Path) -> list
         "below 1 mean mdflow is faster."
     )
     return lines + s3_remote.about(env)
+
+
+def _filesystem(work: Path) -> str:
+    """`ext4 with a journal, on /dev/loop0` and the like. ext4 without a journal makes
+    creating a file slow for minutes after many were deleted (its inode allocator skips
+    recently deleted inodes one by one): benchmarks/README.md, "The file system"."""
+    fs = subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout
+    if not fs.strip():
+        return "?"
+    device, fstype = fs.splitlines()[-1].split()[:2]
+    if fstype == "ext4":
+        name = os.path.basename(device)
+        journal = any(j.startswith(f"{name}-") for j in _listdir("/proc/fs/jbd2"))
+        fstype += " with a journal" if journal else " without a journal"
+    return f"{fstype}, on {device}"
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def parse_args() -> argparse.Namespace:
