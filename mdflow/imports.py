@@ -17,7 +17,7 @@ from mdflow import pointer as ptr
 from mdflow.checkout import checkout_datasets
 from mdflow.datasets import Dataset, Located
 from mdflow.errors import MdflowError
-from mdflow.manifest import Manifest, ManifestEntry
+from mdflow.manifest import Manifest
 from mdflow.pointer import ImportSource, Pointer
 from mdflow.reading import fill_cache, locate, parts, reference
 from mdflow.repo import Repo
@@ -109,9 +109,7 @@ def _adopt(repo: Repo, source: Repo, loc: Located) -> dict[str, Any]:
         table = {"rows": shape.rows, "columns": shape.columns} if shape else {}
         return {"kind": "file", "hash": single.hash, "size": single.size, **table}
     cut = len(d.only[0]) + 1 if d.only else 0
-    manifest = Manifest.of(
-        ManifestEntry(path=e.path[cut:], hash=e.hash, size=e.size, exec=e.exec) for e in entries
-    )
+    manifest = Manifest.of(e._replace(path=e.path[cut:]) for e in entries)
     _copy(repo, source, [e.hash for e in entries])
     oid = repo.cache.put_bytes(manifest.to_bytes())
     return {"kind": "dir", "hash": oid, "size": manifest.size, "files": len(manifest.files)}

@@ -162,12 +162,7 @@ class Hasher:
 
 def entries_of(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> list[ManifestEntry]:
     """Manifest entries of scanned files (built without validation: scan_dir made them)."""
-    return [
-        ManifestEntry.model_construct(
-            path=f.rel, hash=hashes[f.key], size=f.stamp.size, exec=f.exec
-        )
-        for f in files
-    ]
+    return [ManifestEntry(f.rel, hashes[f.key], f.stamp.size, f.exec) for f in files]
 
 
 def manifest_bytes(files: Iterable[WorkspaceFile], hashes: dict[str, str]) -> bytes:

@@ -345,6 +345,25 @@ def test_manifest_parses_or_is_a_format_error(data: bytes | str) -> None:
     assert again.to_bytes() == m.to_bytes() == Manifest.of(reversed(m.files)).to_bytes()
 
 
+MANIFEST_SCHEMA = json.loads((Path(__file__).parents[2] / "schemas/manifest.json").read_text())
+
+
+@MODEL
+@given(manifest_docs(), st.booleans())
+def test_manifest_reader_and_schema_agree(doc: dict[str, Any], ascii_only: bool) -> None:
+    """The reader checks entries by hand, not through the model: what schemas/manifest.json
+    refuses, it refuses; what it reads, the schema takes (it refuses more: unsafe paths,
+    unsorted files, `5.0` for a size)."""
+    import jsonschema
+
+    data = json_bytes(doc, ascii_only)
+    try:
+        Manifest.from_bytes(data, "m")
+    except FormatError:
+        return
+    jsonschema.validate(json.loads(data), MANIFEST_SCHEMA)
+
+
 # --- 3. configuration ----------------------------------------------------------------------
 
 remote_names = st.one_of(
