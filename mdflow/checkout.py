@@ -14,7 +14,7 @@ from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.manifest import Manifest, ManifestEntry
-from mdflow.pool import parallel
+from mdflow.pool import FILE_WORKERS, parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import Stamp
@@ -259,7 +259,7 @@ class _Checkout:
             return self._stamp(e.hash, f"{top}/{e.path}", f"{key}/{e.path}", e.exec)
 
         with Progress(f"checkout {key}", sum(e.size for e in todo), len(todo)) as bar:
-            for e, done in parallel(write, todo):
+            for e, done in parallel(write, todo, FILE_WORKERS):
                 if done is not None:
                     self.written.append(done)
                     self.report.restored.append(done[0])

@@ -21,7 +21,7 @@ from mdflow.errors import MdflowError
 from mdflow.hashing import hash_bytes, hash_stream
 from mdflow.manifest import check_paths
 from mdflow.pointer import Pointer
-from mdflow.pool import parallel
+from mdflow.pool import FILE_WORKERS, parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
@@ -181,7 +181,7 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     ]
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
-        for f, oid in parallel(lambda f: _ingest_one(batch, f), todo):
+        for f, oid in parallel(lambda f: _ingest_one(batch, f), todo, FILE_WORKERS):
             if hashes.get(f.key) != oid:  # it changed since its stamp was taken
                 manifest = None
             hashes[f.key] = oid
