@@ -259,7 +259,7 @@ def write_committed(root: Path, data: dict[str, Any]) -> None:
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yamlfile.dump(data)
 
 
 def _with_section(text: str, key: str, section: dict[str, Any] | None) -> str:

@@ -120,9 +120,7 @@ class Pointer(BaseModel):
             elif value is not None:
                 data[key] = value
         data.update(self.model_extra or {})
-        return yaml.safe_dump(
-            data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 30
-        )
+        return yamlfile.dump(data, width=1 << 30)
 
     @classmethod
     def from_yaml(cls, text: str | bytes, origin: str) -> Pointer:

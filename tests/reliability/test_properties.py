@@ -177,7 +177,13 @@ def documents(
 
 
 def yaml_text(doc: Any) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    """The document as a person's editor might write it: Unicode as is, unless it holds NEL,
+    which PyYAML would write raw where YAML reads a line break (then every character is
+    escaped)."""
+    raw = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    if "\x85" in json.dumps(doc, ensure_ascii=False, default=repr):
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=False)
+    return raw
 
 
 def json_bytes(doc: Any, ascii_only: bool) -> bytes:
