@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -254,12 +253,6 @@ def check_passes(root: str, files: list[str]) -> bool:
     tracked = [r.data for r in proven]
     if any(p == t or p.startswith(t + "/") for p in files for t in tracked):
         return False
-    sizes = subprocess.run(
-        ["git", "cat-file", "--batch-check=%(objectsize)"],
-        cwd=root,
-        input="".join(f":{p}\n" for p in files).encode(),
-        capture_output=True,
-        check=True,
-    ).stdout.split()
+    sizes = gitrepo.staged_sizes(Path(root), files)
     limit = proven[0].max_size
-    return len(sizes) == len(files) and all(s.isdigit() and int(s) < limit for s in sizes)
+    return len(sizes) == len(files) and all(s < limit for s in sizes.values())

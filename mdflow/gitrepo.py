@@ -80,6 +80,22 @@ def tracked_files(root: Path, rels: Iterable[str]) -> list[str]:
     return _z(run(root, "ls-files", "-z", "--cached", "--", *specs)) if specs else []
 
 
+def staged_sizes(root: Path, paths: list[str]) -> dict[str, int]:
+    """Sizes of the staged blobs of `paths` (those the index holds), in one
+    `git cat-file --batch-check`."""
+    if not paths:
+        return {}
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectsize)"],
+        cwd=root,
+        input="".join(f":{p}\n" for p in paths).encode(),
+        capture_output=True,
+        check=True,
+    )
+    sizes = proc.stdout.decode().split()
+    return {p: int(s) for p, s in zip(paths, sizes, strict=False) if s.isdigit()}
+
+
 def is_ignored(root: Path, rel: str) -> bool:
     proc = subprocess.run(
         ["git", "check-ignore", "-q", "--no-index", "--", rel],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def check(repo: Repo, max_size: int = LARGE, modified_data: str = "warn") -> Hoo
                 f"{path} is data tracked by {owner}.mdflow but staged into Git — run "
                 f"git rm -r --cached {owner}"
             )
-    for path, size in _sizes(repo, data_files).items():
+    for path, size in gitrepo.staged_sizes(repo.root, data_files).items():
         if size >= max_size and not any(path == t or path.startswith(t + "/") for t in tracked):
             report.problems.append(
                 f"{path} ({size / 1e6:.1f} MB) is staged into Git — track it instead: "
@@ -91,22 +90,6 @@ def _staged(repo: Repo) -> list[str]:
     """Files added or modified in the index."""
     out = gitrepo.run(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=AM")
     return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
-def _sizes(repo: Repo, paths: list[str]) -> dict[str, int]:
-    """Sizes of the staged blobs of `paths`, in one `git cat-file --batch-check`."""
-    if not paths:
-        return {}
-    names = "".join(f":{p}\n" for p in paths)
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch-check=%(objectsize)"],
-        cwd=repo.root,
-        input=names.encode(),
-        capture_output=True,
-        check=True,
-    )
-    sizes = proc.stdout.decode().split()
-    return {p: int(s) for p, s in zip(paths, sizes, strict=False) if s.isdigit()}
 
 
 def pushed_objects(

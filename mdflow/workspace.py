@@ -27,7 +27,6 @@ from mdflow.repo import Repo
 from mdflow.state import Scan, Stamp, StatCache, StatRow
 
 FICLONE = 0x40049409
-COPY_CHUNK = 1 << 20
 TMP_SUFFIX = ".mdflow-tmp"
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
