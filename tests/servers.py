@@ -9,7 +9,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import BinaryIO
 
@@ -132,6 +135,36 @@ def _creds() -> dict[str, str]:
     }
 
 
+def forward(
+    handler: BaseHTTPRequestHandler, target: str, hold: Callable[[bytes], None] | None = None
+) -> tuple[int, bytes, Message]:
+    """Send a proxy's request on to `target` (after `hold(body)`, when given); the answer's
+    status, bytes and headers."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length) if length else None
+    if hold is not None:
+        hold(body or b"")
+    headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+    req = urllib.request.Request(
+        target + handler.path, data=body, headers=headers, method=handler.command
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def send_head(handler: BaseHTTPRequestHandler, status: int, headers: Message, length: int) -> None:
+    """The status line and headers of a forwarded answer of `length` bytes."""
+    handler.send_response(status)
+    for k, v in headers.items():
+        if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
 class FaultProxy:
     """A FAKE for one fault a real server cannot be made to show on demand: HTTP 500.
 
@@ -163,24 +196,8 @@ class FaultProxy:
                     proxy.failed += 1
                     self.send_error(500, "injected fault")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                proxy._hold(body or b"")
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                req = urllib.request.Request(
-                    proxy.target + self.path, data=body, headers=headers, method=self.command
-                )
-                try:
-                    with urllib.request.urlopen(req, timeout=60) as r:
-                        status, data, rh = r.status, r.read(), r.headers
-                except urllib.error.HTTPError as e:
-                    status, data, rh = e.code, e.read(), e.headers
-                self.send_response(status)
-                for k, v in rh.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
+                status, data, rh = forward(self, proxy.target, proxy._hold)
+                send_head(self, status, rh, len(data))
                 self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward

@@ -18,8 +18,6 @@ import signal
 import socket
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import pytest
 from clones import Clone, new_clone
 from conftest import clone, git, mdflow, use_server
-from servers import Server
+from servers import Server, forward, send_head
 from test_chunked_remote import ROWS, lines, write
 from test_chunks import ROWS as CSV_ROWS
 from test_chunks import csv, edits, entry, pushed_in_one_pack, put
@@ -250,24 +248,9 @@ class CuttingProxy:
                 pass
 
             def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                req = urllib.request.Request(
-                    target + self.path, data=body, headers=headers, method=self.command
-                )
-                try:
-                    with urllib.request.urlopen(req, timeout=60) as r:
-                        status, data, rh = r.status, r.read(), r.headers
-                except urllib.error.HTTPError as e:
-                    status, data, rh = e.code, e.read(), e.headers
+                status, data, rh = forward(self, target)
                 dropped = proxy.cut and self.command == "GET" and ".pack" in self.path
-                self.send_response(status)
-                for k, v in rh.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
+                send_head(self, status, rh, len(data))
                 if dropped and len(data) > 1 << 20:
                     proxy.cuts += 1
                     self.wfile.write(data[: len(data) // 2])
