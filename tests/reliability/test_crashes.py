@@ -146,24 +146,40 @@ def small_cache(repo: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(cache)], check=True)
 
 
-def test_failed_add_on_a_full_disk_frees_what_it_wrote(repo: Path, small_cache: Path) -> None:
+@pytest.mark.parametrize("target", ["big.bin", "big"])  # a file; a folder's files (ingest_file)
+def test_failed_add_on_a_full_disk_frees_what_it_wrote(
+    repo: Path, small_cache: Path, target: str
+) -> None:
     ballast = small_cache / "ballast"  # what the user frees before retrying
     ballast.write_bytes(b"\1" * (2 << 20))
-    big_data(repo / "big.bin", 3 << 20)
+    if target == "big.bin":
+        big_data(repo / target, 3 << 20)
+    else:
+        (repo / target).mkdir()
+        for i in range(3):
+            big_data(repo / target / f"part{i}.bin", 1 << 20)
 
-    r = mdflow(repo, "add", "big.bin")
+    r = mdflow(repo, "add", target)
     assert_one_line_error(r, f"no space left on the device mounted at {small_cache}")
-    assert list((small_cache / "tmp").iterdir()) == []  # the partial object is gone
-    assert not (repo / "big.bin.mdflow").exists()
+    assert list((small_cache / "tmp").iterdir()) == []  # the partial objects are gone
+    assert not (repo / f"{target}.mdflow").exists()
 
     ballast.unlink()
-    r = mdflow(repo, "add", "big.bin")  # 3 MiB fit in 4 MiB only if nothing was left behind
+    r = mdflow(repo, "add", target)  # 3 MiB fit in 4 MiB only if nothing was left behind
     assert r.code == 0, r.err
     assert mdflow(repo, "fsck").code == 0
 
 
-def test_killed_add_is_cleaned_by_the_next_command_that_takes_the_lock(repo: Path) -> None:
-    big_data(repo / "big.bin")
+@pytest.mark.parametrize("target", ["big.bin", "big"])  # a file; a folder's files (ingest_file)
+def test_killed_add_is_cleaned_by_the_next_command_that_takes_the_lock(
+    repo: Path, target: str
+) -> None:
+    if target == "big.bin":
+        big_data(repo / target)
+    else:
+        (repo / target).mkdir()
+        for i in range(8):
+            big_data(repo / target / f"part{i}.bin", 2 << 20)
     tmp = repo / ".mdflow/cache/tmp"
 
     def partial() -> list[Path]:
@@ -172,10 +188,10 @@ def test_killed_add_is_cleaned_by_the_next_command_that_takes_the_lock(repo: Pat
     tmp.mkdir(parents=True, exist_ok=True)
     live = tmp / "obj-1-live-0"  # a writer that is still running (pid 1): kept
     live.write_bytes(b"an add in progress")
-    kill_when_written(repo, ["add", "big.bin"], partial)
+    kill_when_written(repo, ["add", target], partial)
     assert "debris:" in mdflow(repo, "status").out
 
-    r = mdflow(repo, "add", "big.bin")
+    r = mdflow(repo, "add", target)
     assert r.code == 0, r.err
     assert sorted(tmp.iterdir()) == [live]
     assert mdflow(repo, "fsck").code == 0
