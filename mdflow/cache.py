@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from mdflow.forks import tag
 from mdflow.hashing import PREFIX, copy_fd, hash_bytes, hash_stream, hex_of, is_hash
 from mdflow.paths import UMASK
 
@@ -77,6 +78,13 @@ class Cache:
         os.close(fd)
         return Path(name)
 
+    def quarantined(self, oid: str) -> bool:
+        """Whether a copy of `oid` was ever moved to quarantine."""
+        with contextlib.suppress(FileNotFoundError):
+            prefix = f"{hex_of(oid)}."
+            return any(n.startswith(prefix) for n in os.listdir(self.quarantine_dir))
+        return False
+
     def quarantine(self, oid: str) -> Path | None:
         """Move a corrupt object aside, to a fresh name in `quarantine/` (earlier copies stay);
         None when it is gone already (another thread or process moved it)."""
@@ -111,7 +119,8 @@ class Batch:
         self._writable: set[str] = set()  # temporary files made elsewhere: chmod at commit
         self._mutex = threading.Lock()
         self._names = itertools.count()
-        self._prefix = ""  # of temporary names: tmp/obj-<random>- once the folder exists
+        self._prefix = ""  # of temporary names: tmp/obj-<pid>-<random>- once the folder exists
+        self._pid = os.getpid()  # a forked worker's files are this process's to stage
 
     def write_bytes(self, data: bytes) -> str:
         return self.ingest(io.BytesIO(data))[0]
@@ -130,6 +139,11 @@ class Batch:
     def ingest_file(self, path: str) -> str:
         """Copy a file into a staged object through raw descriptors and this thread's one
         buffer (hashing.copy_fd), hashing exactly the bytes written."""
+        return self.keep(*self.copy_in(path))
+
+    def copy_in(self, path: str) -> tuple[str, str]:
+        """The first half of `ingest_file`, which a forked worker can do: the temporary file
+        and its hash; no file ('') when the cache holds that object already."""
         src = os.open(path, os.O_RDONLY)
         try:
             tmp, fd = self._create()
@@ -142,7 +156,17 @@ class Batch:
             os.close(fd)
         finally:
             os.close(src)
-        return self._stage(tmp, oid)
+        if self.cache.has(oid):
+            os.unlink(tmp)
+            return "", oid
+        return tmp, oid
+
+    def keep(self, tmp: str, oid: str) -> str:
+        """The second half of `ingest_file`: stage the file `copy_in` made, unless this batch
+        holds its object already."""
+        if tmp:
+            self._stage(tmp, oid, look_in_cache=False)
+        return oid
 
     def put_verified(self, data: bytes, expected: str) -> bool:
         """Stage `data` as `expected` if it hashes to it (hashed once, before any write).
@@ -195,8 +219,8 @@ class Batch:
         """
         if not self._prefix:
             self.cache.tmp.mkdir(parents=True, exist_ok=True)
-            self._prefix = f"{self.cache.tmp}/obj-{os.getpid()}-{secrets.token_hex(6)}-"
-        name = f"{self._prefix}{next(self._names)}"
+            self._prefix = f"{self.cache.tmp}/obj-{self._pid}-{secrets.token_hex(6)}-"
+        name = f"{self._prefix}{tag()}{next(self._names)}"
         mode = READ_ONLY if _BORN_READ_ONLY else 0o600  # the descriptor still writes
         return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
 

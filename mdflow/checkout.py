@@ -13,8 +13,8 @@ from mdflow import datasets, gitrepo, integrity
 from mdflow import pointer as ptr
 from mdflow.datasets import Dataset, manifest_of
 from mdflow.errors import CorruptObjectError, MdflowError
+from mdflow.forks import forked
 from mdflow.manifest import Manifest, ManifestEntry
-from mdflow.pool import FILE_WORKERS, parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import Stamp
@@ -29,6 +29,8 @@ from mdflow.workspace import (
     remove_file,
     stat_file,
 )
+
+CORRUPT, MISSING = "corrupt", "missing"  # what a copy reports instead of a stamp
 
 
 @dataclass
@@ -242,6 +244,8 @@ class _Checkout:
             have = ws.hashes[f.key] if f else None
             if have == entry.hash:
                 self._fix_exec(f, entry)
+            elif f is None:  # its object is looked for as it is copied
+                todo.append(entry)
             elif not self._has(entry.hash):
                 self._missing(f"{key}/{entry.path}", entry.hash)
             elif f is None or self._replaceable(f.key, ws.hashes[f.key]):
@@ -255,14 +259,12 @@ class _Checkout:
             todo = [e for e in todo if self._free(d.data, e.path, key)]
         top = str(d.data)
 
-        def write(e: ManifestEntry) -> tuple[str, Stamp, str] | None:
-            return self._stamp(e.hash, f"{top}/{e.path}", f"{key}/{e.path}", e.exec)
+        def write(e: ManifestEntry) -> Stamp | str:
+            return self._copy(e.hash, f"{top}/{e.path}", e.exec)
 
         with Progress(f"checkout {key}", sum(e.size for e in todo), len(todo)) as bar:
-            for e, done in parallel(write, todo, FILE_WORKERS):
-                if done is not None:
-                    self.written.append(done)
-                    self.report.restored.append(done[0])
+            for e, done in forked(write, todo):
+                self._done(done, f"{key}/{e.path}", e.hash)
                 bar.advance(e.size, 1)
 
     def _free(self, top: Path, rel: str, key: str) -> bool:
@@ -279,22 +281,31 @@ class _Checkout:
             mode = os.stat(f.path).st_mode
             os.chmod(f.path, mode | EXEC_BITS if entry.exec else mode & ~EXEC_BITS)
 
-    def _stamp(
-        self, oid: str, dest: str, key: str, executable: bool
-    ) -> tuple[str, Stamp, str] | None:
-        """Write one file (from a worker thread); what the stat cache records of it, or None
-        when its object is corrupt (quarantined, the workspace file left as it was)."""
+    def _copy(self, oid: str, dest: str, executable: bool) -> Stamp | str:
+        """Write one file (maybe in a forked worker: it changes nothing here); its stamp for
+        the stat cache, or CORRUPT (the object quarantined, the workspace file left as it
+        was) or MISSING (no such object in the cache)."""
         try:
-            return key, self.writer.write(oid, dest, executable, self.expect.get(oid)), oid
+            return self.writer.write(oid, dest, executable, self.expect.get(oid))
         except CorruptObjectError:
+            return CORRUPT
+        except FileNotFoundError as e:
+            if e.filename != self.writer.source(oid):
+                raise
+            return MISSING
+
+    def _done(self, done: Stamp | str, key: str, oid: str) -> None:
+        if done == CORRUPT:
             self.report.corrupt.append(key)
-            return None
+        elif done == MISSING:
+            self._missing(key, oid)
+        else:
+            assert isinstance(done, Stamp)
+            self.written.append((key, done, oid))
+            self.report.restored.append(key)
 
     def _write(self, oid: str, dest: str, key: str, executable: bool) -> None:
-        done = self._stamp(oid, dest, key, executable)
-        if done is not None:
-            self.written.append(done)
-            self.report.restored.append(key)
+        self._done(self._copy(oid, dest, executable), key, oid)
 
     def record(self) -> None:
         """Remember the hashes of the files just written (Git records its checkouts too)."""

@@ -21,6 +21,18 @@ class MdflowError(Exception):
     def __str__(self) -> str:
         return f"{self.what} — {self.hint}" if self.hint else self.what
 
+    def __reduce__(self) -> tuple[object, ...]:  # pickled whole, from a forked worker
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(
+    cls: type[MdflowError], args: tuple[object, ...], state: dict[str, object]
+) -> MdflowError:
+    e = cls.__new__(cls)
+    e.args = args
+    e.__dict__.update(state)
+    return e
+
 
 class NotARepoError(MdflowError):
     pass

@@ -10,12 +10,6 @@ from typing import TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 WORKERS = min(16, 4 * (os.cpu_count() or 1))
-# Creating many small files from data in the page cache (checkout, add) is work for the CPU,
-# in the kernel and under the GIL: on 2 cores one thread checked out 10,000 files in
-# 0.74-0.79 s, two in 0.93-1.05 s, eight in 1.18-2.30 s (the kernel time growing with the
-# threads), and 100,000 files in 7.4-10.0 s against 12.7 s with eight. One thread for every
-# two cores leaves the others to the kernel's own work.
-FILE_WORKERS = max(1, min(4, (os.cpu_count() or 1) // 2))
 CHUNK_MAX = 64
 
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
-from mdflow.cache import CHUNKED_MIN, Batch
+from mdflow.cache import CHUNKED_MIN
 from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
 from mdflow.errors import MdflowError
+from mdflow.forks import forked
 from mdflow.hashing import hash_bytes, hash_stream
 from mdflow.manifest import check_paths
 from mdflow.pointer import Pointer
-from mdflow.pool import FILE_WORKERS, parallel
 from mdflow.progress import Progress
 from mdflow.repo import Repo
 from mdflow.state import StatCache
@@ -181,7 +181,8 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     ]
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
-        for f, oid in parallel(lambda f: _ingest_one(batch, f), todo, FILE_WORKERS):
+        for f, (tmp, oid) in forked(lambda f: batch.copy_in(f.path), todo):
+            batch.keep(tmp, oid)
             if hashes.get(f.key) != oid:  # it changed since its stamp was taken
                 manifest = None
             hashes[f.key] = oid
@@ -227,10 +228,6 @@ def _manifest(repo: Repo, path: Path, files: list[WorkspaceFile], hashes: dict[s
         rel = repo.rel(path)
         raise MdflowError(f"{rel} changed while it was added ({e})", f"mdflow add {rel}") from None
     return manifest_bytes(files, hashes)
-
-
-def _ingest_one(batch: Batch, f: WorkspaceFile) -> str:
-    return batch.ingest_file(f.path)
 
 
 def _dir_fields(oid: str, size: int, files: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from mdflow.cache import Cache, alive, writer_pid
 from mdflow.config import LinkType
 from mdflow.errors import CorruptObjectError, MdflowError
+from mdflow.forks import tag
 from mdflow.hashing import copy_fd, hash_bytes, hash_file, hex_of, sha256_file
 from mdflow.manifest import ManifestEntry, join_lines, line
 from mdflow.paths import UMASK, check_name, is_plain_name, is_plain_path
@@ -209,6 +210,7 @@ class Materializer:
         self._names = itertools.count()
         self._token = f"co-{os.getpid()}-{secrets.token_hex(4)}-"
         self._no_reflink = False
+        self._links_only = bool({LinkType.hardlink, LinkType.symlink} & set(links))
         self._tmp_dev: int | None = None
         self.corrupt: set[str] = set()
 
@@ -216,8 +218,7 @@ class Materializer:
         self, oid: str, dest: str, executable: bool = False, sha256: str | None = None
     ) -> Stamp:
         """Write `oid` at `dest`; the stamp of the written file (for the stat cache)."""
-        h = hex_of(oid)
-        source = f"{self.root}/{h[:2]}/{h[2:]}"
+        source = self.source(oid)
         tmp = self._tmp_for(dest)
         try:
             stamp = self._write_tmp(source, tmp, executable, oid, sha256)
@@ -231,14 +232,21 @@ class Materializer:
             return self.write(oid, dest, executable, sha256)
         return stamp
 
+    def source(self, oid: str) -> str:
+        """The object's path in the cache; a write raises FileNotFoundError for it when the
+        cache does not hold the object."""
+        h = hex_of(oid)
+        return f"{self.root}/{h[:2]}/{h[2:]}"
+
     def _tmp_for(self, dest: str) -> str:
         folder, name = os.path.split(dest)
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders[folder] = os.stat(folder).st_dev == self._tmp_device()
+        n = f"{tag()}{next(self._names)}"
         if self._folders[folder]:
-            return f"{self.cache.checkout_tmp}/{self._token}{next(self._names)}"
-        return f"{folder}/.{name[:40]}.{self._token}{next(self._names)}{TMP_SUFFIX}"
+            return f"{self.cache.checkout_tmp}/{self._token}{n}"
+        return f"{folder}/.{name[:40]}.{self._token}{n}{TMP_SUFFIX}"
 
     def _tmp_device(self) -> int:
         if self._tmp_dev is None:
@@ -252,6 +260,8 @@ class Materializer:
     def _write_tmp(
         self, source: str, tmp: str, executable: bool, oid: str, sha256: str | None
     ) -> Stamp:
+        if self._links_only:  # a link is made to any name, even of nothing
+            self._require(source, oid)
         if sha256 is not None and self.links[0] is not LinkType.copy:  # links read nothing
             self._check_sha256(source, oid, sha256)
             sha256 = None
@@ -300,11 +310,17 @@ class Materializer:
         finally:
             os.close(src)
 
+    def _require(self, source: str, oid: str) -> None:
+        if not os.path.isfile(source):
+            if oid in self.corrupt or self.cache.quarantined(oid):
+                raise CorruptObjectError(oid)
+            raise FileNotFoundError(errno.ENOENT, "no such object in the cache", source)
+
     def _open_source(self, source: str, oid: str) -> int:
         try:
             return os.open(source, os.O_RDONLY)
-        except FileNotFoundError:
-            if oid in self.corrupt:  # quarantined while another file was copied from it
+        except FileNotFoundError:  # quarantined while another file was copied from it?
+            if oid in self.corrupt or self.cache.quarantined(oid):
                 raise CorruptObjectError(oid) from None
             raise
 
@@ -313,7 +329,7 @@ class Materializer:
             if sha256_file(source) == sha256:
                 return
         except FileNotFoundError:
-            if oid not in self.corrupt:
+            if oid not in self.corrupt and not self.cache.quarantined(oid):
                 raise
         self._refuse_corrupt(oid)
 

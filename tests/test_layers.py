@@ -27,8 +27,8 @@ LAYERS: dict[str, int] = {
     for rank, names in enumerate(
         [
             # 0 base
-            "mdflow.errors mdflow.hashing mdflow.paths mdflow.pool mdflow.progress mdflow.lock"
-            " mdflow.urls mdflow.format_version mdflow.yamlfile",
+            "mdflow.errors mdflow.hashing mdflow.paths mdflow.pool mdflow.forks mdflow.progress"
+            " mdflow.lock mdflow.urls mdflow.format_version mdflow.yamlfile",
             # 1 formats
             "mdflow.pointer mdflow.manifest mdflow.config mdflow.changes mdflow.remote.formats"
             " mdflow.schemas mdflow.tables",

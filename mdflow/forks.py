@@ -1,0 +1,166 @@
+"""Forked worker processes for loops over many small files, which the GIL serialises.
+
+Creating a small file is a few system calls with Python's work between them, and threads
+take turns at that work: on 2 cores a bare loop copying and hashing 10,000 small files
+took 0.39 s in one process, 0.20-0.22 s in two, and longer in two threads than in one.
+A worker is forked (no new interpreter, no imports): it starts in a millisecond with the
+parent's memory, does its share, and sends back only its results, pickled, through a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import select
+import signal
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+FORK_MIN = 500  # items per worker: with fewer, forking costs more than it saves
+CHUNK = 128  # items a worker does before it reports them (and the parent's bar moves)
+_HEADER = struct.Struct("<Q")
+_tag = ""  # "<pid>." in a worker
+
+
+def tag() -> str:
+    """'' in the process that started, '<pid>.' in a worker: for temporary names, which the
+    workers would otherwise all draw from the same forked counter."""
+    return _tag
+
+
+def forked(
+    fn: Callable[[T], R], items: Sequence[T], workers: int | None = None
+) -> Iterator[tuple[T, R]]:
+    """Apply `fn` to items in forked workers, yielding (item, result) as they come back.
+
+    Only results come back: what `fn` changes in a worker's memory is lost. An exception in a
+    worker stops the others (SIGTERM, raised in them as SystemExit so that their clean-up
+    runs); the results finished before are still yielded, then the first exception is
+    raised. Runs inline, in order, when there is too little work for two workers.
+    """
+    n = min(workers or PROCESSES or 1, len(items) // FORK_MIN)
+    if n < 2 or not hasattr(os, "fork"):
+        for item in items:
+            yield item, fn(item)
+        return
+    yield from _Workers(fn, items, n).run()
+
+
+class _Workers(Generic[T, R]):
+    def __init__(self, fn: Callable[[T], R], items: Sequence[T], n: int) -> None:
+        self.fn, self.items, self.n = fn, items, n
+        self.pids: list[int] = []
+        self.pipes: dict[int, bytearray] = {}  # read end -> bytes not yet a whole message
+        self.error: BaseException | None = None
+
+    def run(self) -> Iterator[tuple[T, R]]:
+        gc.freeze()  # the collector skips the objects made so far, in the workers and here
+        try:
+            self._start()
+            while self.pipes:
+                for fd in select.select(list(self.pipes), [], [])[0]:
+                    for kind, payload in self._receive(fd):
+                        if kind == "ok":
+                            for i, result in payload:
+                                yield self.items[i], result
+                        elif self.error is None:
+                            self.error = payload
+                            self._stop()
+        finally:
+            self._stop()
+            self._drain()
+            for pid in self.pids:
+                os.waitpid(pid, 0)
+            gc.unfreeze()
+        if self.error is not None:
+            raise self.error
+
+    def _start(self) -> None:
+        for k in range(self.n):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                for fd in self.pipes:
+                    os.close(fd)
+                starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
+                _work(self.fn, self.items, starts, write)
+            os.close(write)
+            self.pids.append(pid)
+            self.pipes[read] = bytearray()
+
+    def _receive(self, fd: int) -> Iterator[tuple[str, Any]]:
+        data = os.read(fd, 1 << 20)
+        if not data:
+            os.close(fd)
+            del self.pipes[fd]
+            return
+        buf = self.pipes[fd]
+        buf += data
+        while len(buf) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buf)
+            if len(buf) < _HEADER.size + size:
+                break
+            message = pickle.loads(buf[_HEADER.size : _HEADER.size + size])
+            del buf[: _HEADER.size + size]
+            yield message
+
+    def _stop(self) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def _drain(self) -> None:
+        """Read the pipes to their end (a worker blocked on a full pipe never exits)."""
+        while self.pipes:
+            for fd in select.select(list(self.pipes), [], [])[0]:
+                for _ in self._receive(fd):
+                    pass
+
+
+def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int) -> None:
+    """A worker's life: its chunks of items, a message per chunk, then exit (never return)."""
+    global _tag
+    code = 0
+    try:
+        _tag = f"{os.getpid()}."
+        gc.disable()
+        signal.signal(signal.SIGTERM, _exit)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for start in starts:
+            done: list[tuple[int, R]] = []
+            try:
+                for i in range(start, min(start + CHUNK, len(items))):
+                    done.append((i, fn(items[i])))
+            finally:
+                _send(out, ("ok", done))
+    except BaseException as e:
+        code = 1
+        try:
+            _send(out, ("error", e))
+        except BaseException:
+            _send(out, ("error", RuntimeError(f"{type(e).__name__}: {e}")))
+    finally:
+        os._exit(code)
+
+
+def _send(fd: int, message: tuple[str, Any]) -> None:
+    """Write one message whole: a SIGTERM waits until it is sent."""
+    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(1)

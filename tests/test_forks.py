@@ -1,0 +1,192 @@
+"""Forked workers for many small files: results come back whole, failures stop every worker
+and reach the caller, no worker outlives the loop; checkout and add through them."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from conftest import mdflow, obj
+
+from mdflow import forks
+from mdflow.checkout import checkout
+from mdflow.errors import CorruptObjectError, MdflowError
+from mdflow.hashing import hash_bytes
+from mdflow.repo import Repo
+
+N = 4 * forks.FORK_MIN  # enough for two workers, on any machine
+
+
+@pytest.fixture
+def two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers even on a machine with one core."""
+    monkeypatch.setattr(forks, "PROCESSES", 2)
+
+
+def no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_every_item_comes_back_once_from_two_other_processes(two: None) -> None:
+    seen = dict(forks.forked(lambda i: (i * i, os.getpid(), forks.tag()), list(range(N))))
+    assert sorted(seen) == list(range(N))
+    assert all(square == i * i for i, (square, _, _) in seen.items())
+    pids = {pid for _, pid, _ in seen.values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert {t for _, _, t in seen.values()} == {f"{pid}." for pid in pids}
+    assert forks.tag() == ""
+    assert no_children_left()
+
+
+def test_too_little_work_runs_inline_in_order(two: None) -> None:
+    items = list(range(forks.FORK_MIN))
+    got = list(forks.forked(lambda i: os.getpid(), items))
+    assert [i for i, _ in got] == items and {pid for _, pid in got} == {os.getpid()}
+
+
+def test_a_workers_error_reaches_the_caller_whole(two: None) -> None:
+    def fn(i: int) -> int:
+        if i == N - 1:
+            raise MdflowError("item broke", "mdflow fsck")
+        return i
+
+    done = []
+    with pytest.raises(MdflowError) as caught:
+        for i, _ in forks.forked(fn, list(range(N))):
+            done.append(i)
+    assert (caught.value.what, caught.value.hint) == ("item broke", "mdflow fsck")
+    assert str(caught.value) == "item broke — mdflow fsck"
+    assert len(done) >= forks.CHUNK  # the other worker's finished chunks still came back
+    assert no_children_left()
+
+
+def test_mdflow_errors_pickle_with_their_fields() -> None:
+    e = pickle.loads(pickle.dumps(CorruptObjectError(hash_bytes(b"x"))))
+    assert type(e) is CorruptObjectError and e.oid == hash_bytes(b"x") and e.hint
+
+
+def test_an_unpicklable_error_arrives_as_its_text(two: None) -> None:
+    class Local(Exception):  # a local class cannot be pickled
+        pass
+
+    def fn(i: int) -> int:
+        if i == 3:
+            raise Local("the reason")
+        return i
+
+    with pytest.raises(RuntimeError, match="Local: the reason"):
+        list(forks.forked(fn, list(range(N))))
+    assert no_children_left()
+
+
+def test_an_error_stops_the_other_worker_which_cleans_up(two: None, tmp_path: Path) -> None:
+    """The other worker is mid-item when the first fails: SIGTERM raises SystemExit in it,
+    so its clean-up runs, and the loop ends long before its slow items would have."""
+    started = time.monotonic()
+
+    def fn(i: int) -> int:
+        if i == 0:
+            time.sleep(0.3)
+            raise OSError(28, "No space left on device")
+        part = tmp_path / f"part-{i}"
+        part.write_bytes(b"x")
+        try:
+            time.sleep(0.05)  # 1,000 of these in one worker would take 50 s
+        finally:
+            part.unlink()
+        return i
+
+    with pytest.raises(OSError, match="No space left"):
+        list(forks.forked(fn, list(range(N))))
+    assert time.monotonic() - started < 20
+    assert list(tmp_path.iterdir()) == []
+    assert no_children_left()
+
+
+def test_leaving_the_loop_early_reaps_the_workers(two: None) -> None:
+    for _ in forks.forked(lambda i: time.sleep(0.001), list(range(N))):
+        break
+    assert no_children_left()
+
+
+def big_folder(repo: Path) -> dict[str, bytes]:
+    files = {f"d{i // 100:02d}/f{i:04d}.txt": f"file {i}\n".encode() for i in range(N)}
+    for rel, data in files.items():
+        (repo / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "data" / rel).write_bytes(data)
+    return files
+
+
+def read_folder(top: Path) -> dict[str, bytes]:
+    return {p.relative_to(top).as_posix(): p.read_bytes() for p in top.rglob("*") if p.is_file()}
+
+
+def test_add_and_checkout_of_a_large_folder_through_workers(two: None, repo: Path) -> None:
+    files = big_folder(repo)
+    assert mdflow(repo, "add", "data").code == 0
+    cache = repo / ".mdflow/cache"
+    assert list((cache / "tmp").iterdir()) == []
+    for data in files.values():
+        assert obj(repo, hash_bytes(data)).read_bytes() == data
+    shutil.rmtree(repo / "data")
+    assert mdflow(repo, "checkout", "data").code == 0
+    assert read_folder(repo / "data") == files
+    assert list((repo / ".mdflow/tmp").iterdir()) == []
+    with Repo.find(repo).stat_cache() as state:  # what checkout wrote is known
+        assert len(state.under("data")) == N
+    assert "all clean" in mdflow(repo, "status", "data").out
+
+
+def test_a_corrupt_object_shared_by_files_in_both_workers_is_reported_for_each(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = big_folder(repo)
+    same = b"the same bytes\n"
+    shared = ["d00/f0000.txt", f"d{(N - 1) // 100:02d}/f{N - 1:04d}.txt"]  # one per worker
+    for rel in shared:
+        (repo / "data" / rel).write_bytes(same)
+        files[rel] = same
+    assert mdflow(repo, "add", "data").code == 0
+    bad = obj(repo, hash_bytes(same))
+    bad.chmod(0o644)
+    bad.write_bytes(b"the same bytez\n")
+    shutil.rmtree(repo / "data")
+    monkeypatch.chdir(repo)
+    report = checkout(Repo.find(repo), ["data"])
+    assert sorted(report.corrupt) == sorted(f"data/{rel}" for rel in shared)
+    assert len(report.restored) == N - 2 and not report.ok
+    restored = read_folder(repo / "data")
+    assert restored == {k: v for k, v in files.items() if k not in shared}
+    quarantined = [p.name for p in (repo / ".mdflow/quarantine").iterdir()]
+    assert len(quarantined) == 1 and quarantined[0].startswith(bad.parent.name + bad.name)
+
+
+@pytest.mark.parametrize("link", ["copy", "symlink"])
+def test_objects_missing_from_the_cache_are_reported_not_linked(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch, link: str
+) -> None:
+    """A file absent from the workspace is copied without looking its object up first: the
+    copy (or link) finds it missing, in a worker, and the report says so; no link to nothing."""
+    files = big_folder(repo)
+    assert mdflow(repo, "add", "data").code == 0
+    (repo / "mdflow.yaml").write_text(
+        (repo / "mdflow.yaml").read_text().replace("link: [reflink, copy]", f"link: [{link}]")
+    )
+    gone = ["d00/f0000.txt", f"d{(N - 1) // 100:02d}/f{N - 1:04d}.txt"]
+    for rel in gone:
+        obj(repo, hash_bytes(files[rel])).unlink()
+    shutil.rmtree(repo / "data")
+    monkeypatch.chdir(repo)
+    report = checkout(Repo.find(repo), ["data"])
+    assert sorted(report.missing_cache) == sorted(f"data/{rel}" for rel in gone)
+    assert len(report.restored) == N - 2 and not report.corrupt
+    assert not any((repo / "data" / rel).is_symlink() for rel in gone)
+    assert read_folder(repo / "data") == {k: v for k, v in files.items() if k not in gone}
