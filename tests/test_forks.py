@@ -21,18 +21,34 @@ from mdflow.repo import Repo
 N = 4 * forks.FORK_MIN  # enough for two workers, on any machine
 
 
+FORKED: list[int] = []  # the workers the current test forked
+
+
 @pytest.fixture
 def two(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two workers even on a machine with one core."""
+    """Two workers even on a machine with one core; the pids of the workers forked."""
     monkeypatch.setattr(forks, "PROCESSES", 2)
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            FORKED.append(pid)
+        return pid
+
+    FORKED.clear()
+    monkeypatch.setattr(os, "fork", recorded)
 
 
 def no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+    """Every worker forked was waited for: none is left running or a zombie."""
+    for pid in FORKED:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        return False
+    return len(FORKED) == 2
 
 
 def test_every_item_comes_back_once_from_two_other_processes(two: None) -> None:
