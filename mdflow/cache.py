@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from mdflow.forks import tag
-from mdflow.hashing import PREFIX, copy_fd, hash_bytes, hash_stream, hex_of, is_hash
+from mdflow.forks import forked, tag
+from mdflow.hashing import PREFIX, copy_fd, hash_bytes, hash_stream, hex_of, is_hash, slurp
 from mdflow.paths import UMASK
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -28,6 +28,7 @@ BATCH_SYNC_MIN = 8
 _FAN, _REST = len(PREFIX), len(PREFIX) + 2  # an object's folder: the first two hex digits
 CHUNKED_MIN = 4 << 20  # objects this large have recipes, travel as chunks (docs/remote-layout.md)
 _WRITER = re.compile(r"^[a-z]+-(\d+)-")  # temporary names: <kind>-<pid of the writer>-...
+_MARKER = re.compile(r"^stage-\d+-[0-9a-f]+$")  # a batch's (see Batch._create)
 
 
 class Cache:
@@ -119,8 +120,10 @@ class Batch:
         self._writable: set[str] = set()  # temporary files made elsewhere: chmod at commit
         self._mutex = threading.Lock()
         self._names = itertools.count()
-        self._prefix = ""  # of temporary names: tmp/obj-<pid>-<random>- once the folder exists
-        self._pid = os.getpid()  # a forked worker's files are this process's to stage
+        # a forked worker's files are this process's to stage: named with its pid
+        self._marker = f"stage-{os.getpid()}-{secrets.token_hex(6)}"
+        self._marked = False
+        self._folders: set[str] = set()  # made already
 
     def write_bytes(self, data: bytes) -> str:
         return self.ingest(io.BytesIO(data))[0]
@@ -143,23 +146,47 @@ class Batch:
 
     def copy_in(self, path: str) -> tuple[str, str]:
         """The first half of `ingest_file`, which a forked worker can do: the temporary file
-        and its hash; no file ('') when the cache holds that object already."""
+        and its hash; no file ('') when the cache holds that object already. A small file is
+        hashed before it is written: its temporary file goes beside its final name (a rename
+        in one folder costs less), and none is made for an object the cache holds."""
         src = os.open(path, os.O_RDONLY)
         try:
-            tmp, fd = self._create()
-            try:
-                oid, _ = copy_fd(src, fd)
-            except BaseException as e:
-                os.close(fd)
-                _unlink_failed(tmp, e)
-                raise
-            os.close(fd)
+            data = slurp(src)
+            if data is not None:
+                oid = hash_bytes(data)
+                return ("", oid) if self.cache.has(oid) else (self._write(data, oid), oid)
+            tmp, oid = self._copy(src)
         finally:
             os.close(src)
         if self.cache.has(oid):
             os.unlink(tmp)
             return "", oid
         return tmp, oid
+
+    def _copy(self, src: int) -> tuple[str, str]:
+        tmp, fd = self._create()
+        try:
+            oid, _ = copy_fd(src, fd)
+        except BaseException as e:
+            os.close(fd)
+            _unlink_failed(tmp, e)
+            raise
+        os.close(fd)
+        return tmp, oid
+
+    def _write(self, data: bytes | memoryview, oid: str) -> str:
+        """A temporary file holding `data`, beside the final name of `oid`."""
+        tmp, fd = self._create(oid)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException as e:
+            os.close(fd)
+            _unlink_failed(tmp, e)
+            raise
+        os.close(fd)
+        return tmp
 
     def keep(self, tmp: str, oid: str) -> str:
         """The second half of `ingest_file`: stage the file `copy_in` made, unless this batch
@@ -180,17 +207,7 @@ class Batch:
         with self._mutex:
             if expected in self.staged:
                 return True
-        tmp, fd = self._create()
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except BaseException as e:
-            os.close(fd)
-            _unlink_failed(tmp, e)
-            raise
-        os.close(fd)
-        self._stage(tmp, expected, look_in_cache=False)
+        self._stage(self._write(data, expected), expected, look_in_cache=False)
         return True
 
     def adopt(self, tmp: Path, expected: str, known: str | None = None) -> bool:
@@ -212,15 +229,27 @@ class Batch:
         self._stage(str(tmp), actual)
         return True
 
-    def _create(self) -> tuple[str, int]:
-        """A new temporary file in `cache.tmp`: its path and a descriptor open for writing.
+    def _create(self, oid: str | None = None) -> tuple[str, int]:
+        """A new temporary file and a descriptor open for writing: beside the final name of
+        `oid` when it is known, else in `cache.tmp`. While a batch has files, its marker
+        `tmp/stage-<pid>-<random>` says whose they are (see `remove_debris`).
 
         Cheaper than mkstemp (no random name per file), which counts for 10,000 small objects.
         """
-        if not self._prefix:
+        if not self._marked:
             self.cache.tmp.mkdir(parents=True, exist_ok=True)
-            self._prefix = f"{self.cache.tmp}/obj-{self._pid}-{secrets.token_hex(6)}-"
-        name = f"{self._prefix}{tag()}{next(self._names)}"
+            os.close(os.open(f"{self.cache.tmp}/{self._marker}", os.O_CREAT | os.O_WRONLY, 0o644))
+            self._marked = True
+        n = f"{tag()}{next(self._names)}"
+        if oid is None:
+            name = f"{self.cache.tmp}/{self._marker}-{n}"
+        else:
+            h = hex_of(oid)
+            folder = f"{self.cache.root}/{h[:2]}"
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            name = f"{folder}/.{self._marker}-{n}"
         mode = READ_ONLY if _BORN_READ_ONLY else 0o600  # the descriptor still writes
         return name, os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
 
@@ -242,18 +271,23 @@ class Batch:
         sync_paths(list(self.staged.values()))
         root = str(self.cache.root)
         folders: set[str] = set()
+        moves = []
         for oid, tmp in self.staged.items():
             h = hex_of(oid)
             folder = f"{root}/{h[:2]}"
             if folder not in folders:
-                os.makedirs(folder, exist_ok=True)
+                if folder not in self._folders:
+                    os.makedirs(folder, exist_ok=True)
                 folders.add(folder)
             if not _BORN_READ_ONLY or tmp in self._writable:
                 os.chmod(tmp, READ_ONLY)
-            os.replace(tmp, f"{folder}/{h[2:]}")
+            moves.append((tmp, f"{folder}/{h[2:]}"))
+        for _ in forked(_rename, moves):  # renames in one folder run in parallel
+            pass
         sync_paths(sorted(folders))
         self.staged.clear()
         self._writable.clear()
+        self._unmark()
 
     def discard(self) -> None:
         for tmp in self.staged.values():
@@ -261,6 +295,16 @@ class Batch:
                 os.unlink(tmp)
         self.staged.clear()
         self._writable.clear()
+        self._unmark()
+
+    def _unmark(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{self.cache.tmp}/{self._marker}")
+        self._marked = False
+
+
+def _rename(move: tuple[str, str]) -> None:
+    os.replace(*move)
 
 
 def _unlink_failed(tmp: str, e: BaseException) -> None:
@@ -302,12 +346,26 @@ def debris(folder: Path) -> list[Path]:
 
 
 def remove_debris(folder: Path) -> list[Path]:
-    """Delete the temporary files in `folder` whose writer is gone; the ones deleted."""
+    """Delete the temporary files in `folder` whose writer is gone; the ones deleted. A dead
+    batch's marker (`stage-<pid>-<random>`, in the cache's tmp/) goes last, after the files
+    that batch left beside final names in the cache's folders."""
     gone = debris(folder)
     for path in gone:
+        if _MARKER.match(path.name):
+            _sweep(folder.parent, f".{path.name}-")
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return gone
+
+
+def _sweep(root: Path, prefix: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for fan in os.scandir(root):
+            if len(fan.name) == 2 and fan.is_dir(follow_symlinks=False):
+                for entry in os.scandir(fan.path):
+                    if entry.name.startswith(prefix):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
 
 
 def sync_paths(paths: Sequence[str | Path]) -> None:

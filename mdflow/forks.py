@@ -16,6 +16,7 @@ import pickle
 import select
 import signal
 import struct
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,7 @@ PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") els
 FORK_MIN = 500  # items per worker: with fewer, forking costs more than it saves
 CHUNK = 128  # items a worker does before it reports them (and the parent's bar moves)
 _HEADER = struct.Struct("<Q")
+_PR_SET_PDEATHSIG = 1
 _tag = ""  # "<pid>." in a worker
 
 
@@ -82,6 +84,7 @@ class _Workers(Generic[T, R]):
             raise self.error
 
     def _start(self) -> None:
+        parent = os.getpid()
         for k in range(self.n):
             read, write = os.pipe()
             pid = os.fork()
@@ -90,7 +93,7 @@ class _Workers(Generic[T, R]):
                 for fd in self.pipes:
                     os.close(fd)
                 starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
-                _work(self.fn, self.items, starts, write)
+                _work(self.fn, self.items, starts, write, parent)
             os.close(write)
             self.pids.append(pid)
             self.pipes[read] = bytearray()
@@ -124,7 +127,7 @@ class _Workers(Generic[T, R]):
                     pass
 
 
-def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int) -> None:
+def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, parent: int) -> None:
     """A worker's life: its chunks of items, a message per chunk, then exit (never return)."""
     global _tag
     code = 0
@@ -132,6 +135,7 @@ def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int) -> 
         _tag = f"{os.getpid()}."
         gc.disable()
         signal.signal(signal.SIGTERM, _exit)
+        _die_with(parent)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for start in starts:
             done: list[tuple[int, R]] = []
@@ -160,6 +164,16 @@ def _send(fd: int, message: tuple[str, Any]) -> None:
             view = view[os.write(fd, view) :]
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _die_with(parent: int) -> None:
+    """A worker whose parent is killed gets SIGTERM (Linux), rather than writing on alone."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before that
+        raise SystemExit(1)
 
 
 def _exit(signum: int, frame: object) -> None:

@@ -28,7 +28,7 @@ def hex_of(oid: str) -> str:
     return oid[len(PREFIX) :]
 
 
-def hash_bytes(data: bytes) -> str:
+def hash_bytes(data: bytes | memoryview) -> str:
     return PREFIX + xxhash.xxh3_128_hexdigest(data)
 
 
@@ -98,6 +98,19 @@ def copy_fd(src: int, dst: int, sha256: str | None = None) -> tuple[str, str | N
         while view:
             view = view[os.write(dst, view) :]
     return PREFIX + hasher.hexdigest(), second.hexdigest() if second is not None else None
+
+
+def slurp(src: int) -> memoryview | None:
+    """All of a file that fits in this thread's buffer, read to its end (a view of the
+    buffer, valid until its next use); None for a larger file, the descriptor rewound."""
+    buffer, whole = _buffer()
+    n = 0
+    while got := os.readv(src, [whole[n:]]):
+        n += got
+        if n == len(buffer):
+            os.lseek(src, 0, os.SEEK_SET)
+            return None
+    return whole[:n]
 
 
 _local = threading.local()

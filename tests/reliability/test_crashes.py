@@ -146,7 +146,22 @@ def small_cache(repo: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(cache)], check=True)
 
 
-@pytest.mark.parametrize("target", ["big.bin", "big"])  # a file; a folder's files (ingest_file)
+# a file; a folder's files of 1 MiB (copied through cache/tmp); of less (beside their names)
+TARGETS = ["big.bin", "big", "small"]
+
+
+def folder_of_parts(folder: Path, count: int, size: int) -> None:
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"part{i}.bin").write_bytes(os.urandom(size))
+
+
+def staged(cache: Path) -> list[Path]:
+    """Temporary files beside final names in the cache's folders (small objects of a batch)."""
+    return list(cache.glob("??/.stage-*"))
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_failed_add_on_a_full_disk_frees_what_it_wrote(
     repo: Path, small_cache: Path, target: str
 ) -> None:
@@ -155,13 +170,12 @@ def test_failed_add_on_a_full_disk_frees_what_it_wrote(
     if target == "big.bin":
         big_data(repo / target, 3 << 20)
     else:
-        (repo / target).mkdir()
-        for i in range(3):
-            big_data(repo / target / f"part{i}.bin", 1 << 20)
+        folder_of_parts(repo / target, 3, (1 << 20) - (target == "small"))
 
     r = mdflow(repo, "add", target)
     assert_one_line_error(r, f"no space left on the device mounted at {small_cache}")
     assert list((small_cache / "tmp").iterdir()) == []  # the partial objects are gone
+    assert staged(small_cache) == []
     assert not (repo / f"{target}.mdflow").exists()
 
     ballast.unlink()
@@ -170,20 +184,21 @@ def test_failed_add_on_a_full_disk_frees_what_it_wrote(
     assert mdflow(repo, "fsck").code == 0
 
 
-@pytest.mark.parametrize("target", ["big.bin", "big"])  # a file; a folder's files (ingest_file)
+@pytest.mark.parametrize("target", TARGETS)
 def test_killed_add_is_cleaned_by_the_next_command_that_takes_the_lock(
     repo: Path, target: str
 ) -> None:
     if target == "big.bin":
         big_data(repo / target)
+    elif target == "big":
+        folder_of_parts(repo / target, 8, 2 << 20)
     else:
-        (repo / target).mkdir()
-        for i in range(8):
-            big_data(repo / target / f"part{i}.bin", 2 << 20)
-    tmp = repo / ".mdflow/cache/tmp"
+        folder_of_parts(repo / target, 2000, 16 << 10)
+    cache = repo / ".mdflow/cache"
+    tmp = cache / "tmp"
 
-    def partial() -> list[Path]:
-        return [p for p in tmp.glob("obj-*") if p.name != "obj-1-live-0"]
+    def partial() -> list[Path]:  # a temporary file, not only the batch's marker
+        return [*tmp.glob("stage-*-*-*"), *staged(cache)]
 
     tmp.mkdir(parents=True, exist_ok=True)
     live = tmp / "obj-1-live-0"  # a writer that is still running (pid 1): kept
@@ -194,6 +209,7 @@ def test_killed_add_is_cleaned_by_the_next_command_that_takes_the_lock(
     r = mdflow(repo, "add", target)
     assert r.code == 0, r.err
     assert sorted(tmp.iterdir()) == [live]
+    assert staged(cache) == []
     assert mdflow(repo, "fsck").code == 0
 
 
