@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -206,3 +208,38 @@ def test_objects_missing_from_the_cache_are_reported_not_linked(
     assert len(report.restored) == N - 2 and not report.corrupt
     assert not any((repo / "data" / rel).is_symlink() for rel in gone)
     assert read_folder(repo / "data") == {k: v for k, v in files.items() if k not in gone}
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_workers_die_with_their_parent(tmp_path: Path) -> None:
+    """SIGKILL to the command: its workers do not go on writing alone."""
+    script = f"""
+import os, time
+from mdflow import forks
+forks.PROCESSES = 2
+def fn(i):
+    open(f"{tmp_path}/{{os.getpid()}}", "a").close()
+    time.sleep(1)
+list(forks.forked(fn, list(range({N}))))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(gone(pid) for pid in workers)
