@@ -20,8 +20,12 @@ from typing import BinaryIO
 from mdflow.cache import Cache
 from mdflow.hashing import hash_file, hex_of
 from mdflow.remote.formats import PackEntry, PackIndex, parse
-from mdflow.remote.store import ObjectStore
+from mdflow.remote.store import ObjectStore, RemoteError
 
+# what a pack may be (docs/remote-layout.md): a reader refuses more before downloading it
+PACK_LIMIT = 64 << 20  # bytes of a pack
+PACK_ENTRIES = 100_000  # entries of a pack, which keeps its index under INDEX_LIMIT
+INDEX_LIMIT = 16 << 20  # bytes of a pack's index
 RANGE_GAP = 256 << 10  # entries of a pack closer than this are read in one range request
 RANGES_MAX = 32  # more ranges than this in one pack: the whole pack is read instead
 
@@ -85,14 +89,41 @@ class _Reader:
 
 
 def read_index(cache: Cache, store: ObjectStore, pack: str) -> tuple[PackIndex, int]:
-    """The index of `pack`, downloaded and parsed, and its size in bytes."""
+    """The index of `pack`, downloaded (no more than INDEX_LIMIT) and parsed, and its size in
+    bytes. It must describe a pack mdflow could have written (see `extent`)."""
+    name = f"packs/{pack}.idx"
     tmp = cache.temp()
     try:
-        store.get(f"packs/{pack}.idx", tmp)
+        store.get(name, tmp, INDEX_LIMIT)
         data = tmp.read_bytes()
     finally:
         tmp.unlink(missing_ok=True)
-    return parse(PackIndex, data, f"packs/{pack}.idx"), len(data)
+    if len(data) > INDEX_LIMIT:
+        raise RemoteError(f"{name} on remote {store.name} is larger than a pack index can be")
+    index = parse(PackIndex, data, name)
+    extent(index, f"{name} on remote {store.name}")
+    return index, len(data)
+
+
+def extent(index: PackIndex, name: str) -> int:
+    """The size of the pack an index describes (where its last entry ends): at most
+    PACK_LIMIT bytes, with at most PACK_ENTRIES entries (else RemoteError)."""
+    if len(index.objects) > PACK_ENTRIES:
+        raise RemoteError(f"{name} lists more entries than a pack holds ({PACK_ENTRIES:,})")
+    end = max((e.offset + e.size for e in index.objects), default=0)
+    if end > PACK_LIMIT:
+        raise RemoteError(f"{name} describes a pack of {end:,} bytes, more than a pack holds")
+    return end
+
+
+def get_pack(store: ObjectStore, pack: str, index: PackIndex, local: Path) -> int:
+    """Download a whole pack, no further than its index says it goes; its size."""
+    end = extent(index, f"packs/{pack}.idx")
+    store.get(f"packs/{pack}.pack", local, end)
+    size = local.stat().st_size
+    if size > end:
+        raise RemoteError(f"packs/{pack}.pack on remote {store.name} is longer than its index")
+    return size
 
 
 class Pack:
@@ -129,8 +160,7 @@ class Pack:
             ranges = _ranges(entries, wanted)
             if ranges is not None and _get_ranges(store, f"packs/{pack}.pack", pack_tmp, ranges):
                 return cls(pack_tmp, entries, received + sum(n for _, n in ranges))
-            store.get(f"packs/{pack}.pack", pack_tmp)
-            return cls(pack_tmp, entries, received + pack_tmp.stat().st_size)
+            return cls(pack_tmp, entries, received + get_pack(store, pack, entries, pack_tmp))
         except BaseException:
             pack_tmp.unlink(missing_ok=True)
             raise

@@ -22,7 +22,7 @@ from mdflow.assembly import pull_chunked
 from mdflow.cache import Batch, Cache
 from mdflow.chunking import CHUNKED_MIN, Recipes
 from mdflow.hashing import hash_bytes, hex_of
-from mdflow.packs import Member, read_index, upload
+from mdflow.packs import PACK_ENTRIES, PACK_LIMIT, Member, get_pack, read_index, upload
 from mdflow.pool import parallel
 from mdflow.progress import Progress
 from mdflow.remote.formats import Inventory, InventoryV2, PackEntry
@@ -31,7 +31,7 @@ from mdflow.remote.store import ObjectStore, RemoteError
 
 SMALL = 1 << 20
 CHUNK = 1 << 20  # read size of a streamed object
-PACK_MAX = 64 << 20
+PACK_MAX = PACK_LIMIT  # a push's packs (smaller in tests, to make several)
 CHECKPOINT = 10.0  # seconds between the inventories a long push publishes as it goes
 UNPACK_WORKERS = min(8, os.cpu_count() or 2)  # threads verifying and writing one pack's objects
 
@@ -230,7 +230,7 @@ def _group(members: list[Member]) -> list[list[Member]]:
     current: list[Member] = []
     total = 0
     for m in members:
-        if current and total + m.size > PACK_MAX:
+        if current and (total + m.size > PACK_MAX or len(current) == PACK_ENTRIES):
             groups.append(current)
             current, total = [], 0
         current.append(m)
@@ -317,8 +317,7 @@ def _pull_pack(
     index, index_size = read_index(cache, store, pack)
     pack_tmp = cache.temp()
     try:
-        store.get(f"packs/{pack}.pack", pack_tmp)
-        result.wire = index_size + pack_tmp.stat().st_size
+        result.wire = index_size + get_pack(store, pack, index, pack_tmp)
         entries = [e for e in index.objects if e.hash in wanted]
         with pack_tmp.open("rb") as f, _mapped(f) as data:
 

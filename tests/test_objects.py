@@ -19,7 +19,7 @@ from typing import BinaryIO
 import pytest
 from clones import Clone, new_clone
 
-from mdflow import transfer
+from mdflow import packs, transfer
 from mdflow.cache import Cache
 from mdflow.errors import FormatError
 from mdflow.hashing import hash_bytes, hex_of
@@ -382,6 +382,94 @@ def test_corrupt_object_in_a_pack_is_refused_the_rest_pulled(
     assert pulled.bytes == sum(len(d) for o, d in objects.items() if o != victim.hash)
     assert not b.cache.path(victim.hash).exists()
     assert_holds(b.cache, {o: d for o, d in objects.items() if o != victim.hash})
+
+
+def one_pack(remote: FolderStore, a: Clone) -> tuple[dict[str, bytes], str, PackIndex]:
+    objects = add(a.cache, [f"packed {i}\n".encode() * 50 for i in range(30)])
+    push(a.cache, a.index(remote), set(objects))
+    ((pack_id, index),) = pack_indexes(remote.root).items()
+    return objects, pack_id, index
+
+
+def fetched(remote: FolderStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names the store is asked for from now on (the store itself is unchanged)."""
+    names: list[str] = []
+    get = remote.get
+
+    def recorded(src: str, local: Path, limit: int | None = None) -> None:
+        names.append(src)
+        get(src, local, limit)
+
+    monkeypatch.setattr(remote, "get", recorded)
+    return names
+
+
+def test_a_pack_longer_than_its_index_says_is_not_downloaded_whole(
+    remote: FolderStore, a: Clone, b: Clone
+) -> None:
+    """A hostile remote serving an endless pack: a pull stops one byte past the end of the
+    last entry of its index and refuses the pack."""
+    objects, pack_id, index = one_pack(remote, a)
+    stored = remote.root / f"packs/{pack_id}.pack"
+    size = stored.stat().st_size
+    stored.chmod(0o644)
+    with stored.open("ab") as f:
+        f.write(bytes(8 << 20))
+    pulled = pull(b.cache, b.index(remote), set(objects))
+    assert set(pulled.failed) == set(objects) and not pulled.transferred
+    assert all("longer than its index" in why for why in pulled.failed.values())
+    assert list(b.cache.tmp.iterdir()) == [] and not any(b.cache.has(o) for o in objects)
+    assert sum(e.size for e in index.objects) == size
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("far", "more than a pack holds"),
+        ("huge", "more than a pack holds"),
+        ("entries", "more entries than a pack holds"),
+        ("index", "larger than a pack index can be"),
+    ],
+)
+def test_a_pack_index_no_pack_can_match_is_refused_before_the_pack_is_fetched(
+    remote: FolderStore,
+    a: Clone,
+    b: Clone,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    message: str,
+) -> None:
+    objects, pack_id, index = one_pack(remote, a)
+    entries = sorted(index.objects, key=lambda e: e.offset)
+    last = entries[-1]
+    if change == "far":  # an entry past the end of any pack
+        entries[-1] = last._replace(offset=packs.PACK_LIMIT)
+    elif change == "huge":
+        entries[-1] = last._replace(size=packs.PACK_LIMIT)
+    elif change == "entries":
+        monkeypatch.setattr(packs, "PACK_ENTRIES", len(entries) - 1)
+    else:
+        monkeypatch.setattr(packs, "INDEX_LIMIT", 1000)
+    idx = remote.root / f"packs/{pack_id}.idx"
+    idx.chmod(0o644)
+    idx.write_bytes(PackIndex(pack=pack_id, objects=entries).to_bytes())
+    names = fetched(remote, monkeypatch)
+    pulled = pull(b.cache, b.index(remote), set(objects))
+    assert set(pulled.failed) == set(objects) and not pulled.transferred
+    assert all(message in why and f"packs/{pack_id}.idx" in why for why in pulled.failed.values())
+    assert f"packs/{pack_id}.idx" in names and f"packs/{pack_id}.pack" not in names
+    assert list(b.cache.tmp.iterdir()) == []
+
+
+def test_a_push_packs_at_most_pack_entries_objects(
+    remote: FolderStore, a: Clone, b: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packs, "PACK_ENTRIES", 10)
+    monkeypatch.setattr(transfer, "PACK_ENTRIES", 10)
+    objects = add(a.cache, [f"packed {i}\n".encode() for i in range(25)])
+    push(a.cache, a.index(remote), set(objects))
+    assert sorted(len(i.objects) for i in pack_indexes(remote.root).values()) == [5, 10, 10]
+    assert pull(b.cache, b.index(remote), set(objects)).transferred == set(objects)
 
 
 def test_object_the_remote_lacks_is_named(remote: FolderStore, a: Clone, b: Clone) -> None:
