@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -331,7 +332,12 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # the servers' contexts then stop them
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)  # `kill` must not leave the MLflow server running
     args = parse_args()
     work: Path = args.work.resolve()
     out = (args.out or work / f"results-{args.scale}").resolve()
