@@ -293,6 +293,8 @@ class Batch:
         for tmp in self.staged.values():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        if self._marked or os.path.exists(f"{self.cache.tmp}/{self._marker}"):
+            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged
         self.staged.clear()
         self._writable.clear()
         self._unmark()

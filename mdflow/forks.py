@@ -10,6 +10,7 @@ parent's memory, does its share, and sends back only its results, pickled, throu
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import pickle
@@ -27,7 +28,9 @@ FORK_MIN = 500  # items per worker: with fewer, forking costs more than it saves
 CHUNK = 128  # items a worker does before it reports them (and the parent's bar moves)
 _HEADER = struct.Struct("<Q")
 _PR_SET_PDEATHSIG = 1
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 _tag = ""  # "<pid>." in a worker
+_stopping = False  # a worker was told to stop
 
 
 def tag() -> str:
@@ -85,6 +88,7 @@ class _Workers(Generic[T, R]):
 
     def _start(self) -> None:
         parent = os.getpid()
+        _prctl()
         for k in range(self.n):
             read, write = os.pipe()
             pid = os.fork()
@@ -134,9 +138,9 @@ def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, par
     try:
         _tag = f"{os.getpid()}."
         gc.disable()
-        signal.signal(signal.SIGTERM, _exit)
+        signal.signal(signal.SIGTERM, _interrupted)
         _die_with(parent)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _interrupted)
         for start in starts:
             done: list[tuple[int, R]] = []
             try:
@@ -155,26 +159,43 @@ def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, par
 
 
 def _send(fd: int, message: tuple[str, Any]) -> None:
-    """Write one message whole: a SIGTERM waits until it is sent."""
+    """Write one message whole: a SIGTERM or SIGINT waits until it is sent."""
     data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(data)) + data)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
         while view:
             view = view[os.write(fd, view) :]
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
 
 def _die_with(parent: int) -> None:
     """A worker whose parent is killed gets SIGTERM (Linux), rather than writing on alone."""
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before that
         raise SystemExit(1)
 
 
-def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(1)
+@functools.cache
+def _prctl() -> Callable[[int, int], int] | None:
+    """Linux's prctl, looked up in the parent: a worker must not take the dynamic loader's
+    lock, which another thread of the parent may have held when it forked."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    prctl: Callable[[int, int], int] = ctypes.CDLL(None).prctl
+    return prctl
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """The first SIGINT (Ctrl-C reaches the whole process group) or SIGTERM (from the parent)
+    raises; the ones after it do nothing, so that they cannot cut the clean-up short (a
+    Ctrl-C is followed by the parent's SIGTERM)."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(1)

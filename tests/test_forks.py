@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import mdflow, obj
+from conftest import mdflow, new_repo, obj
 
 from mdflow import forks
 from mdflow.checkout import checkout
@@ -243,3 +244,60 @@ list(forks.forked(fn, list(range({N}))))
     while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert all(gone(pid) for pid in workers)
+
+
+def test_ctrl_c_during_a_forked_checkout_leaves_no_partial_file(tmp_path: Path) -> None:
+    """Ctrl-C reaches the command and its workers (one process group): each removes the file
+    it was writing, the command exits 130, and the next checkout finishes the folder."""
+    repo = new_repo(tmp_path / "repo")
+    data = repo / "data"
+    for i in range(N):
+        (data / f"d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        (data / f"d{i // 100:02d}/f{i:04d}.bin").write_bytes(os.urandom(64 << 10))
+    assert mdflow(repo, "add", "data").code == 0
+    shutil.rmtree(data)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdflow", "checkout"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 60
+    while sum(1 for _ in data.rglob("*.bin")) < 50 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    written = sum(1 for _ in data.rglob("*.bin"))
+    assert proc.returncode == 130 and written < N, (proc.returncode, written, err)
+    assert list((repo / ".mdflow/tmp").iterdir()) == []
+    assert not [p for p in data.rglob("*") if p.is_file() and p.stat().st_size != 64 << 10]
+    assert mdflow(repo, "checkout").code == 0
+    assert mdflow(repo, "status").out == "1 dataset, all clean\n"
+
+
+def test_ctrl_c_during_a_forked_add_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
+    """Files the workers made but never reported are found by the batch's marker and
+    removed: no temporary file is left beside the objects or in the cache's tmp/."""
+    repo = new_repo(tmp_path / "repo")
+    for i in range(N):
+        (repo / f"data/d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        (repo / f"data/d{i // 100:02d}/f{i:04d}.bin").write_bytes(os.urandom(64 << 10))
+    cache = repo / ".mdflow/cache"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdflow", "add", "data"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(cache.glob("??/.stage-*"))) < 50 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert list(cache.glob("??/.stage-*")) == [] and list((cache / "tmp").iterdir()) == []
+    assert not (repo / "data.mdflow").exists()
+    assert mdflow(repo, "add", "data").code == 0
+    assert mdflow(repo, "fsck").code == 0
