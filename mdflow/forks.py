@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+from mdflow.errors import MdflowError
+
 T = TypeVar("T")
 R = TypeVar("R")
 PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -66,6 +68,7 @@ class _Workers(Generic[T, R]):
 
     def run(self) -> Iterator[tuple[T, R]]:
         gc.freeze()  # the collector skips the objects made so far, in the workers and here
+        done, codes = 0, []
         try:
             self._start()
             while self.pipes:
@@ -73,6 +76,7 @@ class _Workers(Generic[T, R]):
                     for kind, payload in self._receive(fd):
                         if kind == "ok":
                             for i, result in payload:
+                                done += 1
                                 yield self.items[i], result
                         elif self.error is None:
                             self.error = payload
@@ -80,11 +84,16 @@ class _Workers(Generic[T, R]):
         finally:
             self._stop()
             self._drain()
-            for pid in self.pids:
-                os.waitpid(pid, 0)
+            codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in self.pids]
             gc.unfreeze()
         if self.error is not None:
             raise self.error
+        if done < len(self.items):  # a worker died without a word: killed (the OOM killer)
+            how = ", ".join(f"signal {-c}" if c < 0 else f"exit {c}" for c in codes if c)
+            raise MdflowError(
+                f"a worker process ended before its share was done ({how or 'no error'})",
+                "run the same command again: what was done stays",
+            )
 
     def _start(self) -> None:
         parent = os.getpid()

@@ -301,3 +301,20 @@ def test_ctrl_c_during_a_forked_add_leaves_nothing_in_the_cache(tmp_path: Path) 
     assert not (repo / "data.mdflow").exists()
     assert mdflow(repo, "add", "data").code == 0
     assert mdflow(repo, "fsck").code == 0
+
+
+def test_a_worker_killed_without_a_word_is_an_error_not_a_short_result(two: None) -> None:
+    """A worker the OOM killer takes sends nothing: the items it never did are not silently
+    dropped, the loop raises once the other worker is done."""
+
+    def fn(i: int) -> int:
+        if i == 2 * forks.CHUNK + 5:  # in the middle of the first worker's second chunk
+            os.kill(os.getpid(), signal.SIGKILL)
+        return i
+
+    done = []
+    with pytest.raises(MdflowError, match=r"ended before its share was done \(signal 9\)"):
+        for i, _ in forks.forked(fn, list(range(N))):
+            done.append(i)
+    assert forks.CHUNK <= len(done) < N
+    assert no_children_left()
