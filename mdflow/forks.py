@@ -72,7 +72,7 @@ class _Workers(Generic[T, R]):
         try:
             self._start()
             while self.pipes:
-                for fd in select.select(list(self.pipes), [], [])[0]:
+                for fd in self._ready():
                     for kind, payload in self._receive(fd):
                         if kind == "ok":
                             for i, result in payload:
@@ -127,6 +127,14 @@ class _Workers(Generic[T, R]):
             del buf[: _HEADER.size + size]
             yield message
 
+    def _ready(self) -> list[int]:
+        """The pipes with something to read (poll, not select: a descriptor may be past 1023
+        in a program that holds many files open)."""
+        poll = select.poll()
+        for fd in self.pipes:
+            poll.register(fd, select.POLLIN)
+        return [fd for fd, _ in poll.poll()]
+
     def _stop(self) -> None:
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
@@ -135,7 +143,7 @@ class _Workers(Generic[T, R]):
     def _drain(self) -> None:
         """Read the pipes to their end (a worker blocked on a full pipe never exits)."""
         while self.pipes:
-            for fd in select.select(list(self.pipes), [], [])[0]:
+            for fd in self._ready():
                 for _ in self._receive(fd):
                     pass
 

@@ -318,3 +318,22 @@ def test_a_worker_killed_without_a_word_is_an_error_not_a_short_result(two: None
             done.append(i)
     assert forks.CHUNK <= len(done) < N
     assert no_children_left()
+
+
+def test_workers_serve_a_process_holding_over_a_thousand_descriptors(two: None) -> None:
+    """The pipes are polled, not selected: select() refuses a descriptor past 1023."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.fail(f"the test needs 1,200 descriptors; the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(held) > 1023
+        assert sorted(i for i, _ in forks.forked(lambda i: i, list(range(N)))) == list(range(N))
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert no_children_left()
