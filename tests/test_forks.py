@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import mdflow, new_repo, obj
+from conftest import mdflow, new_repo, obj, pointer_hash
 
-from mdflow import forks
+from mdflow import forks, tracking
 from mdflow.checkout import checkout
 from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.hashing import hash_bytes
+from mdflow.manifest import Manifest
 from mdflow.repo import Repo
+from mdflow.workspace import WorkspaceFile
 
 N = 4 * forks.FORK_MIN  # enough for two workers, on any machine
 
@@ -225,7 +227,7 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
     """SIGKILL to the command: its workers do not go on writing alone."""
     script = f"""
 import os, time
-from mdflow import forks
+from mdflow import forks, tracking
 forks.PROCESSES = 2
 def fn(i):
     open(f"{tmp_path}/{{os.getpid()}}", "a").close()
@@ -318,3 +320,53 @@ def test_a_worker_killed_without_a_word_is_an_error_not_a_short_result(two: None
             done.append(i)
     assert forks.CHUNK <= len(done) < N
     assert no_children_left()
+
+
+class TwoArguments(Exception):
+    """An exception that pickles but cannot be rebuilt from its args (as many libraries')."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")
+
+
+def test_an_error_that_cannot_be_rebuilt_arrives_as_its_text(two: None) -> None:
+    """pickle.dumps succeeds in the worker, pickle.loads would fail in the parent: the
+    worker's error must not turn into a TypeError about its constructor."""
+
+    def fn(i: int) -> int:
+        if i == 3:
+            raise TwoArguments("the reason", "item 3")
+        return i
+
+    with pytest.raises(RuntimeError, match="TwoArguments: the reason at item 3"):
+        list(forks.forked(fn, list(range(N))))
+    assert no_children_left()
+
+
+@pytest.mark.parametrize("count", [N, 10])  # through workers, and inline
+def test_a_file_that_grows_between_scan_and_copy_is_recorded_with_the_size_copied(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """The file is appended to after the folder was scanned (the scan is wrapped only to
+    append at that moment): the manifest's size must be that of the bytes hashed, so that
+    the folder is clean right after its add, not "modified"."""
+    for i in range(count):
+        (repo / f"data/d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        (repo / f"data/d{i // 100:02d}/f{i:04d}.txt").write_bytes(f"file {i}\n".encode())
+    grower = repo / "data/d00/f0007.txt"
+    scan = tracking.scan_dir
+
+    def scan_then_grow(r: Repo, top: Path) -> list[WorkspaceFile]:
+        files = scan(r, top)
+        with grower.open("ab") as f:
+            f.write(b"appended after the scan\n" * 10)
+        return files
+
+    monkeypatch.setattr(tracking, "scan_dir", scan_then_grow)
+    monkeypatch.chdir(repo)
+    tracking.add(Repo.find(repo), ["data"])
+    monkeypatch.undo()
+    manifest = Manifest.from_bytes(obj(repo, pointer_hash(repo, "data")).read_bytes(), "data")
+    entry = next(e for e in manifest.files if e.path == "d00/f0007.txt")
+    assert entry.size == grower.stat().st_size, entry
+    assert "all clean" in mdflow(repo, "status", "data").out
