@@ -159,12 +159,20 @@ def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, par
                 _send(out, ("ok", done))
     except BaseException as e:
         code = 1
-        try:
-            _send(out, ("error", e))
-        except BaseException:
-            _send(out, ("error", RuntimeError(f"{type(e).__name__}: {e}")))
+        _send(out, ("error", _portable(e)))
     finally:
         os._exit(code)
+
+
+def _portable(e: BaseException) -> BaseException:
+    """`e` if the parent can rebuild it from its pickle, else its text as a RuntimeError: an
+    exception whose constructor takes other arguments than its `args` pickles but does not
+    unpickle, and would reach the caller as a TypeError about that constructor."""
+    try:
+        pickle.loads(pickle.dumps(e, pickle.HIGHEST_PROTOCOL))
+    except BaseException:
+        return RuntimeError(f"{type(e).__name__}: {e}")
+    return e
 
 
 def _send(fd: int, message: tuple[str, Any]) -> None:
