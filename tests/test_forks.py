@@ -370,3 +370,26 @@ def test_a_file_that_grows_between_scan_and_copy_is_recorded_with_the_size_copie
     entry = next(e for e in manifest.files if e.path == "d00/f0007.txt")
     assert entry.size == grower.stat().st_size, entry
     assert "all clean" in mdflow(repo, "status", "data").out
+
+
+def test_a_file_that_grows_between_stat_and_copy_is_recorded_with_the_size_copied(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a file dataset: its stat is wrapped only to append at that moment."""
+    data = repo / "log.txt"
+    data.write_bytes(b"first line\n")
+    stat = tracking.stat_file
+
+    def stat_then_grow(r: Repo, path: Path, rel: str) -> WorkspaceFile:
+        f = stat(r, path, rel)
+        with data.open("ab") as out:
+            out.write(b"appended after the stat\n")
+        return f
+
+    monkeypatch.setattr(tracking, "stat_file", stat_then_grow)
+    monkeypatch.chdir(repo)
+    (added,) = tracking.add(Repo.find(repo), ["log.txt"])
+    monkeypatch.undo()
+    assert added.pointer.size == data.stat().st_size
+    assert added.pointer.hash == hash_bytes(data.read_bytes())
+    assert "all clean" in mdflow(repo, "status", "log.txt").out
