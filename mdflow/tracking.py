@@ -248,6 +248,8 @@ def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
     if links[0] not in (LinkType.hardlink, LinkType.symlink):
         return
     for f, oid in pairs:
+        if f.exec and links[0] is LinkType.symlink:  # a symlink would lose its exec bit
+            continue
         with contextlib.suppress(FileNotFoundError):
             if (
                 os.path.islink(f.path)

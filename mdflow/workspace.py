@@ -266,6 +266,8 @@ class Materializer:
             self._check_sha256(source, oid, sha256)
             sha256 = None
         for link in self.links:
+            if link is LinkType.symlink and executable:  # a link to a read-only object
+                continue  # cannot be executable: the next link type, or none works
             if link in (LinkType.hardlink, LinkType.symlink):
                 try:
                     (os.link if link is LinkType.hardlink else os.symlink)(source, tmp)
