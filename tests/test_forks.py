@@ -3,6 +3,7 @@ and reach the caller, no worker outlives the loop; checkout and add through them
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -393,3 +394,40 @@ def test_a_file_that_grows_between_stat_and_copy_is_recorded_with_the_size_copie
     assert added.pointer.size == data.stat().st_size
     assert added.pointer.hash == hash_bytes(data.read_bytes())
     assert "all clean" in mdflow(repo, "status", "log.txt").out
+
+
+def test_ctrl_c_of_the_parent_alone_during_a_forked_add_leaves_nothing_in_the_cache(
+    tmp_path: Path,
+) -> None:
+    """SIGINT to the process calling mdflow.add, not to its workers (a notebook kernel's
+    interrupt): the files the workers made, large ones in the cache's tmp/ included, are gone
+    when the KeyboardInterrupt reaches the caller, who goes on living."""
+    repo = new_repo(tmp_path / "repo")
+    for i in range(N):
+        (repo / f"data/d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        size = (1 << 20) + 1 if i % 16 == 0 else 100  # copied through tmp/, or beside names
+        (repo / f"data/d{i // 100:02d}/f{i:04d}.bin").write_bytes(os.urandom(size))
+    cache = repo / ".mdflow/cache"
+    script = """
+import json, os, sys
+import mdflow
+from mdflow import forks
+forks.PROCESSES = 2
+try:
+    mdflow.add("data")
+except KeyboardInterrupt:
+    left = [p for p in os.listdir(".mdflow/cache/tmp")]
+    for fan in os.listdir(".mdflow/cache"):
+        if len(fan) == 2:
+            left += [n for n in os.listdir(f".mdflow/cache/{fan}") if n.startswith(".stage")]
+    print(json.dumps(left))
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(list(cache.glob("tmp/stage-*-*-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out and json.loads(out) == [], out
