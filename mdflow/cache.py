@@ -299,7 +299,8 @@ class Batch:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         if self._marked or os.path.exists(f"{self.cache.tmp}/{self._marker}"):
-            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged
+            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged:
+            _sweep_folder(str(self.cache.tmp), f"{self._marker}-")  # beside names, or in tmp/
         self.staged.clear()
         self._writable.clear()
         self._unmark()
@@ -369,10 +370,15 @@ def _sweep(root: Path, prefix: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         for fan in os.scandir(root):
             if len(fan.name) == 2 and fan.is_dir(follow_symlinks=False):
-                for entry in os.scandir(fan.path):
-                    if entry.name.startswith(prefix):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(entry.path)
+                _sweep_folder(fan.path, prefix)
+
+
+def _sweep_folder(folder: str, prefix: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 def sync_paths(paths: Sequence[str | Path]) -> None:
