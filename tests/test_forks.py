@@ -431,3 +431,37 @@ except KeyboardInterrupt:
     os.kill(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert out and json.loads(out) == [], out
+
+
+def test_workers_of_a_process_that_ignores_sigchld(tmp_path: Path) -> None:
+    """SIGCHLD set to SIG_IGN (by the program calling mdflow, or inherited through exec from
+    a daemon that set it): the system reaps the workers itself and waitpid finds none; the
+    results still come back, and a worker killed without a word is still an error."""
+    repo = new_repo(tmp_path / "repo")
+    big_folder(repo)
+    script = f"""
+import os, shutil, signal
+import mdflow
+from mdflow import forks
+from mdflow.checkout import checkout
+from mdflow.errors import MdflowError
+from mdflow.repo import Repo
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+forks.PROCESSES = 2
+print(len(mdflow.add("data")))
+shutil.rmtree("data")
+print(len(checkout(Repo.find("."), ["data"]).restored))
+def fn(i):
+    if i == 2 * forks.CHUNK + 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return i
+try:
+    list(forks.forked(fn, list(range({N}))))
+except MdflowError as e:
+    print(e.what)
+"""
+    r = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:2] == ["1", str(N)]
+    assert "ended before its share was done" in r.stdout.splitlines()[2]
+    assert "all clean" in mdflow(repo, "status", "data").out
