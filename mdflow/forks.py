@@ -84,7 +84,7 @@ class _Workers(Generic[T, R]):
         finally:
             self._stop()
             self._drain()
-            codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in self.pids]
+            codes = [_reap(pid) for pid in self.pids]
             gc.unfreeze()
         if self.error is not None:
             raise self.error
@@ -138,6 +138,15 @@ class _Workers(Generic[T, R]):
             for fd in select.select(list(self.pipes), [], [])[0]:
                 for _ in self._receive(fd):
                     pass
+
+
+def _reap(pid: int) -> int:
+    """A worker's exit code, once it has ended; 0 when the system reaped it already (SIGCHLD
+    ignored, maybe inherited through exec: its code is lost, as subprocess assumes too)."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return 0
 
 
 def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, parent: int) -> None:
