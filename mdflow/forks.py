@@ -49,7 +49,8 @@ def forked(
     Only results come back: what `fn` changes in a worker's memory is lost. An exception in a
     worker stops the others (SIGTERM, raised in them as SystemExit so that their clean-up
     runs); the results finished before are still yielded, then the first exception is
-    raised. Runs inline, in order, when there is too little work for two workers.
+    raised. Runs inline, in order, when there is too little work for two workers; the share
+    of a worker that cannot be forked (a limit on processes) is done here.
     """
     n = min(workers or PROCESSES or 1, len(items) // FORK_MIN)
     if n < 2 or not hasattr(os, "fork"):
@@ -64,6 +65,7 @@ class _Workers(Generic[T, R]):
         self.fn, self.items, self.n = fn, items, n
         self.pids: list[int] = []
         self.pipes: dict[int, bytearray] = {}  # read end -> bytes not yet a whole message
+        self.here: list[range] = []  # shares of workers that could not be forked
         self.error: BaseException | None = None
 
     def run(self) -> Iterator[tuple[T, R]]:
@@ -71,6 +73,11 @@ class _Workers(Generic[T, R]):
         done, codes = 0, []
         try:
             self._start()
+            for starts in self.here:  # done here while the workers run (their pipes wait)
+                for start in starts:
+                    for i in range(start, min(start + CHUNK, len(self.items))):
+                        done += 1
+                        yield self.items[i], self.fn(self.items[i])
             while self.pipes:
                 for fd in select.select(list(self.pipes), [], [])[0]:
                     for kind, payload in self._receive(fd):
@@ -99,13 +106,19 @@ class _Workers(Generic[T, R]):
         parent = os.getpid()
         _prctl()
         for k in range(self.n):
+            starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # EAGAIN or ENOMEM: a limit on processes (a container's pids.max)
+                os.close(read)
+                os.close(write)
+                self.here.append(starts)
+                continue
             if pid == 0:
                 os.close(read)
                 for fd in self.pipes:
                     os.close(fd)
-                starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
                 _work(self.fn, self.items, starts, write, parent)
             os.close(write)
             self.pids.append(pid)

@@ -481,3 +481,29 @@ def test_the_command_works_with_sigchld_ignored_by_its_parent(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert read_folder(repo / "data") == files
     assert run("status").stdout == "1 dataset, all clean\n"
+
+
+def test_a_worker_that_cannot_be_forked_has_its_share_done_here(
+    two: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork fails with EAGAIN when a limit on processes is reached (a container's pids.max;
+    root, who runs the tests, is exempt from RLIMIT_NPROC, so the failure is faked here, for
+    the second fork only): every item is still done, once, the other worker doing its own."""
+    fork = os.fork
+    calls = []
+
+    def second_fails() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", second_fails)
+    got = list(forks.forked(lambda i: (i * i, os.getpid()), list(range(N))))
+    assert sorted(i for i, _ in got) == list(range(N))
+    assert all(square == i * i for i, (square, _) in got)
+    pids = {pid for _, (_, pid) in got}
+    assert len(pids) == 2 and os.getpid() in pids
+    assert len(FORKED) == 1
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(FORKED[0], os.WNOHANG)
