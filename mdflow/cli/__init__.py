@@ -131,6 +131,14 @@ def _crash_error(e: Exception) -> MdflowError | None:
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left" if e.errno == errno.ENOSPC else "disk quota exceeded"
         return MdflowError(f"{what} on {_device_of(e.filename)}", _FREE_SPACE)
+    if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return MdflowError(
+            f"too many open files (this process may open {limit})",
+            "raise the limit (ulimit -n 4096) and run the command again",
+        )
     if isinstance(e, sqlite3.Error) and ("disk" in str(e) or "I/O" in str(e)):
         return MdflowError(
             f"the stat cache .mdflow/state.db cannot be written ({e}; is the disk full?)",
