@@ -13,7 +13,7 @@ from typing import Any
 
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
-from mdflow.cache import CHUNKED_MIN
+from mdflow.cache import CHUNKED_MIN, Batch
 from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
@@ -186,7 +186,8 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
         grown: dict[str, WorkspaceFile] = {}  # changed size since the scan: the bytes copied
-        for f, (tmp, oid, size) in forked(lambda f: batch.copy_in(f.path), todo):
+        shown = repo.rel(path)
+        for f, (tmp, oid, size) in forked(lambda f: _copy_in(batch, f, shown), todo):
             batch.keep(tmp, oid)
             if hashes.get(f.key) != oid:  # it changed since its stamp was taken
                 manifest = None
@@ -203,6 +204,17 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     _keep_recipes(repo, [(hashes[f.key], grown.get(f.key, f).stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
     return _dir_fields(moid, sum(f.stamp.size for f in files), len(files)), files
+
+
+def _copy_in(batch: Batch, f: WorkspaceFile, shown: str) -> tuple[str, str, int]:
+    """Copy a scanned file into the batch (maybe in a forked worker); a file deleted since
+    the scan is a one-line error."""
+    try:
+        return batch.copy_in(f.path)
+    except FileNotFoundError as e:
+        if e.filename != f.path:
+            raise
+        raise MdflowError(f"{f.key} vanished while it was added", f"mdflow add {shown}") from None
 
 
 def _complete_files(

@@ -507,3 +507,34 @@ def test_a_worker_that_cannot_be_forked_has_its_share_done_here(
     assert len(FORKED) == 1
     with pytest.raises(ChildProcessError):  # reaped
         os.waitpid(FORKED[0], os.WNOHANG)
+
+
+def test_a_file_deleted_between_scan_and_copy_is_a_one_line_error(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted in the worker's share after the scan (which is wrapped only to delete it at
+    that moment): the error names it, nothing is left in the cache, and the add, run again,
+    works."""
+    big_folder(repo)
+    victim = repo / f"data/d{(N - 1) // 100:02d}/f{N - 1:04d}.txt"
+    scan = tracking.scan_dir
+
+    def scan_then_delete(r: Repo, top: Path) -> list[WorkspaceFile]:
+        files = scan(r, top)
+        victim.unlink()
+        return files
+
+    monkeypatch.setattr(tracking, "scan_dir", scan_then_delete)
+    monkeypatch.chdir(repo)
+    with pytest.raises(MdflowError) as caught:
+        tracking.add(Repo.find(repo), ["data"])
+    monkeypatch.undo()
+    shown = victim.relative_to(repo).as_posix()
+    assert (caught.value.what, caught.value.hint) == (
+        f"{shown} vanished while it was added",
+        "mdflow add data",
+    )
+    cache = repo / ".mdflow/cache"
+    assert list(cache.glob("??/.stage-*")) == [] and list((cache / "tmp").iterdir()) == []
+    assert not (repo / "data.mdflow").exists()
+    assert mdflow(repo, "add", "data").code == 0
