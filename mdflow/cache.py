@@ -142,37 +142,42 @@ class Batch:
     def ingest_file(self, path: str) -> str:
         """Copy a file into a staged object through raw descriptors and this thread's one
         buffer (hashing.copy_fd), hashing exactly the bytes written."""
-        return self.keep(*self.copy_in(path))
+        tmp, oid, _ = self.copy_in(path)
+        return self.keep(tmp, oid)
 
-    def copy_in(self, path: str) -> tuple[str, str]:
-        """The first half of `ingest_file`, which a forked worker can do: the temporary file
-        and its hash; no file ('') when the cache holds that object already. A small file is
-        hashed before it is written: its temporary file goes beside its final name (a rename
-        in one folder costs less), and none is made for an object the cache holds."""
+    def copy_in(self, path: str) -> tuple[str, str, int]:
+        """The first half of `ingest_file`, which a forked worker can do: the temporary file,
+        the hash and size of the bytes copied (a file may have grown since it was scanned);
+        no file ('') when the cache holds that object already. A small file is hashed before
+        it is written: its temporary file goes beside its final name (a rename in one folder
+        costs less), and none is made for an object the cache holds."""
         src = os.open(path, os.O_RDONLY)
         try:
             data = slurp(src)
             if data is not None:
-                oid = hash_bytes(data)
-                return ("", oid) if self.cache.has(oid) else (self._write(data, oid), oid)
-            tmp, oid = self._copy(src)
+                oid, size = hash_bytes(data), len(data)
+                if self.cache.has(oid):
+                    return "", oid, size
+                return self._write(data, oid), oid, size
+            tmp, oid, size = self._copy(src)
         finally:
             os.close(src)
         if self.cache.has(oid):
             os.unlink(tmp)
-            return "", oid
-        return tmp, oid
+            return "", oid, size
+        return tmp, oid, size
 
-    def _copy(self, src: int) -> tuple[str, str]:
+    def _copy(self, src: int) -> tuple[str, str, int]:
         tmp, fd = self._create()
         try:
             oid, _ = copy_fd(src, fd)
+            size = os.fstat(fd).st_size
         except BaseException as e:
             os.close(fd)
             _unlink_failed(tmp, e)
             raise
         os.close(fd)
-        return tmp, oid
+        return tmp, oid, size
 
     def _write(self, data: bytes | memoryview, oid: str) -> str:
         """A temporary file holding `data`, beside the final name of `oid`."""
@@ -294,7 +299,8 @@ class Batch:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         if self._marked or os.path.exists(f"{self.cache.tmp}/{self._marker}"):
-            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged
+            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged:
+            _sweep_folder(str(self.cache.tmp), f"{self._marker}-")  # beside names, or in tmp/
         self.staged.clear()
         self._writable.clear()
         self._unmark()
@@ -364,10 +370,15 @@ def _sweep(root: Path, prefix: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         for fan in os.scandir(root):
             if len(fan.name) == 2 and fan.is_dir(follow_symlinks=False):
-                for entry in os.scandir(fan.path):
-                    if entry.name.startswith(prefix):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(entry.path)
+                _sweep_folder(fan.path, prefix)
+
+
+def _sweep_folder(folder: str, prefix: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 def sync_paths(paths: Sequence[str | Path]) -> None:

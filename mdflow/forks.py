@@ -49,7 +49,8 @@ def forked(
     Only results come back: what `fn` changes in a worker's memory is lost. An exception in a
     worker stops the others (SIGTERM, raised in them as SystemExit so that their clean-up
     runs); the results finished before are still yielded, then the first exception is
-    raised. Runs inline, in order, when there is too little work for two workers.
+    raised. Runs inline, in order, when there is too little work for two workers; the share
+    of a worker that cannot be forked (a limit on processes) is done here.
     """
     n = min(workers or PROCESSES or 1, len(items) // FORK_MIN)
     if n < 2 or not hasattr(os, "fork"):
@@ -64,6 +65,7 @@ class _Workers(Generic[T, R]):
         self.fn, self.items, self.n = fn, items, n
         self.pids: list[int] = []
         self.pipes: dict[int, bytearray] = {}  # read end -> bytes not yet a whole message
+        self.here: list[range] = []  # shares of workers that could not be forked
         self.error: BaseException | None = None
 
     def run(self) -> Iterator[tuple[T, R]]:
@@ -71,6 +73,11 @@ class _Workers(Generic[T, R]):
         done, codes = 0, []
         try:
             self._start()
+            for starts in self.here:  # done here while the workers run (their pipes wait)
+                for start in starts:
+                    for i in range(start, min(start + CHUNK, len(self.items))):
+                        done += 1
+                        yield self.items[i], self.fn(self.items[i])
             while self.pipes:
                 for fd in self._ready():
                     for kind, payload in self._receive(fd):
@@ -84,7 +91,7 @@ class _Workers(Generic[T, R]):
         finally:
             self._stop()
             self._drain()
-            codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in self.pids]
+            codes = [_reap(pid) for pid in self.pids]
             gc.unfreeze()
         if self.error is not None:
             raise self.error
@@ -99,13 +106,19 @@ class _Workers(Generic[T, R]):
         parent = os.getpid()
         _prctl()
         for k in range(self.n):
+            starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # EAGAIN or ENOMEM: a limit on processes (a container's pids.max)
+                os.close(read)
+                os.close(write)
+                self.here.append(starts)
+                continue
             if pid == 0:
                 os.close(read)
                 for fd in self.pipes:
                     os.close(fd)
-                starts = range(k * CHUNK, len(self.items), self.n * CHUNK)
                 _work(self.fn, self.items, starts, write, parent)
             os.close(write)
             self.pids.append(pid)
@@ -148,6 +161,15 @@ class _Workers(Generic[T, R]):
                     pass
 
 
+def _reap(pid: int) -> int:
+    """A worker's exit code, once it has ended; 0 when the system reaped it already (SIGCHLD
+    ignored, maybe inherited through exec: its code is lost, as subprocess assumes too)."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return 0
+
+
 def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, parent: int) -> None:
     """A worker's life: its chunks of items, a message per chunk, then exit (never return)."""
     global _tag
@@ -167,12 +189,20 @@ def _work(fn: Callable[[T], R], items: Sequence[T], starts: range, out: int, par
                 _send(out, ("ok", done))
     except BaseException as e:
         code = 1
-        try:
-            _send(out, ("error", e))
-        except BaseException:
-            _send(out, ("error", RuntimeError(f"{type(e).__name__}: {e}")))
+        _send(out, ("error", _portable(e)))
     finally:
         os._exit(code)
+
+
+def _portable(e: BaseException) -> BaseException:
+    """`e` if the parent can rebuild it from its pickle, else its text as a RuntimeError: an
+    exception whose constructor takes other arguments than its `args` pickles but does not
+    unpickle, and would reach the caller as a TypeError about that constructor."""
+    try:
+        pickle.loads(pickle.dumps(e, pickle.HIGHEST_PROTOCOL))
+    except BaseException:
+        return RuntimeError(f"{type(e).__name__}: {e}")
+    return e
 
 
 def _send(fd: int, message: tuple[str, Any]) -> None:

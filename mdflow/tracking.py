@@ -13,7 +13,7 @@ from typing import Any
 
 from mdflow import datasets, gitignore, gitrepo, integrity
 from mdflow import pointer as ptr
-from mdflow.cache import CHUNKED_MIN
+from mdflow.cache import CHUNKED_MIN, Batch
 from mdflow.clean import remember
 from mdflow.config import LinkType
 from mdflow.datasets import Dataset
@@ -147,14 +147,18 @@ def _ingest_file(repo: Repo, state: StatCache, path: Path, old: Pointer | None) 
     counter = counter_for(path.name)
     bar = Progress(f"add {f.key}", f.stamp.size)
     sinks: list[Callable[[bytes], object]] = [counter, bar.chunk] if counter else [bar.chunk]
+    size = f.stamp.size
     with bar, path.open("rb") as src:
         if oid and repo.cache.has(oid):
             if sinks:
                 hash_stream(src, *sinks)
         else:
             with repo.cache.batch() as batch:
-                oid, _ = batch.ingest(src, *sinks)
-    state.put([(f.key, f.stamp, oid)])
+                oid, size = batch.ingest(src, *sinks)
+    if size == f.stamp.size:
+        state.put([(f.key, f.stamp, oid)])
+    else:  # it grew or shrank since its stat: what was copied counts, its stamp does not
+        f = f._replace(stamp=f.stamp._replace(size=size))
     _keep_recipes(repo, [(oid, f.stamp.size)])
     _link_back(repo, [(f, oid)])
     shape: TableShape | None = counter.shape() if counter else None
@@ -181,20 +185,36 @@ def _ingest_dir(repo: Repo, state: StatCache, path: Path, old: Pointer | None) -
     ]
     total = sum(f.stamp.size for f in todo)
     with repo.cache.batch() as batch, Progress(f"add {repo.rel(path)}", total, len(todo)) as bar:
-        for f, (tmp, oid) in forked(lambda f: batch.copy_in(f.path), todo):
+        grown: dict[str, WorkspaceFile] = {}  # changed size since the scan: the bytes copied
+        shown = repo.rel(path)
+        for f, (tmp, oid, size) in forked(lambda f: _copy_in(batch, f, shown), todo):
             batch.keep(tmp, oid)
             if hashes.get(f.key) != oid:  # it changed since its stamp was taken
                 manifest = None
+            if size != f.stamp.size:
+                grown[f.key] = f._replace(stamp=f.stamp._replace(size=size))
             hashes[f.key] = oid
             bar.advance(f.stamp.size, 1)
+        files = [grown.get(f.key, f) for f in files] if grown else files
         moid = batch.write_bytes(
             manifest if manifest is not None else _manifest(repo, path, files, hashes)
         )
-    state.put((f.key, f.stamp, hashes[f.key]) for f in todo)
+    state.put((f.key, f.stamp, hashes[f.key]) for f in todo if f.key not in grown)
     state.mark_complete(moid)
-    _keep_recipes(repo, [(hashes[f.key], f.stamp.size) for f in todo])
+    _keep_recipes(repo, [(hashes[f.key], grown.get(f.key, f).stamp.size) for f in todo])
     _link_back(repo, [(f, hashes[f.key]) for f in files])
     return _dir_fields(moid, sum(f.stamp.size for f in files), len(files)), files
+
+
+def _copy_in(batch: Batch, f: WorkspaceFile, shown: str) -> tuple[str, str, int]:
+    """Copy a scanned file into the batch (maybe in a forked worker); a file deleted since
+    the scan is a one-line error."""
+    try:
+        return batch.copy_in(f.path)
+    except FileNotFoundError as e:
+        if e.filename != f.path:
+            raise
+        raise MdflowError(f"{f.key} vanished while it was added", f"mdflow add {shown}") from None
 
 
 def _complete_files(
@@ -240,6 +260,8 @@ def _link_back(repo: Repo, pairs: list[tuple[WorkspaceFile, str]]) -> None:
     if links[0] not in (LinkType.hardlink, LinkType.symlink):
         return
     for f, oid in pairs:
+        if f.exec and links[0] is LinkType.symlink:  # a symlink would lose its exec bit
+            continue
         with contextlib.suppress(FileNotFoundError):
             if (
                 os.path.islink(f.path)

@@ -266,6 +266,8 @@ class Materializer:
             self._check_sha256(source, oid, sha256)
             sha256 = None
         for link in self.links:
+            if link is LinkType.symlink and executable:  # a link to a read-only object
+                continue  # cannot be executable: the next link type, or none works
             if link in (LinkType.hardlink, LinkType.symlink):
                 try:
                     (os.link if link is LinkType.hardlink else os.symlink)(source, tmp)
@@ -279,9 +281,11 @@ class Materializer:
             stamp = self._clone_or_copy(source, tmp, link, executable, oid, sha256)
             if stamp is not None:
                 return stamp
+        symlinked = executable and LinkType.symlink in self.links
+        why = " (an executable file is never a symlink)" if symlinked else ""
         raise MdflowError(
             f"none of the link types {[li.value for li in self.links]} works for "
-            f"{os.path.dirname(tmp)}",
+            f"{os.path.dirname(tmp)}{why}",
             "add copy to cache.link in mdflow.yaml",
         )
 

@@ -3,6 +3,7 @@ and reach the caller, no worker outlives the loop; checkout and add through them
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -13,13 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import mdflow, new_repo, obj
+from conftest import mdflow, new_repo, obj, pointer_hash
 
-from mdflow import forks
+from mdflow import forks, tracking
 from mdflow.checkout import checkout
 from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.hashing import hash_bytes
+from mdflow.manifest import Manifest
 from mdflow.repo import Repo
+from mdflow.workspace import WorkspaceFile
 
 N = 4 * forks.FORK_MIN  # enough for two workers, on any machine
 
@@ -225,7 +228,7 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
     """SIGKILL to the command: its workers do not go on writing alone."""
     script = f"""
 import os, time
-from mdflow import forks
+from mdflow import forks, tracking
 forks.PROCESSES = 2
 def fn(i):
     open(f"{tmp_path}/{{os.getpid()}}", "a").close()
@@ -337,3 +340,220 @@ def test_workers_serve_a_process_holding_over_a_thousand_descriptors(two: None) 
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert no_children_left()
+
+
+class TwoArguments(Exception):
+    """An exception that pickles but cannot be rebuilt from its args (as many libraries')."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")
+
+
+def test_an_error_that_cannot_be_rebuilt_arrives_as_its_text(two: None) -> None:
+    """pickle.dumps succeeds in the worker, pickle.loads would fail in the parent: the
+    worker's error must not turn into a TypeError about its constructor."""
+
+    def fn(i: int) -> int:
+        if i == 3:
+            raise TwoArguments("the reason", "item 3")
+        return i
+
+    with pytest.raises(RuntimeError, match="TwoArguments: the reason at item 3"):
+        list(forks.forked(fn, list(range(N))))
+    assert no_children_left()
+
+
+@pytest.mark.parametrize("count", [N, 10])  # through workers, and inline
+def test_a_file_that_grows_between_scan_and_copy_is_recorded_with_the_size_copied(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """The file is appended to after the folder was scanned (the scan is wrapped only to
+    append at that moment): the manifest's size must be that of the bytes hashed, so that
+    the folder is clean right after its add, not "modified"."""
+    for i in range(count):
+        (repo / f"data/d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        (repo / f"data/d{i // 100:02d}/f{i:04d}.txt").write_bytes(f"file {i}\n".encode())
+    grower = repo / "data/d00/f0007.txt"
+    scan = tracking.scan_dir
+
+    def scan_then_grow(r: Repo, top: Path) -> list[WorkspaceFile]:
+        files = scan(r, top)
+        with grower.open("ab") as f:
+            f.write(b"appended after the scan\n" * 10)
+        return files
+
+    monkeypatch.setattr(tracking, "scan_dir", scan_then_grow)
+    monkeypatch.chdir(repo)
+    tracking.add(Repo.find(repo), ["data"])
+    monkeypatch.undo()
+    manifest = Manifest.from_bytes(obj(repo, pointer_hash(repo, "data")).read_bytes(), "data")
+    entry = next(e for e in manifest.files if e.path == "d00/f0007.txt")
+    assert entry.size == grower.stat().st_size, entry
+    assert "all clean" in mdflow(repo, "status", "data").out
+
+
+def test_a_file_that_grows_between_stat_and_copy_is_recorded_with_the_size_copied(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a file dataset: its stat is wrapped only to append at that moment."""
+    data = repo / "log.txt"
+    data.write_bytes(b"first line\n")
+    stat = tracking.stat_file
+
+    def stat_then_grow(r: Repo, path: Path, rel: str) -> WorkspaceFile:
+        f = stat(r, path, rel)
+        with data.open("ab") as out:
+            out.write(b"appended after the stat\n")
+        return f
+
+    monkeypatch.setattr(tracking, "stat_file", stat_then_grow)
+    monkeypatch.chdir(repo)
+    (added,) = tracking.add(Repo.find(repo), ["log.txt"])
+    monkeypatch.undo()
+    assert added.pointer.size == data.stat().st_size
+    assert added.pointer.hash == hash_bytes(data.read_bytes())
+    assert "all clean" in mdflow(repo, "status", "log.txt").out
+
+
+def test_ctrl_c_of_the_parent_alone_during_a_forked_add_leaves_nothing_in_the_cache(
+    tmp_path: Path,
+) -> None:
+    """SIGINT to the process calling mdflow.add, not to its workers (a notebook kernel's
+    interrupt): the files the workers made, large ones in the cache's tmp/ included, are gone
+    when the KeyboardInterrupt reaches the caller, who goes on living."""
+    repo = new_repo(tmp_path / "repo")
+    for i in range(N):
+        (repo / f"data/d{i // 100:02d}").mkdir(parents=True, exist_ok=True)
+        size = (1 << 20) + 1 if i % 16 == 0 else 100  # copied through tmp/, or beside names
+        (repo / f"data/d{i // 100:02d}/f{i:04d}.bin").write_bytes(os.urandom(size))
+    cache = repo / ".mdflow/cache"
+    script = """
+import json, os, sys
+import mdflow
+from mdflow import forks
+forks.PROCESSES = 2
+try:
+    mdflow.add("data")
+except KeyboardInterrupt:
+    left = [p for p in os.listdir(".mdflow/cache/tmp")]
+    for fan in os.listdir(".mdflow/cache"):
+        if len(fan) == 2:
+            left += [n for n in os.listdir(f".mdflow/cache/{fan}") if n.startswith(".stage")]
+    print(json.dumps(left))
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(list(cache.glob("tmp/stage-*-*-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out and json.loads(out) == [], out
+
+
+def test_workers_of_a_process_that_ignores_sigchld() -> None:
+    """SIGCHLD set to SIG_IGN by the program calling mdflow: the system reaps the workers
+    itself and waitpid finds none; the results still come back, and a worker killed without
+    a word is still an error."""
+    script = f"""
+import os, signal
+from mdflow import forks
+from mdflow.errors import MdflowError
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+forks.PROCESSES = 2
+print(len(list(forks.forked(lambda i: i, list(range({N}))))))
+def fn(i):
+    if i == 2 * forks.CHUNK + 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return i
+try:
+    list(forks.forked(fn, list(range({N}))))
+except MdflowError as e:
+    print(e.what)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == str(N)
+    assert "ended before its share was done" in r.stdout.splitlines()[1]
+
+
+def test_the_command_works_with_sigchld_ignored_by_its_parent(tmp_path: Path) -> None:
+    """An ignored SIGCHLD is inherited through exec: add, checkout and status of a large
+    folder work as with the default (git's exit codes and the workers' are not lost)."""
+    repo = new_repo(tmp_path / "repo")
+    files = big_folder(repo)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mdflow", *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN),
+        )
+
+    r = run("add", "data")
+    assert r.returncode == 0, r.stderr
+    shutil.rmtree(repo / "data")
+    r = run("checkout", "data")
+    assert r.returncode == 0, r.stderr
+    assert read_folder(repo / "data") == files
+    assert run("status").stdout == "1 dataset, all clean\n"
+
+
+def test_a_worker_that_cannot_be_forked_has_its_share_done_here(
+    two: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork fails with EAGAIN when a limit on processes is reached (a container's pids.max;
+    root, who runs the tests, is exempt from RLIMIT_NPROC, so the failure is faked here, for
+    the second fork only): every item is still done, once, the other worker doing its own."""
+    fork = os.fork
+    calls = []
+
+    def second_fails() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", second_fails)
+    got = list(forks.forked(lambda i: (i * i, os.getpid()), list(range(N))))
+    assert sorted(i for i, _ in got) == list(range(N))
+    assert all(square == i * i for i, (square, _) in got)
+    pids = {pid for _, (_, pid) in got}
+    assert len(pids) == 2 and os.getpid() in pids
+    assert len(FORKED) == 1
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(FORKED[0], os.WNOHANG)
+
+
+def test_a_file_deleted_between_scan_and_copy_is_a_one_line_error(
+    two: None, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted in the worker's share after the scan (which is wrapped only to delete it at
+    that moment): the error names it, nothing is left in the cache, and the add, run again,
+    works."""
+    big_folder(repo)
+    victim = repo / f"data/d{(N - 1) // 100:02d}/f{N - 1:04d}.txt"
+    scan = tracking.scan_dir
+
+    def scan_then_delete(r: Repo, top: Path) -> list[WorkspaceFile]:
+        files = scan(r, top)
+        victim.unlink()
+        return files
+
+    monkeypatch.setattr(tracking, "scan_dir", scan_then_delete)
+    monkeypatch.chdir(repo)
+    with pytest.raises(MdflowError) as caught:
+        tracking.add(Repo.find(repo), ["data"])
+    monkeypatch.undo()
+    shown = victim.relative_to(repo).as_posix()
+    assert (caught.value.what, caught.value.hint) == (
+        f"{shown} vanished while it was added",
+        "mdflow add data",
+    )
+    cache = repo / ".mdflow/cache"
+    assert list(cache.glob("??/.stage-*")) == [] and list((cache / "tmp").iterdir()) == []
+    assert not (repo / "data.mdflow").exists()
+    assert mdflow(repo, "add", "data").code == 0

@@ -91,3 +91,30 @@ def test_bad_link_type_is_a_config_error(repo: Path) -> None:
     set_links(repo, "teleport")
     r = mdflow(repo, "status")
     assert r.code == 1 and "configuration invalid cache.link" in r.err
+
+
+@pytest.mark.parametrize("links", ["symlink", "symlink, copy"])
+def test_symlink_mode_keeps_an_executable_file_executable(repo: Path, links: str) -> None:
+    """A symlink to a read-only object cannot be executable: such a file stays a copy at add
+    and is copied at checkout (the next link type), the others are linked."""
+    set_links(repo, links)
+    top = repo / "d"
+    top.mkdir()
+    (top / "plain.txt").write_text("plain\n")
+    (top / "run.sh").write_text("#!/bin/sh\n")
+    (top / "run.sh").chmod(0o755)
+    assert mdflow(repo, "add", "d").code == 0
+    assert os.access(top / "run.sh", os.X_OK) and not (top / "run.sh").is_symlink()
+    assert (top / "plain.txt").is_symlink()
+    assert mdflow(repo, "status", "--exit-code").code == 0
+    (top / "run.sh").unlink()
+    (top / "plain.txt").unlink()
+    r = mdflow(repo, "checkout", "d")
+    if links == "symlink":  # no link type can write it: said so, the others are written
+        assert r.code != 0 and "executable file is never a symlink" in r.err, r.err
+        assert "add copy to cache.link" in r.err
+        assert (top / "plain.txt").is_symlink() and not (top / "run.sh").exists()
+    else:
+        assert r.code == 0, r.err
+        assert os.access(top / "run.sh", os.X_OK) and not (top / "run.sh").is_symlink()
+        assert mdflow(repo, "status", "--exit-code").code == 0

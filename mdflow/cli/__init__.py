@@ -9,6 +9,7 @@ pyarrow.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -68,8 +69,17 @@ def commands(only: str | None = None) -> list[Callable[[Subparsers], None]]:
     return [r for name, r in every if name == only] or [r for _, r in every]
 
 
+def _reap_children() -> None:
+    """An ignored SIGCHLD is inherited through exec (from a daemon, a CI runner): the system
+    then reaps every child itself, and the exit codes of git and of forked workers are lost
+    (subprocess reads them as 0: `git check-ignore` would say every path is ignored)."""
+    if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
+    _reap_children()
     scans: dict[str, Scan] = {}
     quick = _no_op(given, scans)
     if quick is not None:
@@ -121,6 +131,14 @@ def _crash_error(e: Exception) -> MdflowError | None:
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left" if e.errno == errno.ENOSPC else "disk quota exceeded"
         return MdflowError(f"{what} on {_device_of(e.filename)}", _FREE_SPACE)
+    if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return MdflowError(
+            f"too many open files (this process may open {limit})",
+            "raise the limit (ulimit -n 4096) and run the command again",
+        )
     if isinstance(e, sqlite3.Error) and ("disk" in str(e) or "I/O" in str(e)):
         return MdflowError(
             f"the stat cache .mdflow/state.db cannot be written ({e}; is the disk full?)",

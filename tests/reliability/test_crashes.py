@@ -386,3 +386,22 @@ def test_format_version_true_is_not_version_1(repo: Path, where: str) -> None:
         needle = "invalid mdflow"
     refused(repo, ["checkout"], needle)
     assert not (repo / "x").exists() and not (repo / "d").exists()
+
+
+def test_too_many_open_files_is_a_one_line_error(repo: Path) -> None:
+    """A process allowed few descriptors (ulimit -n, a real limit set before exec)."""
+    import resource
+
+    folder_of_parts(repo / "data", 2000, 100)
+    r = subprocess.run(
+        [sys.executable, "-m", "mdflow", "add", "data"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12)),
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("mdflow: error: too many open files (this process may open 12)")
+    assert "ulimit -n" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert mdflow(repo, "add", "data").code == 0  # with the limit of the tests, it works
+    assert mdflow(repo, "fsck").code == 0
