@@ -7,7 +7,6 @@ import ctypes
 import io
 import itertools
 import os
-import re
 import secrets
 import stat
 import tempfile
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from mdflow.debris import sweep, sweep_folder
 from mdflow.forks import forked, tag
 from mdflow.hashing import PREFIX, copy_fd, hash_bytes, hash_stream, hex_of, is_hash, slurp
 from mdflow.paths import UMASK
@@ -27,8 +27,6 @@ _BORN_READ_ONLY = not UMASK & READ_ONLY
 BATCH_SYNC_MIN = 8
 _FAN, _REST = len(PREFIX), len(PREFIX) + 2  # an object's folder: the first two hex digits
 CHUNKED_MIN = 4 << 20  # objects this large have recipes, travel as chunks (docs/remote-layout.md)
-_WRITER = re.compile(r"^[a-z]+-(\d+)-")  # temporary names: <kind>-<pid of the writer>-...
-_MARKER = re.compile(r"^stage-\d+-[0-9a-f]+$")  # a batch's (see Batch._create)
 
 
 class Cache:
@@ -299,8 +297,8 @@ class Batch:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         if self._marked or os.path.exists(f"{self.cache.tmp}/{self._marker}"):
-            _sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged:
-            _sweep_folder(str(self.cache.tmp), f"{self._marker}-")  # beside names, or in tmp/
+            sweep(self.cache.root, f".{self._marker}-")  # a worker's files never staged:
+            sweep_folder(str(self.cache.tmp), f"{self._marker}-")  # beside names, or in tmp/
         self.staged.clear()
         self._writable.clear()
         self._unmark()
@@ -321,64 +319,6 @@ def _unlink_failed(tmp: str, e: BaseException) -> None:
         os.unlink(tmp)
     if isinstance(e, OSError) and e.filename is None:
         e.filename = tmp
-
-
-def writer_pid(name: str) -> int | None:
-    """The pid in a temporary file's name (`<kind>-<pid>-...`), if it has one."""
-    m = _WRITER.match(name)
-    return int(m.group(1)) if m else None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def debris(folder: Path) -> list[Path]:
-    """Temporary files in `folder` whose writer is gone (a killed or crashed process).
-
-    Names without a pid (written by an older mdflow) are left to `mdflow gc`'s expiry.
-    """
-    found = []
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(folder):
-            pid = writer_pid(entry.name)
-            if pid is not None and pid != os.getpid() and not alive(pid):
-                found.append(Path(entry.path))
-    return found
-
-
-def remove_debris(folder: Path) -> list[Path]:
-    """Delete the temporary files in `folder` whose writer is gone; the ones deleted. A dead
-    batch's marker (`stage-<pid>-<random>`, in the cache's tmp/) goes last, after the files
-    that batch left beside final names in the cache's folders."""
-    gone = debris(folder)
-    for path in gone:
-        if _MARKER.match(path.name):
-            _sweep(folder.parent, f".{path.name}-")
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    return gone
-
-
-def _sweep(root: Path, prefix: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        for fan in os.scandir(root):
-            if len(fan.name) == 2 and fan.is_dir(follow_symlinks=False):
-                _sweep_folder(fan.path, prefix)
-
-
-def _sweep_folder(folder: str, prefix: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(prefix):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
 
 
 def sync_paths(paths: Sequence[str | Path]) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mdflow import config as config_mod
-from mdflow.cache import Cache, remove_debris
+from mdflow.cache import Cache
+from mdflow.debris import remove_debris
 from mdflow.errors import MdflowError, NotARepoError
 from mdflow.lock import locked
 from mdflow.paths import is_git_name

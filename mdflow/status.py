@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from mdflow import datasets
-from mdflow.cache import debris
 from mdflow.clean import remember
 from mdflow.datasets import Dataset, WorkspaceData, manifest_of
+from mdflow.debris import debris
 from mdflow.repo import Repo
 from mdflow.state import Scan, StatCache
 from mdflow.workspace import Hasher, debris_beside

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from mdflow.cache import Cache, alive, writer_pid
+from mdflow.cache import Cache
 from mdflow.config import LinkType
+from mdflow.debris import alive, writer_pid
 from mdflow.errors import CorruptObjectError, MdflowError
 from mdflow.forks import tag
 from mdflow.hashing import copy_fd, hash_bytes, hash_file, hex_of, sha256_file

@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
             "mdflow.pointer mdflow.manifest mdflow.config mdflow.changes mdflow.remote.formats"
             " mdflow.schemas mdflow.tables",
             # 2 storage and adapters
-            "mdflow.cache mdflow.state mdflow.gitrepo mdflow.gitignore mdflow.profile"
+            "mdflow.cache mdflow.debris mdflow.state mdflow.gitrepo mdflow.gitignore mdflow.profile"
             " mdflow.rowdiff mdflow.compare mdflow.render mdflow.visitors mdflow.remote"
             " mdflow.transfer mdflow.chunking mdflow.assembly mdflow.packs mdflow.streaming",
             # 3 repository
