@@ -31,6 +31,15 @@ def test_default_checkout_copies(repo: Path) -> None:
     assert os.access(f, os.W_OK) and f.stat().st_mode & 0o200
 
 
+def plain_and_script(folder: Path) -> Path:
+    """A new folder holding a plain file and an executable one."""
+    folder.mkdir()
+    (folder / "plain.txt").write_text("plain\n")
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o755)
+    return folder
+
+
 @pytest.mark.parametrize(
     ("umask", "plain", "executable"),
     [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750), (0o002, 0o664, 0o775)],
@@ -38,11 +47,7 @@ def test_default_checkout_copies(repo: Path) -> None:
 def test_checked_out_files_have_the_modes_the_umask_gives(
     repo: Path, umask: int, plain: int, executable: int
 ) -> None:
-    folder = repo / "data"
-    folder.mkdir()
-    (folder / "plain.txt").write_text("plain\n")
-    (folder / "run.sh").write_text("#!/bin/sh\n")
-    (folder / "run.sh").chmod(0o755)
+    folder = plain_and_script(repo / "data")
     assert mdflow(repo, "add", "data").code == 0
     for f in folder.iterdir():
         f.unlink()
@@ -98,11 +103,7 @@ def test_symlink_mode_keeps_an_executable_file_executable(repo: Path, links: str
     """A symlink to a read-only object cannot be executable: such a file stays a copy at add
     and is copied at checkout (the next link type), the others are linked."""
     set_links(repo, links)
-    top = repo / "d"
-    top.mkdir()
-    (top / "plain.txt").write_text("plain\n")
-    (top / "run.sh").write_text("#!/bin/sh\n")
-    (top / "run.sh").chmod(0o755)
+    top = plain_and_script(repo / "d")
     assert mdflow(repo, "add", "d").code == 0
     assert os.access(top / "run.sh", os.X_OK) and not (top / "run.sh").is_symlink()
     assert (top / "plain.txt").is_symlink()
