@@ -248,7 +248,7 @@ class _Checkout:
                 todo.append(entry)
             elif not self._has(entry.hash):
                 self._missing(f"{key}/{entry.path}", entry.hash)
-            elif f is None or self._replaceable(f.key, ws.hashes[f.key]):
+            elif self._replaceable(f.key, ws.hashes[f.key]):
                 todo.append(entry)
         for f in present.values():  # files the manifest does not list
             if self._replaceable(f.key, ws.hashes[f.key]):

@@ -317,15 +317,15 @@ class Materializer:
 
     def _require(self, source: str, oid: str) -> None:
         if not os.path.isfile(source):
-            if oid in self.corrupt or self.cache.quarantined(oid):
+            if self._quarantined(oid):
                 raise CorruptObjectError(oid)
             raise FileNotFoundError(errno.ENOENT, "no such object in the cache", source)
 
     def _open_source(self, source: str, oid: str) -> int:
         try:
             return os.open(source, os.O_RDONLY)
-        except FileNotFoundError:  # quarantined while another file was copied from it?
-            if oid in self.corrupt or self.cache.quarantined(oid):
+        except FileNotFoundError:
+            if self._quarantined(oid):
                 raise CorruptObjectError(oid) from None
             raise
 
@@ -334,9 +334,14 @@ class Materializer:
             if sha256_file(source) == sha256:
                 return
         except FileNotFoundError:
-            if oid not in self.corrupt and not self.cache.quarantined(oid):
+            if not self._quarantined(oid):
                 raise
         self._refuse_corrupt(oid)
+
+    def _quarantined(self, oid: str) -> bool:
+        """Whether a missing object was quarantined while another file was copied from it
+        (here, or in another forked worker)."""
+        return oid in self.corrupt or self.cache.quarantined(oid)
 
     def _refuse_corrupt(self, oid: str) -> None:
         self.corrupt.add(oid)
