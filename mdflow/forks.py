@@ -65,6 +65,7 @@ class _Workers(Generic[T, R]):
         self.fn, self.items, self.n = fn, items, n
         self.pids: list[int] = []
         self.pipes: dict[int, bytearray] = {}  # read end -> bytes not yet a whole message
+        self.writers: dict[int, int] = {}  # read end -> the pid of the worker writing it
         self.here: list[range] = []  # shares of workers that could not be forked
         self.error: BaseException | None = None
 
@@ -123,6 +124,7 @@ class _Workers(Generic[T, R]):
             os.close(write)
             self.pids.append(pid)
             self.pipes[read] = bytearray()
+            self.writers[read] = pid
 
     def _receive(self, fd: int) -> Iterator[tuple[str, Any]]:
         data = os.read(fd, 1 << 20)
@@ -149,9 +151,11 @@ class _Workers(Generic[T, R]):
         return [fd for fd, _ in poll.poll()]
 
     def _stop(self) -> None:
-        for pid in self.pids:
+        """SIGTERM to the workers still writing: one whose pipe has ended is exiting, and may
+        be reaped already (SIGCHLD ignored), its pid free for another process."""
+        for fd in self.pipes:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(self.writers[fd], signal.SIGTERM)
 
     def _drain(self) -> None:
         """Read the pipes to their end (a worker blocked on a full pipe never exits)."""
